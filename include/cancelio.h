@@ -1,0 +1,169 @@
+/*
+ * cancelio — interruptible blocking I/O with deadlines on any file descriptor.
+ *
+ * Each blocking operation runs on a worker thread of the library's pool; a
+ * deadline, cio_cancel or cio_close interrupts it by sending the cancel
+ * signal (SIGUSR1 by default) to that worker, whose handler is installed
+ * without SA_RESTART, so the syscall fails with EINTR.  The descriptor stays
+ * usable afterwards and no byte is lost or duplicated.
+ *
+ * Conventions: calls returning int or ssize_t return -1 and set errno on
+ * failure (0 on success unless they return a count); calls returning a
+ * pointer return NULL and set errno.  Every call is thread-safe.  Times are
+ * cio_time_t, signed 64-bit nanoseconds on CLOCK_MONOTONIC; 0 means "no
+ * deadline" and any other value not in the future is in the past.
+ */
+#ifndef CANCELIO_H
+#define CANCELIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#if defined(CANCELIO_STATIC_DEFINE)
+#define CIO_API
+#elif defined(CANCELIO_BUILDING)
+#define CIO_API __attribute__((visibility("default")))
+#else
+#define CIO_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int64_t cio_time_t;
+
+#define CIO_NO_DEADLINE ((cio_time_t)0)
+#define CIO_READ 1
+#define CIO_WRITE 2
+
+#define CIO_TIMER_AUTO 0    /* timerfd where the system has it, else the heap */
+#define CIO_TIMER_HEAP 1    /* a thread sleeping on CLOCK_MONOTONIC (portable) */
+#define CIO_TIMER_TIMERFD 2 /* a thread blocked on a timerfd (Linux only) */
+
+/* The current CLOCK_MONOTONIC time in nanoseconds.  Never blocks. */
+CIO_API cio_time_t cio_now(void);
+
+/* cio_now() + ms milliseconds, saturating instead of overflowing.  Never
+ * blocks. */
+CIO_API cio_time_t cio_after_ms(int64_t ms);
+
+typedef struct cio_options {
+    int signo;            /* cancel signal; 0 = SIGUSR1 */
+    unsigned max_threads; /* cap on worker threads; 0 = library default (4096) */
+    size_t stack_size;    /* worker stack bytes; 0 = library default (128 KiB) */
+    int timer;            /* CIO_TIMER_AUTO (0), CIO_TIMER_HEAP, CIO_TIMER_TIMERFD */
+} cio_options;
+
+/* Initialise the library with opt (NULL = defaults).  Optional: the first
+ * call that needs the library initialises it with the defaults.  Does not
+ * block on I/O.
+ * Errors: EINVAL  bad signo, timer or stack_size (below PTHREAD_STACK_MIN);
+ *         EBUSY   another handler already owns the signal, or the library is
+ *                 already initialised with different options;
+ *         ENOSYS  CIO_TIMER_TIMERFD asked for where there is no timerfd;
+ *         ENOMEM, EAGAIN  out of memory or threads.
+ * Calling it again with the same options succeeds and does nothing. */
+CIO_API int cio_init(const cio_options *opt);
+
+/* Join every library thread and restore the signal's previous handler.  Ops
+ * still in flight are interrupted and fail with ECANCELED; blocks until
+ * their workers have left.  Files stay valid: the next call re-initialises
+ * the library.  Errors: none (returns 0). */
+CIO_API int cio_shutdown(void);
+
+typedef struct cio_file cio_file;
+
+/* Adopt fd; cio_close will close it.  Never blocks.  The fd's flags are never
+ * changed.  Errors: EBADF fd is not an open descriptor; ENOMEM. */
+CIO_API cio_file *cio_fdopen(int fd);
+
+/* The descriptor of f.  Errors: EINVAL f is NULL. */
+CIO_API int cio_fileno(const cio_file *f);
+
+/* Interrupt every pending op on f (they fail with EBADF), wait until none is
+ * inside an op, close the fd and free f.  Blocks only until the workers have
+ * left.  Returns close(2)'s result.  Errors: EINVAL f is NULL; close's own. */
+CIO_API int cio_close(cio_file *f);
+
+/* Like cio_close, but returns the fd, still open, instead of closing it.
+ * Errors: EINVAL f is NULL. */
+CIO_API int cio_detach(cio_file *f);
+
+/* Read up to n bytes, like read(2), blocking until data, end of file, the
+ * read deadline, cio_cancel or cio_close.  n == 0 returns 0 at once.
+ * Errors: EINVAL f or buf NULL; ETIMEDOUT the read deadline passed (nothing
+ *         was consumed); ECANCELED cio_cancel; EBADF cio_close, or a bad fd;
+ *         EAGAIN no worker thread could be made; read(2)'s own errors. */
+CIO_API ssize_t cio_read(cio_file *f, void *buf, size_t n);
+
+/* Write all n bytes, blocking until they are written or the write deadline,
+ * cio_cancel or cio_close cuts it short.  Cut short after some bytes went
+ * out, it returns that count; with none written it fails with the reason.
+ * n == 0 returns 0 at once.
+ * Errors: as cio_read, with the write deadline; write(2)'s own (EPIPE). */
+CIO_API ssize_t cio_write(cio_file *f, const void *buf, size_t n);
+
+/* Set the read and write deadlines to t (CIO_NO_DEADLINE clears them).  A
+ * blocked op sees the new deadline at once.  Never blocks.
+ * Errors: EINVAL f NULL; EBADF f is closing; ENOMEM. */
+CIO_API int cio_set_deadline(cio_file *f, cio_time_t t);
+CIO_API int cio_set_read_deadline(cio_file *f, cio_time_t t);
+CIO_API int cio_set_write_deadline(cio_file *f, cio_time_t t);
+
+/* Interrupt every op in the directions of which (CIO_READ | CIO_WRITE) that
+ * is blocked or waiting to start; each fails with ECANCELED.  Later ops are
+ * not affected.  Never blocks.
+ * Errors: EINVAL f NULL, which 0 or with unknown bits. */
+CIO_API int cio_cancel(cio_file *f, int which);
+
+typedef struct cio_stats {
+    uint64_t ops_started, ops_done, timeouts, cancels;
+    uint64_t signals_sent; /* every pthread_kill of the cancel signal */
+    uint64_t resignals;    /* signals beyond the first for one op */
+    unsigned threads;      /* worker threads alive now */
+    unsigned threads_idle; /* of those, idle now */
+    unsigned timers;       /* deadlines armed now */
+} cio_stats;
+
+/* A snapshot of the library's counters.  out NULL does nothing. */
+CIO_API void cio_get_stats(cio_stats *out);
+
+/* Tracing: the library's own events, for teaching and debugging.  The
+ * callback runs on whichever thread the event happens on (a worker, the
+ * timer thread, a caller), sometimes with internal locks held: it must not
+ * call into cancelio and should be short.  NULL turns tracing off; with no
+ * tracer set an event costs one atomic load. */
+enum cio_event_type {
+    CIO_EV_OP_START = 1, /* a caller handed an op to the pool */
+    CIO_EV_OP_RUN,       /* a worker began the syscall */
+    CIO_EV_TIMER_FIRE,   /* the timer thread found a deadline passed */
+    CIO_EV_SIGNAL,       /* the cancel signal was sent to a worker */
+    CIO_EV_EINTR,        /* a worker's syscall failed with EINTR */
+    CIO_EV_OP_DONE       /* the op returned to its caller (result, err) */
+};
+
+typedef struct cio_event {
+    int type;            /* enum cio_event_type */
+    int fd;              /* the file's descriptor, -1 if none */
+    int which;           /* CIO_READ or CIO_WRITE, 0 if none */
+    unsigned worker;     /* serial number of the worker thread, 0 if none */
+    long result;         /* CIO_EV_OP_DONE: the op's return value */
+    int err;             /* errno for a failed op, or the cancel reason */
+    cio_time_t when;     /* cio_now() at the event */
+} cio_event;
+
+typedef void (*cio_trace_fn)(const cio_event *ev, void *arg);
+
+/* Install fn (with arg) as the tracer; NULL removes it.  Never blocks. */
+CIO_API void cio_set_trace(cio_trace_fn fn, void *arg);
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+CIO_API const char *cio_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

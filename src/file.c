@@ -1,0 +1,358 @@
+/*
+ * The file object: the fd, its two directions (deadline, timer,
+ * serialisation, the op in flight), and the rules of DESIGN.md 1-8.
+ *
+ * Lifetime: `refs` counts the owner (until cio_close/cio_detach) and every
+ * timer that the timer thread has taken out of the heap but not yet fired,
+ * so a firing timer never touches freed memory.  `ops` counts the callers
+ * inside an op (waiting or running); close waits for it to reach 0 before
+ * the fd is closed, so an fd number is never reused under a running op.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct dir {
+    cio_time_t deadline; /* f->mu; 0 = none */
+    cio__timer timer;    /* armed while deadline is in the future */
+    int busy;            /* f->mu: an op of this direction is running */
+    unsigned waiters;    /* f->mu: ops waiting for busy to clear */
+    uint64_t cancel_gen; /* f->mu: bumped by each cio_cancel */
+    cio__op *op;         /* f->mu: the op in flight */
+};
+
+struct cio_file {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* any change: an op done, a direction free, closing */
+    int fd;            /* read-only */
+    int closing;       /* f->mu */
+    unsigned ops;      /* f->mu: callers inside cio__file_do */
+    atomic_uint refs;
+    struct dir dir[2];
+    cio_file *reg_prev, *reg_next; /* files.mu */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    cio_file *head;
+} files = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void registry_add(cio_file *f)
+{
+    pthread_mutex_lock(&files.mu);
+    f->reg_prev = NULL;
+    f->reg_next = files.head;
+    if (files.head)
+        files.head->reg_prev = f;
+    files.head = f;
+    pthread_mutex_unlock(&files.mu);
+}
+
+static void registry_remove(cio_file *f)
+{
+    pthread_mutex_lock(&files.mu);
+    if (f->reg_prev)
+        f->reg_prev->reg_next = f->reg_next;
+    else
+        files.head = f->reg_next;
+    if (f->reg_next)
+        f->reg_next->reg_prev = f->reg_prev;
+    pthread_mutex_unlock(&files.mu);
+}
+
+static struct dir *dir_of_timer(cio__timer *t)
+{
+    return (struct dir *)((char *)t - offsetof(struct dir, timer));
+}
+
+static cio_file *file_of_dir(struct dir *d, int i)
+{
+    return (cio_file *)((char *)(d - i) - offsetof(cio_file, dir));
+}
+
+static void unref(cio_file *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static int expired(const struct dir *d)
+{
+    return d->deadline != CIO_NO_DEADLINE && d->deadline <= cio_now();
+}
+
+/* The deadline of d passed: stop its op and wake its waiters; f->mu held. */
+static void expire_locked(cio_file *f, struct dir *d)
+{
+    if (d->op)
+        cio__op_interrupt_locked(d->op, ETIMEDOUT);
+    if (d->waiters)
+        pthread_cond_broadcast(&f->cv);
+}
+
+static void hold_timer(cio__timer *t);
+static void fire_read(cio__timer *t);
+static void fire_write(cio__timer *t);
+static const cio__timer_ops timer_ops[2] = {{hold_timer, fire_read}, {hold_timer, fire_write}};
+
+static void hold_timer(cio__timer *t)
+{
+    int i = t->ops == &timer_ops[CIO__W];
+    atomic_fetch_add(&file_of_dir(dir_of_timer(t), i)->refs, 1);
+}
+
+/* A timer taken out of the heap; stale if the deadline moved since. */
+static void fire(cio__timer *t, int i)
+{
+    struct dir *d = dir_of_timer(t);
+    cio_file *f = file_of_dir(d, i);
+    pthread_mutex_lock(&f->mu);
+    if (!f->closing && expired(d)) {
+        CIO__EMIT(CIO_EV_TIMER_FIRE, f->fd, i + 1, NULL, 0, ETIMEDOUT);
+        expire_locked(f, d);
+    }
+    pthread_mutex_unlock(&f->mu);
+    unref(f);
+}
+
+static void fire_read(cio__timer *t)
+{
+    fire(t, CIO__R);
+}
+
+static void fire_write(cio__timer *t)
+{
+    fire(t, CIO__W);
+}
+
+cio_file *cio_fdopen(int fd)
+{
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+        return (void)cio__fail(-EBADF), NULL;
+    cio_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return (void)cio__fail(-ENOMEM), NULL;
+    int e = pthread_mutex_init(&f->mu, NULL);
+    if (e || (e = -cio__cond_init(&f->cv))) {
+        if (!e)
+            pthread_mutex_destroy(&f->mu);
+        free(f);
+        return (void)cio__fail(-e), NULL;
+    }
+    f->fd = fd;
+    atomic_init(&f->refs, 1);
+    for (int i = 0; i < 2; i++)
+        cio__timer_init(&f->dir[i].timer, &timer_ops[i]);
+    registry_add(f);
+    return f;
+}
+
+int cio_fileno(const cio_file *f)
+{
+    return f ? f->fd : (int)cio__fail(-EINVAL);
+}
+
+/* Wait until direction d is free; the first error that stops the op.
+ * Rule 6: only a cancel issued after this op entered (gen moved) stops it. */
+static int enter_locked(cio_file *f, struct dir *d)
+{
+    uint64_t gen = d->cancel_gen;
+    for (;;) {
+        if (f->closing)
+            return -EBADF;
+        if (d->cancel_gen != gen)
+            return -ECANCELED;
+        if (expired(d))
+            return -ETIMEDOUT;
+        if (!d->busy)
+            return 0;
+        d->waiters++;
+        pthread_cond_wait(&f->cv, &f->mu);
+        d->waiters--;
+    }
+}
+
+long cio__file_do(cio_file *f, int i, cio__op *op)
+{
+    long r = cio__lib_ensure();
+    if (r < 0)
+        return r;
+    struct dir *d = &f->dir[i];
+    int fd = f->fd; /* f may be freed as soon as this caller leaves */
+    cio__count(&cio__stats.ops_started);
+    pthread_mutex_lock(&f->mu);
+    f->ops++;
+    r = enter_locked(f, d);
+    if (r == 0) {
+        d->busy = 1;
+        d->op = op;
+        op->fd = f->fd;
+        op->which = i;
+        op->mu = &f->mu;
+        op->cv = &f->cv;
+        r = cio__op_run_locked(op);
+        d->op = NULL;
+        d->busy = 0;
+    }
+    if (--f->ops == 0 || d->waiters)
+        pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    cio__count_outcome(r);
+    CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r, r < 0 ? (int)-r : 0);
+    return r;
+}
+
+static int set_locked(cio_file *f, int i, cio_time_t t)
+{
+    struct dir *d = &f->dir[i];
+    if (t != CIO_NO_DEADLINE && t > cio_now()) {
+        int e = cio__timer_arm(&d->timer, t);
+        if (e < 0)
+            return e; /* nothing changed */
+        d->deadline = t;
+        return 0;
+    }
+    cio__timer_disarm(&d->timer);
+    d->deadline = t;
+    if (t != CIO_NO_DEADLINE)
+        expire_locked(f, d); /* rule 3: moved into the past stops it now */
+    return 0;
+}
+
+static int set_deadlines(cio_file *f, int mask, cio_time_t t)
+{
+    if (!f)
+        return (int)cio__fail(-EINVAL);
+    int e = cio__lib_ensure();
+    if (e < 0)
+        return (int)cio__fail(e);
+    pthread_mutex_lock(&f->mu);
+    cio_time_t old = f->dir[CIO__R].deadline;
+    e = f->closing ? -EBADF : 0;
+    if (!e && (mask & CIO_READ))
+        e = set_locked(f, CIO__R, t);
+    if (!e && (mask & CIO_WRITE) && (e = set_locked(f, CIO__W, t)) < 0 && (mask & CIO_READ))
+        set_locked(f, CIO__R, old); /* ENOMEM: undo the half done */
+    pthread_mutex_unlock(&f->mu);
+    return e < 0 ? (int)cio__fail(e) : 0;
+}
+
+int cio_set_deadline(cio_file *f, cio_time_t t)
+{
+    return set_deadlines(f, CIO_READ | CIO_WRITE, t);
+}
+
+int cio_set_read_deadline(cio_file *f, cio_time_t t)
+{
+    return set_deadlines(f, CIO_READ, t);
+}
+
+int cio_set_write_deadline(cio_file *f, cio_time_t t)
+{
+    return set_deadlines(f, CIO_WRITE, t);
+}
+
+/* Rule 6, for the directions in mask; f->mu held. */
+static void cancel_locked(cio_file *f, int mask)
+{
+    for (int i = 0; i < 2; i++) {
+        struct dir *d = &f->dir[i];
+        if (!(mask & (i + 1)))
+            continue;
+        d->cancel_gen++;
+        if (d->op)
+            cio__op_interrupt_locked(d->op, ECANCELED);
+    }
+    pthread_cond_broadcast(&f->cv);
+}
+
+int cio_cancel(cio_file *f, int which)
+{
+    if (!f || which <= 0 || (which & ~(CIO_READ | CIO_WRITE)))
+        return (int)cio__fail(-EINVAL);
+    pthread_mutex_lock(&f->mu);
+    cancel_locked(f, which);
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+void cio__files_cancel_all(void)
+{
+    pthread_mutex_lock(&files.mu);
+    for (cio_file *f = files.head; f; f = f->reg_next) {
+        pthread_mutex_lock(&f->mu);
+        cancel_locked(f, CIO_READ | CIO_WRITE);
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&files.mu);
+}
+
+/* Rule 7: stop everything, wait for every caller to leave, hand back fd. */
+static int release(cio_file *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->closing = 1;
+    for (int i = 0; i < 2; i++) {
+        cio__timer_disarm(&f->dir[i].timer);
+        if (f->dir[i].op)
+            cio__op_interrupt_locked(f->dir[i].op, EBADF);
+    }
+    pthread_cond_broadcast(&f->cv);
+    while (f->ops > 0)
+        pthread_cond_wait(&f->cv, &f->mu);
+    int fd = f->fd;
+    pthread_mutex_unlock(&f->mu);
+    registry_remove(f);
+    unref(f);
+    return fd;
+}
+
+int cio_close(cio_file *f)
+{
+    if (!f)
+        return (int)cio__fail(-EINVAL);
+    return close(release(f));
+}
+
+int cio_detach(cio_file *f)
+{
+    if (!f)
+        return (int)cio__fail(-EINVAL);
+    return release(f);
+}
+
+void cio__files_lock_for_fork(void)
+{
+    pthread_mutex_lock(&files.mu);
+    for (cio_file *f = files.head; f; f = f->reg_next)
+        pthread_mutex_lock(&f->mu);
+}
+
+/* In the child the ops in flight belonged to threads that do not exist
+ * there: forget them, so the files work again. */
+static void reset_for_child(cio_file *f)
+{
+    cio__cond_init(&f->cv);
+    f->ops = 0;
+    for (int i = 0; i < 2; i++) {
+        f->dir[i].busy = 0;
+        f->dir[i].waiters = 0;
+        f->dir[i].op = NULL;
+    }
+}
+
+void cio__files_unlock_after_fork(int child)
+{
+    for (cio_file *f = files.head; f; f = f->reg_next) {
+        if (child)
+            reset_for_child(f);
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&files.mu);
+}

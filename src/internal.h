@@ -1,0 +1,172 @@
+/*
+ * cancelio's internal interfaces, one section a module.
+ *
+ * Inside the library errors are negative errno values; the public calls
+ * convert them once, with cio__fail.
+ *
+ * Lock order (a thread holding one may take those below it, never above):
+ *   1. lib.mu          (lib.c: init, shutdown)
+ *   2. files.mu        (file.c: the registry of live files)
+ *   3. file->mu        (file.c: a file's state, and the ops in flight on it)
+ *   4. timer.mu        (timer.c: the heap) and pool.mu (pool.c); never both
+ *   5. trace.mu        (stats.c)
+ * No thread ever blocks in a syscall, or waits for another thread, while it
+ * holds timer.mu or pool.mu; file->mu is held across pthread_kill and
+ * pthread_create, never across I/O.
+ */
+#ifndef CIO_INTERNAL_H
+#define CIO_INTERNAL_H
+
+#include "cancelio.h"
+#include "heap.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define CIO__R 0 /* index of the read direction */
+#define CIO__W 1 /* index of the write direction */
+
+/* ---- errors and time ---- */
+
+long cio__fail(long neg_errno); /* sets errno = -neg_errno, returns -1 */
+struct timespec cio__timespec(cio_time_t t);
+int cio__cond_init(pthread_cond_t *cv); /* a condvar on CLOCK_MONOTONIC */
+/* Wait on cv until woken or until t (0 = no limit); mu must be held. */
+void cio__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cio_time_t t);
+
+/* ---- signal.c: the cancel signal ---- */
+
+int cio__signal_install(int signo); /* 0, -EBUSY, -EINVAL */
+void cio__signal_restore(void);
+int cio__signal_number(void);
+/* The mask of every library thread: everything blocked but the signal. */
+void cio__signal_worker_mask(sigset_t *set);
+
+/* ---- op.c: one blocking operation and the cancel protocol ---- */
+
+enum { CIO__OP_NEW, CIO__OP_QUEUED, CIO__OP_RUNNING, CIO__OP_DONE };
+
+struct cio__worker;
+struct cio__op;
+typedef long (*cio__thunk)(struct cio__op *op);
+
+typedef struct cio__op {
+    cio__thunk run;  /* the syscall, run on a worker; result or -errno */
+    int fd;          /* set by the caller before start, read-only after */
+    int which;       /* CIO__R or CIO__W, for events */
+    void *buf;       /* the thunk's arguments */
+    size_t n;
+
+    pthread_mutex_t *mu; /* the owner's lock, guards every field below */
+    pthread_cond_t *cv;  /* the owner's condvar, broadcast on each change */
+    int state;           /* CIO__OP_* */
+    struct cio__worker *worker; /* inside the op while RUNNING, else NULL */
+    long result;                /* valid once DONE */
+    atomic_int reason;          /* 0, or why it must stop; first one wins */
+    unsigned signals;           /* cancel signals sent for this op */
+    cio_time_t next_kick;       /* when to re-signal if still RUNNING */
+    cio_time_t backoff;         /* the next re-signal interval */
+    struct cio__op *qnext;      /* pool.mu: the pool's queue of waiting ops */
+} cio__op;
+
+/* Hand op to a worker and wait until it is DONE; mu held.  Returns result. */
+long cio__op_run_locked(cio__op *op);
+/* Make op stop with reason (-errno never: a positive errno); mu held. */
+void cio__op_interrupt_locked(cio__op *op, int reason);
+/* Called by the pool on the worker: runs op through to DONE. */
+void cio__op_execute(cio__op *op, struct cio__worker *w);
+/* In a thunk after EINTR: the reason to stop, or 0 to retry. */
+int cio__op_stop_reason(cio__op *op);
+
+/* ---- pool.c: worker threads ---- */
+
+typedef struct cio__pool_config {
+    unsigned max_threads;
+    size_t stack_size;
+} cio__pool_config;
+
+int cio__pool_start(const cio__pool_config *cfg);
+void cio__pool_quiesce(void); /* from now on submit fails with ECANCELED */
+void cio__pool_stop(void);     /* quiesce, wait for busy workers, join all */
+/* Give op (QUEUED) to a worker; 0, -EAGAIN (no thread), -ECANCELED. */
+int cio__pool_submit(cio__op *op);
+/* Take op out of the queue of ops waiting for a worker; 1 if it was there. */
+int cio__pool_unqueue(cio__op *op);
+pthread_t cio__worker_thread(const struct cio__worker *w);
+unsigned cio__worker_serial(const struct cio__worker *w);
+void cio__pool_counts(unsigned *threads, unsigned *idle);
+void cio__pool_lock_for_fork(void);
+void cio__pool_unlock_after_fork(int child);
+
+/* ---- timer.c: deadlines ---- */
+
+typedef struct cio__timer cio__timer;
+typedef struct cio__timer_ops {
+    void (*hold)(cio__timer *t); /* timer.mu held: keep the owner alive */
+    void (*fire)(cio__timer *t); /* no lock held: the deadline passed */
+} cio__timer_ops;
+
+struct cio__timer {
+    cio__heap_node node;      /* timer.mu */
+    const cio__timer_ops *ops;
+    cio__timer *fire_next;    /* the timer thread's batch of due timers */
+};
+
+/* A backend's way to sleep until a time and be woken early. */
+typedef struct cio__sleeper {
+    int (*open)(void);
+    void (*close)(void);
+    void (*forget)(void); /* after fork, in the child: drop the parent's */
+    /* timer.mu held; returns with it held, at `until` (0 = none) or woken */
+    void (*wait)(pthread_mutex_t *mu, cio_time_t until);
+    /* timer.mu held: the earliest deadline is now `until` (0 = stop) */
+    void (*wake)(cio_time_t until);
+} cio__sleeper;
+
+extern const cio__sleeper cio__sleeper_cond;
+extern const cio__sleeper cio__sleeper_timerfd; /* open() -ENOSYS off Linux */
+
+void cio__timer_init(cio__timer *t, const cio__timer_ops *ops);
+int cio__timer_start(int kind); /* CIO_TIMER_*; the thread starts lazily */
+void cio__timer_stop(void);
+int cio__timer_arm(cio__timer *t, cio_time_t when); /* insert or move */
+void cio__timer_disarm(cio__timer *t);
+unsigned cio__timer_count(void);
+void cio__timer_lock_for_fork(void);
+void cio__timer_unlock_after_fork(int child);
+
+/* ---- file.c / lib.c ---- */
+
+int cio__lib_ensure(void); /* initialise with defaults if needed */
+/* Run op on f in direction d with Go's deadline rules; the result. */
+long cio__file_do(cio_file *f, int d, cio__op *op);
+
+/* file.c keeps every live file (under files.mu, ranked between lib.mu and
+ * file->mu), for cio_shutdown and fork. */
+void cio__files_cancel_all(void); /* cio_shutdown: every op fails ECANCELED */
+void cio__files_lock_for_fork(void);
+void cio__files_unlock_after_fork(int child);
+
+/* ---- stats.c: counters and tracing ---- */
+
+typedef struct cio__counters {
+    atomic_uint_fast64_t ops_started, ops_done, timeouts, cancels;
+    atomic_uint_fast64_t signals_sent, resignals;
+} cio__counters;
+extern cio__counters cio__stats;
+
+void cio__count(atomic_uint_fast64_t *c);
+void cio__count_outcome(long result);
+extern atomic_int cio__tracing;
+void cio__emit(int type, int fd, int which, const struct cio__worker *w, long result, int err);
+#define CIO__EMIT(type, fd, which, w, res, err)                                                  \
+    do {                                                                                           \
+        if (atomic_load_explicit(&cio__tracing, memory_order_relaxed))                             \
+            cio__emit(type, fd, which, w, res, err);                                               \
+    } while (0)
+void cio__trace_lock_for_fork(void);
+void cio__trace_unlock_after_fork(void);
+
+#endif

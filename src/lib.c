@@ -1,0 +1,166 @@
+/*
+ * The library's life: cio_init, lazy start on first use, cio_shutdown, the
+ * registry of live files, and fork.
+ *
+ * `state` is read without the lock on every op (the fast path of
+ * cio__lib_ensure); it is written only under lib.mu.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DEFAULT_MAX_THREADS 4096u
+#define DEFAULT_STACK ((size_t)128 * 1024)
+
+enum { OFF, ON, STALE }; /* STALE: a forked child that must restart threads */
+
+static struct {
+    pthread_mutex_t mu;
+    atomic_int state;
+    cio_options opt; /* as resolved when started */
+} lib = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void resolve(const cio_options *in, cio_options *out)
+{
+    static const cio_options none;
+    *out = in ? *in : none;
+    if (!out->signo)
+        out->signo = SIGUSR1;
+    if (!out->max_threads)
+        out->max_threads = DEFAULT_MAX_THREADS;
+    if (!out->stack_size)
+        out->stack_size = DEFAULT_STACK;
+}
+
+static int same(const cio_options *a, const cio_options *b)
+{
+    return a->signo == b->signo && a->max_threads == b->max_threads &&
+           a->stack_size == b->stack_size && a->timer == b->timer;
+}
+
+static void on_fork_prepare(void);
+static void on_fork_parent(void);
+static void on_fork_child(void);
+
+static void register_fork_handlers(void)
+{
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+/* Start the threads' machinery with lib.opt; lib.mu held. */
+static int start_locked(int install)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
+    int e = install ? cio__signal_install(lib.opt.signo) : 0;
+    if (e < 0)
+        return e;
+    cio__pool_config cfg = {lib.opt.max_threads, lib.opt.stack_size};
+    e = cio__timer_start(lib.opt.timer);
+    if (!e)
+        e = cio__pool_start(&cfg);
+    if (e < 0) {
+        cio__timer_stop();
+        if (install)
+            cio__signal_restore();
+        return e;
+    }
+    atomic_store(&lib.state, ON);
+    return 0;
+}
+
+static int validate(const cio_options *o)
+{
+    if (o->signo < 0 || o->signo >= 65 || o->signo == SIGKILL || o->signo == SIGSTOP)
+        return -EINVAL;
+    if (o->timer < CIO_TIMER_AUTO || o->timer > CIO_TIMER_TIMERFD)
+        return -EINVAL;
+    if (o->stack_size && o->stack_size < (size_t)PTHREAD_STACK_MIN)
+        return -EINVAL;
+    return 0;
+}
+
+int cio_init(const cio_options *opt)
+{
+    cio_options o;
+    resolve(opt, &o);
+    int e = validate(&o);
+    if (e < 0)
+        return (int)cio__fail(e);
+    pthread_mutex_lock(&lib.mu);
+    int state = atomic_load(&lib.state);
+    if (state != OFF) {
+        e = same(&o, &lib.opt) ? (state == STALE ? start_locked(0) : 0) : -EBUSY;
+    } else {
+        lib.opt = o;
+        e = start_locked(1);
+    }
+    pthread_mutex_unlock(&lib.mu);
+    return e < 0 ? (int)cio__fail(e) : 0;
+}
+
+int cio__lib_ensure(void)
+{
+    if (atomic_load_explicit(&lib.state, memory_order_acquire) == ON)
+        return 0;
+    pthread_mutex_lock(&lib.mu);
+    int e = 0, state = atomic_load(&lib.state);
+    if (state == OFF)
+        resolve(NULL, &lib.opt);
+    if (state != ON)
+        e = start_locked(state == OFF);
+    pthread_mutex_unlock(&lib.mu);
+    return e;
+}
+
+int cio_shutdown(void)
+{
+    pthread_mutex_lock(&lib.mu);
+    if (atomic_load(&lib.state) != OFF) {
+        cio__pool_quiesce();
+        cio__files_cancel_all();
+        cio__pool_stop();
+        cio__timer_stop();
+        cio__signal_restore();
+        atomic_store(&lib.state, OFF);
+    }
+    pthread_mutex_unlock(&lib.mu);
+    return 0;
+}
+
+const char *cio_version(void)
+{
+    return CIO_VERSION_STRING;
+}
+
+/* fork: hold every lock across it, so that the child's copy of each
+ * structure is whole, then rebuild in the child what only threads had. */
+static void on_fork_prepare(void)
+{
+    pthread_mutex_lock(&lib.mu);
+    cio__files_lock_for_fork();
+    cio__timer_lock_for_fork();
+    cio__pool_lock_for_fork();
+    cio__trace_lock_for_fork();
+}
+
+static void on_fork_parent(void)
+{
+    cio__trace_unlock_after_fork();
+    cio__pool_unlock_after_fork(0);
+    cio__timer_unlock_after_fork(0);
+    cio__files_unlock_after_fork(0);
+    pthread_mutex_unlock(&lib.mu);
+}
+
+static void on_fork_child(void)
+{
+    cio__trace_unlock_after_fork();
+    cio__pool_unlock_after_fork(1);
+    cio__timer_unlock_after_fork(1);
+    cio__files_unlock_after_fork(1);
+    if (atomic_load(&lib.state) == ON)
+        atomic_store(&lib.state, STALE); /* threads come back on next use */
+    pthread_mutex_unlock(&lib.mu);
+}

@@ -1,0 +1,276 @@
+/*
+ * The worker pool: one thread per blocking op, kept for reuse.
+ *
+ * The pool grows on demand up to max_threads.  An idle worker waits on its
+ * own condvar (no thundering herd) on a LIFO list, so the hottest thread is
+ * reused and the coldest ones retire after IDLE_NS.  When the cap is reached
+ * ops wait in a FIFO queue; a canceller may take an op back out of it.
+ * Retired threads are joined by the next submit or by cio__pool_stop, so
+ * that cio_shutdown really joins every thread the library made.
+ *
+ * Every field of `pool` is guarded by pool.mu.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#define IDLE_NS ((cio_time_t)5 * 1000 * 1000 * 1000)
+
+struct cio__worker {
+    pthread_t tid;
+    unsigned serial;
+    pthread_cond_t cv;        /* wakes this worker alone */
+    cio__op *op;              /* the op handed to it, NULL while idle */
+    struct cio__worker *prev; /* on the idle list, or the dead list */
+    struct cio__worker *next;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t drained; /* threads reached 0 */
+    cio__pool_config cfg;
+    int stopping;
+    unsigned threads, idle, serial;
+    struct cio__worker *idle_head; /* most recently idle first */
+    struct cio__worker *dead;      /* exited, waiting to be joined */
+    cio__op *queue, *queue_tail;   /* ops waiting for a worker */
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .stopping = 1};
+
+static void idle_push(struct cio__worker *w)
+{
+    w->prev = NULL;
+    w->next = pool.idle_head;
+    if (w->next)
+        w->next->prev = w;
+    pool.idle_head = w;
+    pool.idle++;
+}
+
+static void idle_unlink(struct cio__worker *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        pool.idle_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pool.idle--;
+}
+
+static cio__op *queue_pop(void)
+{
+    cio__op *op = pool.queue;
+    if (op && !(pool.queue = op->qnext))
+        pool.queue_tail = NULL;
+    return op;
+}
+
+/* Wait for the next op; NULL when the worker should exit. */
+static cio__op *next_op(struct cio__worker *w)
+{
+    pthread_mutex_lock(&pool.mu);
+    cio__op *op = queue_pop();
+    if (!op && !pool.stopping) {
+        idle_push(w);
+        cio_time_t retire = cio_now() + IDLE_NS;
+        while (!w->op && !pool.stopping && cio_now() < retire)
+            cio__cond_wait_until(&w->cv, &pool.mu, retire);
+        op = w->op; /* whoever set it took w off the idle list */
+        w->op = NULL;
+        if (!op)
+            idle_unlink(w);
+    }
+    if (!op) {
+        w->next = pool.dead;
+        pool.dead = w;
+        if (--pool.threads == 0)
+            pthread_cond_broadcast(&pool.drained);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return op;
+}
+
+static void *worker_main(void *arg)
+{
+    struct cio__worker *w = arg;
+    cio__op *op = w->op;
+    w->op = NULL;
+    /* Created with every signal blocked (see spawn); let the cancel one in. */
+    sigset_t mask;
+    cio__signal_worker_mask(&mask);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    for (; op; op = next_op(w))
+        cio__op_execute(op, w);
+    return NULL;
+}
+
+/* Join the threads that exited; pool.mu held. */
+static void reap_locked(void)
+{
+    while (pool.dead) {
+        struct cio__worker *w = pool.dead;
+        pool.dead = w->next;
+        pthread_join(w->tid, NULL);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+    }
+}
+
+/* Start a thread whose first op is op; pool.mu held. */
+static int spawn_locked(cio__op *op)
+{
+    struct cio__worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    int e = -cio__cond_init(&w->cv);
+    pthread_attr_t attr;
+    if (!e)
+        e = pthread_attr_init(&attr);
+    if (e) {
+        free(w);
+        return -e;
+    }
+    pthread_attr_setstacksize(&attr, pool.cfg.stack_size);
+    w->op = op;
+    w->serial = ++pool.serial;
+    /* The new thread inherits this mask, so no signal can land on it
+     * before it installs its own. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&w->tid, &attr, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return -EAGAIN;
+    }
+    pool.threads++;
+    return 0;
+}
+
+int cio__pool_submit(cio__op *op)
+{
+    int e = 0;
+    pthread_mutex_lock(&pool.mu);
+    reap_locked();
+    struct cio__worker *w = pool.idle_head;
+    if (pool.stopping) {
+        e = -ECANCELED;
+    } else if (w) {
+        idle_unlink(w);
+        w->op = op;
+        pthread_cond_signal(&w->cv);
+    } else if (pool.threads < pool.cfg.max_threads) {
+        e = spawn_locked(op);
+    } else {
+        op->qnext = NULL;
+        if (pool.queue_tail)
+            pool.queue_tail->qnext = op;
+        else
+            pool.queue = op;
+        pool.queue_tail = op;
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return e;
+}
+
+int cio__pool_unqueue(cio__op *op)
+{
+    int found = 0;
+    pthread_mutex_lock(&pool.mu);
+    cio__op **p = &pool.queue, *prev = NULL;
+    for (; *p; prev = *p, p = &(*p)->qnext) {
+        if (*p == op) {
+            *p = op->qnext;
+            if (pool.queue_tail == op)
+                pool.queue_tail = prev;
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return found;
+}
+
+int cio__pool_start(const cio__pool_config *cfg)
+{
+    static int once;
+    pthread_mutex_lock(&pool.mu);
+    if (!once) {
+        cio__cond_init(&pool.drained);
+        once = 1;
+    }
+    pool.cfg = *cfg;
+    if (pool.cfg.stack_size < (size_t)PTHREAD_STACK_MIN)
+        pool.cfg.stack_size = (size_t)PTHREAD_STACK_MIN;
+    pool.stopping = 0;
+    pthread_mutex_unlock(&pool.mu);
+    return 0;
+}
+
+void cio__pool_quiesce(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.stopping = 1;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+void cio__pool_stop(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.stopping = 1;
+    for (struct cio__worker *w = pool.idle_head; w; w = w->next)
+        pthread_cond_signal(&w->cv);
+    while (pool.threads > 0)
+        pthread_cond_wait(&pool.drained, &pool.mu);
+    reap_locked();
+    pthread_mutex_unlock(&pool.mu);
+}
+
+pthread_t cio__worker_thread(const struct cio__worker *w)
+{
+    return w->tid;
+}
+
+unsigned cio__worker_serial(const struct cio__worker *w)
+{
+    return w ? w->serial : 0;
+}
+
+void cio__pool_counts(unsigned *threads, unsigned *idle)
+{
+    pthread_mutex_lock(&pool.mu);
+    *threads = pool.threads;
+    *idle = pool.idle;
+    pthread_mutex_unlock(&pool.mu);
+}
+
+void cio__pool_lock_for_fork(void)
+{
+    pthread_mutex_lock(&pool.mu);
+}
+
+/* In the child no worker exists: forget them all (their ops vanished with
+ * them) and start afresh. */
+void cio__pool_unlock_after_fork(int child)
+{
+    if (child) {
+        struct cio__worker *lists[2] = {pool.idle_head, pool.dead};
+        for (int i = 0; i < 2; i++) {
+            while (lists[i]) {
+                struct cio__worker *w = lists[i];
+                lists[i] = w->next;
+                free(w);
+            }
+        }
+        pool.idle_head = pool.dead = NULL;
+        pool.queue = pool.queue_tail = NULL;
+        pool.threads = pool.idle = 0;
+        cio__cond_init(&pool.drained);
+    }
+    pthread_mutex_unlock(&pool.mu);
+}

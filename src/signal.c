@@ -1,0 +1,70 @@
+/*
+ * The cancel signal.  Its handler does nothing: its only job is to exist, so
+ * that the signal interrupts a worker's syscall (EINTR, because it is
+ * installed without SA_RESTART) instead of killing the process or being
+ * ignored.  Whether the EINTR means "stop" is decided by the op's reason
+ * flag, never by the signal itself (see docs/protocol.md).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int installed_signo; /* lib.mu */
+static struct sigaction previous;
+
+static void on_cancel_signal(int signo)
+{
+    int saved = errno;
+    (void)signo;
+    errno = saved;
+}
+
+static int is_valid(int signo)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    return signo > 0 && signo != SIGKILL && signo != SIGSTOP && sigaddset(&s, signo) == 0;
+}
+
+int cio__signal_install(int signo)
+{
+    struct sigaction sa, old;
+    if (!is_valid(signo))
+        return -EINVAL;
+    if (sigaction(signo, NULL, &old) < 0)
+        return -errno;
+    int theirs = (old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != NULL
+                                             : (old.sa_handler != SIG_DFL &&
+                                                old.sa_handler != SIG_IGN &&
+                                                old.sa_handler != on_cancel_signal);
+    if (theirs)
+        return -EBUSY;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_cancel_signal;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the syscall must fail with EINTR */
+    if (sigaction(signo, &sa, NULL) < 0)
+        return -errno;
+    previous = old;
+    installed_signo = signo;
+    return 0;
+}
+
+void cio__signal_restore(void)
+{
+    if (installed_signo)
+        sigaction(installed_signo, &previous, NULL);
+    installed_signo = 0;
+}
+
+int cio__signal_number(void)
+{
+    return installed_signo;
+}
+
+void cio__signal_worker_mask(sigset_t *set)
+{
+    sigfillset(set);
+    sigdelset(set, installed_signo);
+}
