@@ -145,13 +145,13 @@ enum cio_event_type {
 };
 
 typedef struct cio_event {
-    int type;            /* enum cio_event_type */
-    int fd;              /* the file's descriptor, -1 if none */
-    int which;           /* CIO_READ or CIO_WRITE, 0 if none */
-    unsigned worker;     /* serial number of the worker thread, 0 if none */
-    long result;         /* CIO_EV_OP_DONE: the op's return value */
-    int err;             /* errno for a failed op, or the cancel reason */
-    cio_time_t when;     /* cio_now() at the event */
+    int type;        /* enum cio_event_type */
+    int fd;          /* the file's descriptor, -1 if none */
+    int which;       /* CIO_READ or CIO_WRITE, 0 if none */
+    unsigned worker; /* serial number of the worker thread, 0 if none */
+    long result;     /* CIO_EV_OP_DONE: the op's return value */
+    int err;         /* errno for a failed op, or the cancel reason */
+    cio_time_t when; /* cio_now() at the event */
 } cio_event;
 
 typedef void (*cio_trace_fn)(const cio_event *ev, void *arg);

@@ -53,15 +53,15 @@ struct cio__op;
 typedef long (*cio__thunk)(struct cio__op *op);
 
 typedef struct cio__op {
-    cio__thunk run;  /* the syscall, run on a worker; result or -errno */
-    int fd;          /* set by the caller before start, read-only after */
-    int which;       /* CIO__R or CIO__W, for events */
-    void *buf;       /* the thunk's arguments */
+    cio__thunk run; /* the syscall, run on a worker; result or -errno */
+    int fd;         /* set by the caller before start, read-only after */
+    int which;      /* CIO__R or CIO__W, for events */
+    void *buf;      /* the thunk's arguments */
     size_t n;
 
-    pthread_mutex_t *mu; /* the owner's lock, guards every field below */
-    pthread_cond_t *cv;  /* the owner's condvar, broadcast on each change */
-    int state;           /* CIO__OP_* */
+    pthread_mutex_t *mu;        /* the owner's lock, guards every field below */
+    pthread_cond_t *cv;         /* the owner's condvar, broadcast on each change */
+    int state;                  /* CIO__OP_* */
     struct cio__worker *worker; /* inside the op while RUNNING, else NULL */
     long result;                /* valid once DONE */
     atomic_int reason;          /* 0, or why it must stop; first one wins */
@@ -89,7 +89,7 @@ typedef struct cio__pool_config {
 
 int cio__pool_start(const cio__pool_config *cfg);
 void cio__pool_quiesce(void); /* from now on submit fails with ECANCELED */
-void cio__pool_stop(void);     /* quiesce, wait for busy workers, join all */
+void cio__pool_stop(void);    /* quiesce, wait for busy workers, join all */
 /* Give op (QUEUED) to a worker; 0, -EAGAIN (no thread), -ECANCELED. */
 int cio__pool_submit(cio__op *op);
 /* Take op out of the queue of ops waiting for a worker; 1 if it was there. */
@@ -109,9 +109,9 @@ typedef struct cio__timer_ops {
 } cio__timer_ops;
 
 struct cio__timer {
-    cio__heap_node node;      /* timer.mu */
+    cio__heap_node node; /* timer.mu */
     const cio__timer_ops *ops;
-    cio__timer *fire_next;    /* the timer thread's batch of due timers */
+    cio__timer *fire_next; /* the timer thread's batch of due timers */
 };
 
 /* A backend's way to sleep until a time and be woken early. */
@@ -161,7 +161,7 @@ void cio__count(atomic_uint_fast64_t *c);
 void cio__count_outcome(long result);
 extern atomic_int cio__tracing;
 void cio__emit(int type, int fd, int which, const struct cio__worker *w, long result, int err);
-#define CIO__EMIT(type, fd, which, w, res, err)                                                  \
+#define CIO__EMIT(type, fd, which, w, res, err)                                                    \
     do {                                                                                           \
         if (atomic_load_explicit(&cio__tracing, memory_order_relaxed))                             \
             cio__emit(type, fd, which, w, res, err);                                               \

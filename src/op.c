@@ -24,7 +24,7 @@
 
 #include <errno.h>
 
-#define KICK_FIRST ((cio_time_t)500 * 1000)    /* 0.5 ms */
+#define KICK_FIRST ((cio_time_t)500 * 1000)     /* 0.5 ms */
 #define KICK_MAX ((cio_time_t)64 * 1000 * 1000) /* 64 ms */
 
 static void finish_locked(cio__op *op, long result)

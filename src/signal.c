@@ -34,10 +34,10 @@ int cio__signal_install(int signo)
         return -EINVAL;
     if (sigaction(signo, NULL, &old) < 0)
         return -errno;
-    int theirs = (old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != NULL
-                                             : (old.sa_handler != SIG_DFL &&
-                                                old.sa_handler != SIG_IGN &&
-                                                old.sa_handler != on_cancel_signal);
+    int theirs = (old.sa_flags & SA_SIGINFO)
+                     ? old.sa_sigaction != NULL
+                     : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN &&
+                        old.sa_handler != on_cancel_signal);
     if (theirs)
         return -EBUSY;
     memset(&sa, 0, sizeof sa);

@@ -1,0 +1,210 @@
+/*
+ * Helpers shared by the cancelio test programs.
+ *
+ * Everything here may be called from any thread unless it says "test thread
+ * only" (those use CMocka asserts, which in CMocka 1.1.5 must never run on
+ * another thread).  Waits are bounded and scaled by CIO_TEST_TIME_SCALE
+ * (default 1) so sanitizer runs can stretch them; they return false on
+ * timeout and the caller asserts, so a hang fails loudly instead of hanging.
+ */
+#ifndef CIO_TEST_SUPPORT_H
+#define CIO_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "cancelio.h"
+
+#define NS_PER_MS ((cio_time_t)1000000)
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* CIO_TEST_TIME_SCALE as a number >= 1 (default 1). */
+double time_scale(void);
+
+/* ms multiplied by the time scale. */
+int64_t scaled_ms(int64_t ms);
+
+/* Milliseconds elapsed from a to b (both cio_now() values). */
+double elapsed_ms(cio_time_t a, cio_time_t b);
+
+/* Sleep us microseconds; only ever used to randomise timing, never to order
+ * events.  Restarts after EINTR. */
+void sleep_us(unsigned us);
+
+/* Poll pred(arg) with tiny sleeps until it is true or timeout_ms (scaled)
+ * has passed.  Returns the last value of pred. */
+bool wait_until(bool (*pred)(void *), void *arg, int64_t timeout_ms);
+
+/* Wait until cio_now() >= t (used only to let time pass beyond a deadline
+ * in checks that nothing happened, never to order two threads). */
+void wait_for_time(cio_time_t t);
+
+/* ---- process resources -------------------------------------------------- */
+
+int fd_count(void);       /* open descriptors of this process */
+int thread_count(void);   /* threads of this process (/proc/self/task) */
+bool fd_is_open(int fd);  /* fcntl(fd, F_GETFD) succeeds */
+pid_t current_tid(void);
+
+/* ---- pipes and byte patterns -------------------------------------------- */
+
+/* pipe(2) that returns 0 or -1, for asserting at the call site. */
+int make_pipe(int fds[2]);
+
+/* The capacity in bytes of the pipe fd belongs to (F_GETPIPE_SZ), -1 if
+ * unknown. */
+int pipe_capacity(int fd);
+
+/* Fill buf with the pattern byte of stream positions off .. off+n-1. */
+void fill_pattern(unsigned char *buf, size_t n, size_t off);
+
+/* Index of the first byte of buf that is not the pattern at off, or n. */
+size_t pattern_mismatch(const unsigned char *buf, size_t n, size_t off);
+
+/* The pattern byte at stream position pos. */
+unsigned char pattern_byte(size_t pos);
+
+/* poll(2) with timeout 0: fd has data (or EOF) to read right now. */
+bool fd_readable_now(int fd);
+
+/* write(2)/read(2) in a loop until n bytes or an error/EOF; returns bytes
+ * moved (or -1 if the first call failed). */
+ssize_t write_all(int fd, const void *buf, size_t n);
+ssize_t read_full(int fd, void *buf, size_t n);
+
+/* Read and discard whatever fd has right now (never blocks, uses poll). */
+size_t drain_now(int fd);
+
+/* ---- signals ------------------------------------------------------------ */
+
+/* Block in the calling thread the library's cancel signal (SIGUSR1) and the
+ * other signals the tests send on purpose (SIGUSR2, SIGWINCH, SIGURG), so a
+ * process-directed signal can never land on a test thread. */
+void block_cancel_signal_in_this_thread(void);
+
+/* Block every signal in the calling thread. */
+void block_all_signals_in_this_thread(void);
+
+/* ---- randomness --------------------------------------------------------- */
+
+struct rng {
+    uint64_t s;
+};
+
+/* The seed for this run: CIO_TEST_SEED if set, else from the clock; printed
+ * once with the test's name so a failure can be replayed. */
+unsigned test_seed(const char *what);
+void rng_init(struct rng *r, unsigned seed);
+uint32_t rng_next(struct rng *r);
+uint32_t rng_below(struct rng *r, uint32_t n); /* 0 .. n-1 */
+
+/* Wait a random 0..max_us microseconds: a short busy spin or a nanosleep. */
+void random_delay_us(struct rng *r, unsigned max_us);
+
+/* ---- an op on its own thread -------------------------------------------- */
+
+enum op_kind { OP_READ, OP_WRITE };
+
+/* One cio_read or cio_write run on a thread of its own.  The thread blocks
+ * the test signals (or every signal) first, records the result, errno and
+ * cio_now() before and after, then sets done.  Allocated on the heap and
+ * owning its buffer, so a test that fails while the op is still running
+ * leaves no dangling pointer into its stack. */
+struct op_thread {
+    enum op_kind kind;
+    cio_file *f;
+    unsigned char *buf;
+    size_t n;
+    bool block_all;
+    pthread_t thread;
+    atomic_int tid;    /* the op thread's tid, once it runs */
+    atomic_int done;   /* set after result/err/end are written */
+    ssize_t result;
+    int err;
+    cio_time_t start, end;
+};
+
+/* Start a cio_read of up to n bytes into the op's own buffer.  NULL only if
+ * the thread could not be made. */
+struct op_thread *start_reader(cio_file *f, size_t n);
+/* Start a cio_write of a copy of buf[0..n). */
+struct op_thread *start_writer(cio_file *f, const void *buf, size_t n);
+/* As start_reader, on a thread that blocks every signal. */
+struct op_thread *start_reader_all_blocked(cio_file *f, size_t n);
+
+bool op_is_done(void *op); /* a wait_until predicate for struct op_thread */
+
+/* Wait (bounded, scaled) until the op is done, then join its thread.
+ * Returns false, and leaves the thread running, on timeout. */
+bool op_join(struct op_thread *t, int64_t timeout_ms);
+void op_free(struct op_thread *t);
+
+/* ---- a plain read(2) loop on its own thread ---------------------------- */
+
+/* Reads fd with read(2) into its own buffer until cap bytes, EOF or an
+ * error: the other end of what a test writes with cio_write. */
+struct raw_reader {
+    int fd;
+    unsigned char *buf;
+    size_t cap, got;
+    pthread_t thread;
+    atomic_int done;
+};
+
+struct raw_reader *start_raw_reader(int fd, size_t cap);
+bool raw_reader_join(struct raw_reader *rr, int64_t timeout_ms);
+void raw_reader_free(struct raw_reader *rr);
+
+/* ---- observing the library from outside --------------------------------- */
+
+uint64_t ops_started(void); /* cio_get_stats().ops_started */
+uint64_t ops_done(void);
+
+/* Wait until ops_started() >= n.  Proves a caller is inside cio_read or
+ * cio_write (the counter moves inside the call). */
+bool wait_ops_started(uint64_t n, int64_t timeout_ms);
+
+/* How many threads of this process are inside a read-like (which ==
+ * CIO_READ) or write-like (CIO_WRITE) syscall on fd right now, from
+ * /proc/self/task/<tid>/syscall; -1 where that file cannot be read. */
+int threads_in_syscall_on(int fd, int which);
+
+/* Wait until at least count threads are in such a syscall on fd.  Where the
+ * kernel does not tell, returns true at once (the callers have already
+ * waited for ops_started). */
+bool wait_in_syscall_on(int fd, int which, int count, int64_t timeout_ms);
+
+/* Wait until thread tid is asleep in the kernel (state S or D) on two
+ * consecutive polls: a caller waiting for its op or for its turn. */
+bool wait_thread_sleeping(pid_t tid, int64_t timeout_ms);
+
+/* Wait until op thread t has started and sleeps in the kernel (its caller
+ * waits for its op or for its turn). */
+bool wait_op_sleeping(struct op_thread *t, int64_t timeout_ms);
+
+/* Wait until no signal in set is pending for the process or this thread. */
+bool wait_no_pending(int signo, int64_t timeout_ms);
+
+/* ---- per-test fixture --------------------------------------------------- */
+
+/* setup: remember the fd and thread counts.  teardown: cio_shutdown(), then
+ * check stats.threads == 0 and that the fd and thread counts are back to
+ * what setup saw (a leak fails the test). */
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
+
+/* The checks of fixture_teardown, callable inside a test (test thread
+ * only). */
+void assert_no_leaks(void **state);
+
+#endif

@@ -1,0 +1,692 @@
+/*
+ * Description: cancel, close and detach, and the per-direction locks
+ * (DESIGN.md Semantics rules 5-8).  cio_cancel makes the blocked and the
+ * waiting ops of the directions it names fail with ECANCELED and touches
+ * nothing else: not the other direction, not a later op, not an idle file.
+ * cio_close makes pending ops fail with EBADF, really closes the fd, and
+ * never lets a stale op reach a new file that reuses the fd number (checked
+ * over many iterations with random timing).  cio_detach hands the fd back
+ * open.  Reads are serialised, writes are serialised, a read and a write
+ * run at the same time, and the syscall's own errors come back unchanged.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define JOIN_MS 5000
+#define AT_ONCE_MS 500
+#define BIG (8u << 20) /* more than any socket buffer holds */
+
+static void write_str(int fd, const char *s)
+{
+    assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* Wait until t's op sits in a read/write syscall on fd. */
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
+                         int which)
+{
+    assert_non_null(t);
+    assert_true(wait_ops_started(started_before + 1, JOIN_MS));
+    assert_true(wait_in_syscall_on(fd, which, 1, JOIN_MS));
+}
+
+/* Let a little time pass and check op t is still blocked (a check that
+ * nothing happens, not an ordering). */
+static void assert_still_blocked(struct op_thread *t)
+{
+    wait_for_time(cio_now() + scaled_ms(150) * NS_PER_MS);
+    assert_false(op_is_done(t));
+}
+
+static unsigned char *pattern_buffer(size_t n)
+{
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    fill_pattern(b, n, 0);
+    return b;
+}
+
+/* Rule 6: cio_cancel interrupts a blocked read with ECANCELED; a read
+ * started after the cancel runs normally and reads the data. */
+static void cancel_interrupts_a_blocked_read_and_the_next_read_runs_normally(
+    void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[16];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    cio_stats s0, s1;
+    cio_get_stats(&s0);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, p[0], CIO_READ);
+
+    cio_time_t c = cio_now();
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ECANCELED);
+    assert_true(elapsed_ms(c, t->end) < (double)scaled_ms(AT_ONCE_MS));
+    op_free(t);
+    cio_get_stats(&s1);
+    assert_true(s1.cancels > s0.cancels);
+    assert_true(s1.signals_sent > s0.signals_sent); /* it was in read(2) */
+
+    write_str(p[1], "after");
+    assert_int_equal(cio_read(f, buf, sizeof buf), 5);
+    assert_memory_equal(buf, "after", 5);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Rule 6: with no op pending cio_cancel does nothing: the next read and
+ * write run normally (the cancel is not remembered). */
+static void cancel_with_nothing_pending_does_nothing(void **state)
+{
+    (void)state;
+    int sv[2];
+    char buf[16];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_int_equal(cio_cancel(f, CIO_WRITE), 0);
+    assert_int_equal(cio_cancel(f, CIO_READ | CIO_WRITE), 0);
+
+    /* the next read blocks until data: it must not see the old cancel */
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, sv[0], CIO_READ);
+    write_str(sv[1], "fine");
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, 4);
+    assert_memory_equal(t->buf, "fine", 4);
+    op_free(t);
+    assert_int_equal(cio_write(f, "ok", 2), 2);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 2);
+    assert_memory_equal(buf, "ok", 2);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(sv[1]), 0);
+}
+
+/* Rules 5, 6: cancelling the read direction leaves a blocked write alone,
+ * and cancelling the write direction leaves a blocked read alone; the cut
+ * write returns its positive count and the next write runs normally, so
+ * the peer gets every byte once, in order. */
+static void cancel_of_one_direction_leaves_the_other_blocked(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    unsigned char *data = pattern_buffer(BIG);
+
+    /* cancel reads: the write goes on and completes */
+    uint64_t before = ops_started();
+    struct op_thread *r = start_reader(f, 16);
+    wait_blocked(r, before, sv[0], CIO_READ);
+    struct op_thread *w = start_writer(f, data, BIG);
+    wait_blocked(w, before + 1, sv[0], CIO_WRITE);
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(r, JOIN_MS));
+    assert_int_equal(r->result, -1);
+    assert_int_equal(r->err, ECANCELED);
+    assert_still_blocked(w);
+    assert_int_equal(threads_in_syscall_on(sv[0], CIO_WRITE) != 0, 1);
+    struct raw_reader *peer = start_raw_reader(sv[1], BIG);
+    assert_non_null(peer);
+    assert_true(op_join(w, JOIN_MS));
+    assert_int_equal(w->result, (ssize_t)BIG);
+    assert_true(raw_reader_join(peer, JOIN_MS));
+    assert_int_equal(peer->got, BIG);
+    assert_int_equal(pattern_mismatch(peer->buf, BIG, 0), BIG);
+    raw_reader_free(peer);
+    op_free(r);
+    op_free(w);
+
+    /* cancel writes: the read goes on; the cut write resumes cleanly */
+    before = ops_started();
+    r = start_reader(f, 16);
+    wait_blocked(r, before, sv[0], CIO_READ);
+    w = start_writer(f, data, BIG);
+    wait_blocked(w, before + 1, sv[0], CIO_WRITE);
+    assert_int_equal(cio_cancel(f, CIO_WRITE), 0);
+    assert_true(op_join(w, JOIN_MS));
+    assert_true(w->result > 0 && (size_t)w->result < BIG);
+    size_t sent = (size_t)w->result;
+    assert_still_blocked(r);
+    peer = start_raw_reader(sv[1], BIG);
+    assert_non_null(peer);
+    assert_int_equal(cio_write(f, data + sent, BIG - sent),
+                     (ssize_t)(BIG - sent));
+    assert_true(raw_reader_join(peer, JOIN_MS));
+    assert_int_equal(peer->got, BIG);
+    assert_int_equal(pattern_mismatch(peer->buf, BIG, 0), BIG);
+    raw_reader_free(peer);
+    assert_false(op_is_done(r));
+    write_str(sv[1], "back");
+    assert_true(op_join(r, JOIN_MS));
+    assert_int_equal(r->result, 4);
+    assert_memory_equal(r->buf, "back", 4);
+    op_free(r);
+    op_free(w);
+    free(data);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(sv[1]), 0);
+}
+
+/* Rules 5, 6: a write blocked on a full pipe with nothing written fails
+ * ECANCELED on cancel; the pipe holds exactly what it held; the next
+ * write runs normally. */
+static void cancel_of_a_write_that_wrote_nothing_fails_it_with_ECANCELED(
+    void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    int cap = pipe_capacity(p[1]);
+    if (cap <= 0) {
+        close(p[0]);
+        close(p[1]);
+        skip();
+    }
+    unsigned char *data = pattern_buffer((size_t)cap + 8);
+    assert_int_equal(write_all(p[1], data, (size_t)cap), cap);
+    cio_file *wf = cio_fdopen(p[1]);
+    assert_non_null(wf);
+    uint64_t before = ops_started();
+    struct op_thread *w = start_writer(wf, data + cap, 8);
+    wait_blocked(w, before, p[1], CIO_WRITE);
+    assert_int_equal(cio_cancel(wf, CIO_WRITE), 0);
+    assert_true(op_join(w, JOIN_MS));
+    assert_int_equal(w->result, -1);
+    assert_int_equal(w->err, ECANCELED);
+    op_free(w);
+
+    unsigned char *got = calloc(1, (size_t)cap + 8);
+    assert_non_null(got);
+    assert_int_equal(read_full(p[0], got, (size_t)cap), cap);
+    assert_false(fd_readable_now(p[0]));
+    assert_int_equal(cio_write(wf, data + cap, 8), 8);
+    assert_int_equal(read_full(p[0], got + cap, 8), 8);
+    assert_int_equal(pattern_mismatch(got, (size_t)cap + 8, 0), (size_t)cap + 8);
+    free(got);
+    free(data);
+    assert_int_equal(cio_close(wf), 0);
+    assert_int_equal(close(p[0]), 0);
+}
+
+/* Rules 6, 8: with two reads on one file, one blocked and one waiting its
+ * turn, a cancel fails both with ECANCELED; data then goes to the next
+ * read whole. */
+static void cancel_interrupts_reads_blocked_and_waiting_to_start(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[16];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *a = start_reader(f, 16);
+    wait_blocked(a, before, p[0], CIO_READ);
+    struct op_thread *b = start_reader(f, 16);
+    assert_non_null(b);
+    assert_true(wait_op_sleeping(b, JOIN_MS));
+    assert_true(wait_op_sleeping(a, JOIN_MS));
+
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(a, JOIN_MS));
+    assert_true(op_join(b, JOIN_MS));
+    assert_int_equal(a->result, -1);
+    assert_int_equal(a->err, ECANCELED);
+    assert_int_equal(b->result, -1);
+    assert_int_equal(b->err, ECANCELED);
+    op_free(a);
+    op_free(b);
+
+    write_str(p[1], "whole");
+    assert_int_equal(cio_read(f, buf, sizeof buf), 5);
+    assert_memory_equal(buf, "whole", 5);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Rule 7: cio_close with a read blocked fails the read with EBADF, returns
+ * 0, and the fd is closed when it returns. */
+static void close_fails_a_blocked_read_with_EBADF_and_closes_the_fd(
+    void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, p[0], CIO_READ);
+
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(fcntl(p[0], F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, EBADF);
+    op_free(t);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Rules 5, 7: cio_close with one read blocked, one read waiting its turn
+ * and one write blocked: every op fails with EBADF (the write may instead
+ * return the positive count it got out), close returns 0, fd closed. */
+static void close_fails_waiting_and_blocked_ops_of_both_directions(
+    void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    unsigned char *data = pattern_buffer(BIG);
+    uint64_t before = ops_started();
+    struct op_thread *r1 = start_reader(f, 16);
+    wait_blocked(r1, before, sv[0], CIO_READ);
+    struct op_thread *w = start_writer(f, data, BIG);
+    wait_blocked(w, before + 1, sv[0], CIO_WRITE);
+    struct op_thread *r2 = start_reader(f, 16);
+    assert_non_null(r2);
+    assert_true(wait_op_sleeping(r2, JOIN_MS));
+
+    assert_int_equal(cio_close(f), 0);
+    assert_false(fd_is_open(sv[0]));
+    assert_true(op_join(r1, JOIN_MS));
+    assert_true(op_join(r2, JOIN_MS));
+    assert_true(op_join(w, JOIN_MS));
+    assert_int_equal(r1->result, -1);
+    assert_int_equal(r1->err, EBADF);
+    assert_int_equal(r2->result, -1);
+    assert_int_equal(r2->err, EBADF);
+    assert_true((w->result == -1 && w->err == EBADF) ||
+                (w->result > 0 && (size_t)w->result < BIG));
+    /* what the peer holds is a prefix of the pattern, of that length */
+    if (w->result > 0) {
+        unsigned char *got = malloc(BIG);
+        assert_non_null(got);
+        ssize_t n = read_full(sv[1], got, BIG); /* sv[0] closed: EOF */
+        assert_int_equal(n, w->result);
+        assert_int_equal(pattern_mismatch(got, (size_t)n, 0), (size_t)n);
+        free(got);
+    }
+    op_free(r1);
+    op_free(r2);
+    op_free(w);
+    free(data);
+    assert_int_equal(close(sv[1]), 0);
+}
+
+/* Rule 7 (no fd-reuse race): over many iterations a read is started, the
+ * file is closed at a random moment, and new pipes immediately take the fd
+ * number: the stale read fails EBADF and never consumes the new pipe's
+ * data. */
+static void close_never_lets_a_stale_op_touch_a_reused_fd_number(void **state)
+{
+    (void)state;
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int reused = 0;
+    for (int i = 0; i < 400; i++) {
+        int p[2], q[2];
+        assert_int_equal(make_pipe(p), 0);
+        cio_file *f = cio_fdopen(p[0]);
+        assert_non_null(f);
+        uint64_t before = ops_started();
+        struct op_thread *t = start_reader(f, 16);
+        assert_non_null(t);
+        assert_true(wait_ops_started(before + 1, JOIN_MS));
+        random_delay_us(&rng, 300);
+        assert_int_equal(cio_close(f), 0);
+
+        assert_int_equal(make_pipe(q), 0); /* takes p[0]'s number */
+        reused += q[0] == p[0];
+        write_str(q[1], "NEW!");
+        assert_true(op_join(t, JOIN_MS));
+        if (t->result != -1 || t->err != EBADF)
+            fprintf(stderr, "iteration %d: stale read gave %zd errno %d\n", i,
+                    t->result, t->err);
+        assert_int_equal(t->result, -1);
+        assert_int_equal(t->err, EBADF);
+        op_free(t);
+        char buf[8];
+        assert_true(fd_readable_now(q[0]));
+        assert_int_equal(read(q[0], buf, sizeof buf), 4);
+        assert_memory_equal(buf, "NEW!", 4);
+        close(q[0]);
+        close(q[1]);
+        close(p[1]);
+    }
+    assert_true(reused > 0); /* the test did exercise fd reuse */
+}
+
+/* Rule 7 (cio_detach): the fd comes back open and usable, with a read
+ * that was blocked failing EBADF, and the file is gone. */
+static void detach_returns_the_fd_open_and_usable(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[16];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_detach(f), p[0]);
+    assert_true(fd_is_open(p[0]));
+    write_str(p[1], "one");
+    assert_int_equal(read(p[0], buf, sizeof buf), 3);
+
+    f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, p[0], CIO_READ);
+    assert_int_equal(cio_detach(f), p[0]);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, EBADF);
+    op_free(t);
+    assert_true(fd_is_open(p[0]));
+    write_str(p[1], "two");
+    assert_int_equal(read(p[0], buf, sizeof buf), 3); /* nothing stolen */
+    assert_memory_equal(buf, "two", 3);
+    assert_int_equal(close(p[0]), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+static void assert_one_in_syscall(int fd, int which)
+{
+    for (int i = 0; i < 20; i++) {
+        int n = threads_in_syscall_on(fd, which);
+        if (n < 0)
+            return; /* the kernel does not tell */
+        assert_int_equal(n, 1);
+        sleep_us(2000);
+    }
+}
+
+/* Rule 8: two reads on one file never sit in read(2) together; each byte
+ * written goes to one of them in turn. */
+static void reads_on_one_file_are_serialised(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *a = start_reader(f, 16);
+    wait_blocked(a, before, p[0], CIO_READ);
+    struct op_thread *b = start_reader(f, 16);
+    assert_non_null(b);
+    assert_true(wait_op_sleeping(b, JOIN_MS));
+    assert_one_in_syscall(p[0], CIO_READ);
+
+    write_str(p[1], "1");
+    struct op_thread *first = NULL, *second = NULL;
+    cio_time_t end = cio_now() + scaled_ms(JOIN_MS) * NS_PER_MS;
+    while (!first && cio_now() < end) {
+        first = op_is_done(a) ? a : op_is_done(b) ? b : NULL;
+        sleep_us(100);
+    }
+    assert_non_null(first);
+    second = first == a ? b : a;
+    assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+    assert_one_in_syscall(p[0], CIO_READ);
+    assert_false(op_is_done(second));
+    write_str(p[1], "2");
+    assert_true(op_join(first, JOIN_MS));
+    assert_true(op_join(second, JOIN_MS));
+    assert_int_equal(first->result, 1);
+    assert_int_equal(first->buf[0], '1');
+    assert_int_equal(second->result, 1);
+    assert_int_equal(second->buf[0], '2');
+    op_free(a);
+    op_free(b);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Rule 8: two big writes on one full pipe never sit in write(2) together,
+ * so their bytes never interleave: the reader sees one whole run of 'A's
+ * and one of 'B's. */
+static void writes_on_one_file_are_serialised_and_never_interleave(
+    void **state)
+{
+    (void)state;
+    enum { RUN = 300000 };
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    int cap = pipe_capacity(p[1]);
+    if (cap <= 0) {
+        close(p[0]);
+        close(p[1]);
+        skip();
+    }
+    unsigned char *fill = calloc(1, (size_t)cap);
+    unsigned char *as = malloc(RUN), *bs = malloc(RUN);
+    assert_non_null(fill);
+    assert_non_null(as);
+    assert_non_null(bs);
+    memset(as, 'A', RUN);
+    memset(bs, 'B', RUN);
+    assert_int_equal(write_all(p[1], fill, (size_t)cap), cap);
+    cio_file *wf = cio_fdopen(p[1]);
+    assert_non_null(wf);
+
+    uint64_t before = ops_started();
+    struct op_thread *a = start_writer(wf, as, RUN);
+    wait_blocked(a, before, p[1], CIO_WRITE);
+    struct op_thread *b = start_writer(wf, bs, RUN);
+    assert_non_null(b);
+    assert_true(wait_op_sleeping(b, JOIN_MS));
+    assert_one_in_syscall(p[1], CIO_WRITE);
+
+    size_t total = (size_t)cap + 2 * RUN;
+    struct raw_reader *rr = start_raw_reader(p[0], total);
+    assert_non_null(rr);
+    assert_true(op_join(a, JOIN_MS));
+    assert_true(op_join(b, JOIN_MS));
+    assert_int_equal(a->result, RUN);
+    assert_int_equal(b->result, RUN);
+    assert_true(raw_reader_join(rr, JOIN_MS));
+    assert_int_equal(rr->got, total);
+    const unsigned char *got = rr->buf + cap;
+    unsigned char x = got[0], y = x == 'A' ? 'B' : 'A';
+    assert_true(x == 'A' || x == 'B');
+    for (size_t i = 0; i < 2 * (size_t)RUN; i++)
+        if (got[i] != (i < RUN ? x : y))
+            fail_msg("byte %zu of the runs is '%c'", i, got[i]);
+    raw_reader_free(rr);
+    op_free(a);
+    op_free(b);
+    free(fill);
+    free(as);
+    free(bs);
+    assert_int_equal(cio_close(wf), 0);
+    assert_int_equal(close(p[0]), 0);
+}
+
+/* Rule 8: a read blocked on a socket does not hold up a write on the same
+ * file: the write completes at once while the read stays blocked. */
+static void a_read_and_a_write_on_one_file_proceed_at_the_same_time(
+    void **state)
+{
+    (void)state;
+    int sv[2];
+    char buf[16];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *r = start_reader(f, 16);
+    wait_blocked(r, before, sv[0], CIO_READ);
+
+    struct op_thread *w = start_writer(f, "ping", 4); /* bounded, not main */
+    assert_non_null(w);
+    assert_true(op_join(w, AT_ONCE_MS));
+    assert_int_equal(w->result, 4);
+    op_free(w);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 4);
+    assert_memory_equal(buf, "ping", 4);
+    assert_false(op_is_done(r));
+    write_str(sv[1], "pong");
+    assert_true(op_join(r, JOIN_MS));
+    assert_int_equal(r->result, 4);
+    assert_memory_equal(r->buf, "pong", 4);
+    op_free(r);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(sv[1]), 0);
+}
+
+/* Rule 8: the syscall's own errors come back unchanged: EBADF reading a
+ * write-only end or writing a read-only one, EPIPE writing a pipe with no
+ * reader (SIGPIPE ignored), EISDIR reading a directory; and EOF is 0. */
+static void errors_of_the_underlying_syscall_come_back_unchanged(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[16];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *rf = cio_fdopen(p[0]);
+    cio_file *wf = cio_fdopen(p[1]);
+    assert_non_null(rf);
+    assert_non_null(wf);
+    assert_int_equal(cio_read(wf, buf, sizeof buf), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(cio_write(rf, "x", 1), -1);
+    assert_int_equal(errno, EBADF);
+    assert_true(fd_is_open(p[0]));
+    assert_true(fd_is_open(p[1]));
+
+    assert_int_equal(cio_write(wf, "last", 4), 4);
+    assert_int_equal(cio_close(wf), 0);
+    assert_int_equal(cio_read(rf, buf, sizeof buf), 4);
+    assert_int_equal(cio_read(rf, buf, sizeof buf), 0); /* EOF */
+
+    assert_int_equal(make_pipe(p), 0);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigemptyset(&ign.sa_mask);
+    assert_int_equal(sigaction(SIGPIPE, &ign, &old), 0);
+    wf = cio_fdopen(p[1]);
+    assert_non_null(wf);
+    assert_int_equal(close(p[0]), 0);
+    ssize_t r = cio_write(wf, "x", 1);
+    int err = errno;
+    assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, EPIPE);
+    assert_int_equal(cio_close(wf), 0);
+
+    int dir = open("/", O_RDONLY | O_DIRECTORY);
+    assert_true(dir >= 0);
+    cio_file *df = cio_fdopen(dir);
+    assert_non_null(df);
+    assert_int_equal(cio_read(df, buf, sizeof buf), -1);
+    assert_int_equal(errno, EISDIR);
+    assert_int_equal(cio_close(df), 0);
+    assert_int_equal(cio_close(rf), 0);
+}
+
+struct late_writer {
+    int fd;
+    struct rng rng;
+    atomic_int go;
+    ssize_t result;
+};
+
+static void *late_write_main(void *arg)
+{
+    struct late_writer *lw = arg;
+    block_cancel_signal_in_this_thread();
+    random_delay_us(&lw->rng, 200);
+    lw->result = write(lw->fd, "d", 1);
+    return NULL;
+}
+
+/* Rules 4, 6: a cancel racing with a byte's arrival loses nothing: over
+ * many iterations the read returns the byte or ECANCELED, and after
+ * ECANCELED the byte is read by the next read. */
+static void a_cancel_racing_with_data_loses_no_byte(void **state)
+{
+    (void)state;
+    struct rng rng;
+    unsigned seed = test_seed(__func__);
+    rng_init(&rng, seed);
+    int p[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    int cancelled = 0, got = 0;
+    for (int i = 0; i < 500; i++) {
+        uint64_t before = ops_started();
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        assert_true(wait_ops_started(before + 1, JOIN_MS));
+        struct late_writer lw = {.fd = p[1]};
+        rng_init(&lw.rng, seed + (unsigned)i);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, late_write_main, &lw), 0);
+        random_delay_us(&rng, 200);
+        assert_int_equal(cio_cancel(f, CIO_READ), 0);
+        pthread_join(th, NULL);
+        assert_int_equal(lw.result, 1);
+        assert_true(op_join(t, JOIN_MS));
+        if (t->result == -1) {
+            assert_int_equal(t->err, ECANCELED);
+            cancelled++;
+            assert_int_equal(cio_read(f, buf, sizeof buf), 1);
+            assert_int_equal(buf[0], 'd');
+        } else {
+            assert_int_equal(t->result, 1);
+            assert_int_equal(t->buf[0], 'd');
+            got++;
+        }
+        op_free(t);
+        assert_false(fd_readable_now(p[0]));
+    }
+    printf("cancelled %d, read %d\n", cancelled, got);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    block_cancel_signal_in_this_thread();
+    const struct CMUnitTest tests[] = {
+        T(cancel_interrupts_a_blocked_read_and_the_next_read_runs_normally),
+        T(cancel_with_nothing_pending_does_nothing),
+        T(cancel_of_one_direction_leaves_the_other_blocked),
+        T(cancel_of_a_write_that_wrote_nothing_fails_it_with_ECANCELED),
+        T(cancel_interrupts_reads_blocked_and_waiting_to_start),
+        T(close_fails_a_blocked_read_with_EBADF_and_closes_the_fd),
+        T(close_fails_waiting_and_blocked_ops_of_both_directions),
+        T(close_never_lets_a_stale_op_touch_a_reused_fd_number),
+        T(detach_returns_the_fd_open_and_usable),
+        T(reads_on_one_file_are_serialised),
+        T(writes_on_one_file_are_serialised_and_never_interleave),
+        T(a_read_and_a_write_on_one_file_proceed_at_the_same_time),
+        T(errors_of_the_underlying_syscall_come_back_unchanged),
+        T(a_cancel_racing_with_data_loses_no_byte),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,884 @@
+/*
+ * Description: the cancel signal, signal masks, fork and fd flags (DESIGN.md
+ * Semantics rules 9-11, 13, 14).  cio_init refuses a signal another handler
+ * owns and changes nothing; the handler has no SA_RESTART and is restored
+ * by cio_shutdown; a custom signal works; library threads block every
+ * signal but the cancel signal, and a caller blocking every signal still
+ * gets timeouts and cancels; storms of process-directed cancel signals, and
+ * unrelated signals, neither fail an op nor lose or duplicate a byte;
+ * thousands of cancels and timeouts at random moments never hang (no lost
+ * wake-up); the child of a fork can use the library while the parent's ops
+ * carry on; and the library never changes an fd's flags.
+ */
+#include "support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define JOIN_MS 5000
+#define AT_ONCE_MS 500
+#define LATE_BOUND_MS 2000
+
+static void write_str(int fd, const char *s)
+{
+    assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
+                         int which)
+{
+    assert_non_null(t);
+    assert_true(wait_ops_started(started_before + 1, JOIN_MS));
+    assert_true(wait_in_syscall_on(fd, which, 1, JOIN_MS));
+}
+
+static bool handler_is_default(int signo)
+{
+    struct sigaction sa;
+    sigaction(signo, NULL, &sa);
+    return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
+}
+
+static atomic_int hits[NSIG];
+
+static void counting_handler(int signo)
+{
+    atomic_fetch_add(&hits[signo], 1);
+}
+
+static void install_counting_handler(int signo)
+{
+    struct sigaction sa = {.sa_handler = counting_handler}; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(signo, &sa, NULL), 0);
+    atomic_store(&hits[signo], 0);
+}
+
+static void restore_default(int signo)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, NULL);
+}
+
+/* One timed-out read on a new pipe, on this thread: -1/ETIMEDOUT, not
+ * before the deadline.  Returns 0 or a line number to report. */
+static int timed_out_read(int64_t ms)
+{
+    int p[2];
+    char buf[8];
+    if (make_pipe(p) != 0)
+        return __LINE__;
+    cio_file *f = cio_fdopen(p[0]);
+    if (!f)
+        return __LINE__;
+    cio_time_t d = cio_after_ms(ms);
+    int bad = cio_set_read_deadline(f, d) != 0 ? __LINE__ : 0;
+    ssize_t r = cio_read(f, buf, sizeof buf);
+    int err = errno;
+    cio_time_t end = cio_now();
+    if (!bad && (r != -1 || err != ETIMEDOUT))
+        bad = __LINE__;
+    if (!bad && (end < d || elapsed_ms(d, end) > (double)scaled_ms(LATE_BOUND_MS)))
+        bad = __LINE__;
+    if (cio_close(f) != 0 && !bad)
+        bad = __LINE__;
+    close(p[1]);
+    return bad;
+}
+
+/* Rule 9: cio_init fails with EBUSY when another handler owns the signal,
+ * and changes nothing: that handler stays, no thread starts, SIGUSR1 is
+ * untouched; the default signal then still works. */
+static void init_fails_with_EBUSY_when_another_handler_owns_the_signal(
+    void **state)
+{
+    (void)state;
+    install_counting_handler(SIGUSR2);
+    struct sigaction before, after;
+    assert_int_equal(sigaction(SIGUSR2, NULL, &before), 0);
+    cio_options opt = {.signo = SIGUSR2};
+    assert_int_equal(cio_init(&opt), -1);
+    assert_int_equal(errno, EBUSY);
+    assert_int_equal(sigaction(SIGUSR2, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, counting_handler);
+    assert_int_equal(after.sa_flags, before.sa_flags);
+    assert_true(handler_is_default(SIGUSR1));
+    cio_stats s;
+    cio_get_stats(&s);
+    assert_int_equal(s.threads, 0);
+
+    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(timed_out_read(20), 0);
+    assert_int_equal(sigaction(SIGUSR2, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, counting_handler);
+    assert_int_equal(atomic_load(&hits[SIGUSR2]), 0);
+    cio_shutdown();
+    restore_default(SIGUSR2);
+}
+
+/* Rule 9: the cancel signal's handler is installed without SA_RESTART
+ * while the library runs, and cio_shutdown restores the default. */
+static void the_handler_has_no_SA_RESTART_and_shutdown_restores_the_default(
+    void **state)
+{
+    (void)state;
+    assert_true(handler_is_default(SIGUSR1));
+    assert_int_equal(timed_out_read(20), 0);
+    struct sigaction sa;
+    assert_int_equal(sigaction(SIGUSR1, NULL, &sa), 0);
+    assert_true((sa.sa_flags & SA_SIGINFO) ||
+                (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN));
+    assert_int_equal(sa.sa_flags & SA_RESTART, 0);
+    assert_int_equal(cio_shutdown(), 0);
+    assert_true(handler_is_default(SIGUSR1));
+}
+
+/* Rule 9: a custom cancel signal (SIGUSR2, a real-time one) carries
+ * timeouts and cancels, leaves SIGUSR1 alone, and is restored after. */
+static void a_custom_cancel_signal_carries_timeouts_and_cancels(void **state)
+{
+    (void)state;
+    const int signos[] = {SIGUSR2, SIGRTMIN + 1};
+    for (int i = 0; i < 2; i++) {
+        int signo = signos[i];
+        assert_true(handler_is_default(signo));
+        cio_options opt = {.signo = signo};
+        assert_int_equal(cio_init(&opt), 0);
+        assert_int_equal(timed_out_read(20), 0);
+        struct sigaction sa;
+        assert_int_equal(sigaction(signo, NULL, &sa), 0);
+        assert_false(handler_is_default(signo));
+        assert_int_equal(sa.sa_flags & SA_RESTART, 0);
+        assert_true(handler_is_default(SIGUSR1));
+
+        int p[2];
+        assert_int_equal(make_pipe(p), 0);
+        cio_file *f = cio_fdopen(p[0]);
+        assert_non_null(f);
+        cio_stats s0, s1;
+        cio_get_stats(&s0);
+        uint64_t before = ops_started();
+        struct op_thread *t = start_reader(f, 8);
+        wait_blocked(t, before, p[0], CIO_READ);
+        assert_int_equal(cio_cancel(f, CIO_READ), 0);
+        assert_true(op_join(t, JOIN_MS));
+        assert_int_equal(t->result, -1);
+        assert_int_equal(t->err, ECANCELED);
+        op_free(t);
+        cio_get_stats(&s1);
+        assert_true(s1.signals_sent > s0.signals_sent);
+        assert_int_equal(cio_close(f), 0);
+        close(p[1]);
+        assert_int_equal(cio_shutdown(), 0);
+        assert_true(handler_is_default(signo));
+    }
+}
+
+struct all_blocked_run {
+    int bad; /* 0 or the line of the first failed check */
+};
+
+static void *all_blocked_main(void *arg)
+{
+    struct all_blocked_run *run = arg;
+    block_all_signals_in_this_thread();
+    run->bad = timed_out_read(50); /* first library call: starts it here */
+    return NULL;
+}
+
+/* Rule 10: a caller that blocks every signal (and starts the library from
+ * that mask) still gets its timeouts on time and its reads cancelled. */
+static void a_caller_blocking_every_signal_gets_timeouts_and_cancels(
+    void **state)
+{
+    (void)state;
+    struct all_blocked_run run = {0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, all_blocked_main, &run), 0);
+    pthread_join(th, NULL);
+    if (run.bad)
+        fail_msg("timed-out read on an all-blocked thread: check at line %d",
+                 run.bad);
+
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader_all_blocked(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ECANCELED);
+    op_free(t);
+
+    cio_time_t d = cio_after_ms(50);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    t = start_reader_all_blocked(f, 8);
+    assert_non_null(t);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ETIMEDOUT);
+    assert_true(t->end >= d);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* The blocked-signal mask of thread tid, from /proc; false if unknown. */
+static bool thread_sigblk(const char *tid, uint64_t *mask)
+{
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    bool found = false;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "SigBlk: %" SCNx64, mask) == 1) {
+            found = true;
+            break;
+        }
+    fclose(fp);
+    return found;
+}
+
+/* The tids of this process's threads now, into tids[0..max); returns the
+ * count. */
+static int list_tids(int *tids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max)
+        if (e->d_name[0] != '.')
+            tids[n++] = atoi(e->d_name);
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static bool tid_in(int tid, const int *tids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (tids[i] == tid)
+            return true;
+    return false;
+}
+
+/* Rule 10: while a worker is blocked and a deadline is armed, every thread
+ * the library started blocks every signal but the cancel signal. */
+static void library_threads_block_every_signal_but_the_cancel_signal(
+    void **state)
+{
+    (void)state;
+    int before_tids[64];
+    int nbefore = list_tids(before_tids, 64); /* not the library's */
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(60000)), 0);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+
+    const int must_block[] = {SIGINT,  SIGTERM, SIGHUP,  SIGUSR2, SIGALRM,
+                              SIGCHLD, SIGPIPE, SIGWINCH, SIGURG, SIGQUIT};
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        skip();
+    int checked = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int tid = atoi(e->d_name);
+        if (tid_in(tid, before_tids, nbefore) || tid == atomic_load(&t->tid))
+            continue;
+        uint64_t mask;
+        if (!thread_sigblk(e->d_name, &mask))
+            continue;
+        checked++;
+        if (mask & (1ull << (SIGUSR1 - 1)))
+            fail_msg("library thread %d blocks the cancel signal", tid);
+        for (size_t i = 0; i < sizeof must_block / sizeof must_block[0]; i++)
+            if (!(mask & (1ull << (must_block[i] - 1))))
+                fail_msg("library thread %d does not block signal %d", tid,
+                         must_block[i]);
+    }
+    closedir(d);
+    assert_true(checked >= 1); /* the worker at least */
+
+    assert_int_equal(cio_close(f), 0);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->err, EBADF);
+    op_free(t);
+    close(p[1]);
+}
+
+/* ---- a byte stream under a storm of process-directed signals ----------- */
+
+struct stream {
+    cio_file *rf, *wf;
+    size_t total;
+    unsigned seed;
+    /* written by the reader / writer threads, read after join */
+    int bad_line;
+    char bad[160];
+    size_t got;
+    long reads, timeouts, writes;
+    atomic_int reader_done;
+};
+
+static void stream_fail(struct stream *s, int line, const char *what, long a,
+                        long b)
+{
+    if (!s->bad_line) {
+        s->bad_line = line;
+        snprintf(s->bad, sizeof s->bad, "%s (%ld, %ld)", what, a, b);
+    }
+}
+
+static void *stream_writer(void *arg)
+{
+    struct stream *s = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, s->seed * 2 + 1);
+    unsigned char *chunk = malloc(16384);
+    size_t off = 0;
+    while (chunk && off < s->total) {
+        size_t n = 1 + rng_below(&rng, 16384);
+        if (n > s->total - off)
+            n = s->total - off;
+        fill_pattern(chunk, n, off);
+        ssize_t r = cio_write(s->wf, chunk, n);
+        if (r != (ssize_t)n) {
+            stream_fail(s, __LINE__, "short or failed write", (long)r, errno);
+            break;
+        }
+        off += n;
+        s->writes++;
+        if (rng_below(&rng, 2) == 0)
+            random_delay_us(&rng, 400); /* so reads block and time out */
+    }
+    free(chunk);
+    cio_close(s->wf); /* EOF for the reader */
+    return NULL;
+}
+
+static void *stream_reader(void *arg)
+{
+    struct stream *s = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, s->seed * 2);
+    unsigned char *buf = malloc(20000);
+    while (buf) {
+        size_t n = 1 + rng_below(&rng, 20000);
+        cio_time_t d = rng_below(&rng, 2) ? cio_now() + 1000 * (cio_time_t)(
+                                                100 + rng_below(&rng, 3000))
+                                          : CIO_NO_DEADLINE;
+        cio_set_read_deadline(s->rf, d);
+        ssize_t r = cio_read(s->rf, buf, n);
+        int err = errno;
+        cio_time_t end = cio_now();
+        s->reads++;
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (err != ETIMEDOUT || d == CIO_NO_DEADLINE) {
+                stream_fail(s, __LINE__, "read failed", err, (long)d);
+                break;
+            }
+            if (end < d) {
+                stream_fail(s, __LINE__, "timed out early (ns)", (long)(d - end), 0);
+                break;
+            }
+            s->timeouts++;
+            continue;
+        }
+        size_t m = pattern_mismatch(buf, (size_t)r, s->got);
+        if (m != (size_t)r) {
+            stream_fail(s, __LINE__, "wrong byte at stream offset",
+                        (long)(s->got + m), (long)r);
+            break;
+        }
+        s->got += (size_t)r;
+    }
+    free(buf);
+    atomic_store(&s->reader_done, 1);
+    return NULL;
+}
+
+static atomic_long eintr_events;
+
+static void count_eintr(const cio_event *ev, void *arg)
+{
+    (void)arg;
+    if (ev->type == CIO_EV_EINTR)
+        atomic_fetch_add(&eintr_events, 1);
+}
+
+struct storm {
+    const int *signos;
+    int nsig;
+    struct stream *s;
+    long sent;
+};
+
+static void *storm_main(void *arg)
+{
+    struct storm *st = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, st->s->seed * 3);
+    while (!atomic_load(&st->s->reader_done)) {
+        kill(getpid(), st->signos[rng_below(&rng, (uint32_t)st->nsig)]);
+        st->sent++;
+        if (rng_below(&rng, 4) == 0)
+            random_delay_us(&rng, 30);
+        else
+            sched_yield();
+    }
+    return NULL;
+}
+
+/* Run a pattern stream from a cio_write thread to a cio_read thread
+ * (random sizes, half the reads with short deadlines) over a pipe while a
+ * storm thread sends the given signals to the process; assert that every
+ * byte arrived once, in order, and every failed read was a proper
+ * timeout.  Returns how many EINTRs the tracer saw beyond the timeouts. */
+static long run_stream_under_storm(const int *signos, int nsig, size_t total)
+{
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    struct stream s = {.total = total, .seed = test_seed("stream")};
+    s.rf = cio_fdopen(p[0]);
+    s.wf = cio_fdopen(p[1]);
+    assert_non_null(s.rf);
+    assert_non_null(s.wf);
+    struct storm st = {signos, nsig, &s, 0};
+    atomic_store(&eintr_events, 0);
+    cio_set_trace(count_eintr, NULL);
+    pthread_t r, w, k;
+    assert_int_equal(pthread_create(&r, NULL, stream_reader, &s), 0);
+    assert_int_equal(pthread_create(&w, NULL, stream_writer, &s), 0);
+    assert_int_equal(pthread_create(&k, NULL, storm_main, &st), 0);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    pthread_join(k, NULL);
+    cio_set_trace(NULL, NULL);
+    long eintrs = atomic_load(&eintr_events);
+    printf("stream: %zu bytes, %ld reads (%ld timeouts), %ld writes, %ld "
+           "signals, %ld EINTR\n", s.got, s.reads, s.timeouts, s.writes,
+           st.sent, eintrs);
+    if (s.bad_line)
+        fail_msg("line %d: %s", s.bad_line, s.bad);
+    assert_int_equal(s.got, total);
+    assert_true(st.sent > 100);
+    assert_int_equal(cio_close(s.rf), 0);
+    return eintrs - s.timeouts; /* EINTRs that were not timeouts */
+}
+
+/* Rules 10, 11: a storm of process-directed cancel signals during reads
+ * with and without deadlines, and writes: no op fails spuriously, no
+ * timeout comes early, no byte is lost or duplicated. */
+static void a_storm_of_process_directed_cancel_signals_disturbs_no_op(
+    void **state)
+{
+    (void)state;
+    const int sig[] = {SIGUSR1};
+    long spurious = run_stream_under_storm(sig, 1, 4u << 20);
+    assert_true(spurious > 0); /* the storm did hit syscalls: retried */
+
+    /* and reads on an empty pipe still time out not before the deadline */
+    struct stream s = {.seed = test_seed("empty pipe")};
+    struct storm st = {sig, 1, &s, 0};
+    pthread_t k;
+    assert_int_equal(pthread_create(&k, NULL, storm_main, &st), 0);
+    int bad = 0;
+    for (int i = 0; i < 20 && !bad; i++)
+        bad = timed_out_read(10);
+    atomic_store(&s.reader_done, 1);
+    pthread_join(k, NULL);
+    assert_int_equal(bad, 0);
+    assert_true(wait_no_pending(SIGUSR1, JOIN_MS));
+}
+
+/* Rule 10: signals meant for the application (SIGUSR2, SIGWINCH, SIGURG,
+ * here with handlers installed without SA_RESTART and blocked in every
+ * test thread) never land on a library thread and disturb no op. */
+static void unrelated_signals_never_land_on_library_threads(void **state)
+{
+    (void)state;
+    const int sig[] = {SIGUSR2, SIGWINCH, SIGURG};
+    for (int i = 0; i < 3; i++)
+        install_counting_handler(sig[i]);
+    run_stream_under_storm(sig, 3, 2u << 20);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&hits[sig[i]]), 0);
+
+    sigset_t pending, set;
+    sigpending(&pending);
+    sigemptyset(&set);
+    for (int i = 0; i < 3; i++) {
+        assert_true(sigismember(&pending, sig[i])); /* still waiting for us */
+        sigaddset(&set, sig[i]);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* delivered here, now */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(atomic_load(&hits[sig[i]]), 1);
+        restore_default(sig[i]);
+    }
+}
+
+/* Rule 11 (no lost wake-up): 2000 reads each cancelled after a random
+ * 0-200 us: every one fails ECANCELED within a bounded wait; the stats
+ * count the cancels and at least one signal per op that was in read(2). */
+static void cancels_at_random_moments_never_hang(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    cio_stats s0, s1;
+    cio_get_stats(&s0);
+    for (int i = 0; i < N; i++) {
+        uint64_t before = ops_started();
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        assert_true(wait_ops_started(before + 1, JOIN_MS));
+        random_delay_us(&rng, 200);
+        assert_int_equal(cio_cancel(f, CIO_READ), 0);
+        if (!op_join(t, JOIN_MS))
+            fail_msg("iteration %d: cancelled read never returned", i);
+        if (t->result != -1 || t->err != ECANCELED)
+            fail_msg("iteration %d: read gave %zd errno %d", i, t->result,
+                     t->err);
+        op_free(t);
+    }
+    cio_get_stats(&s1);
+    printf("signals %llu, resignals %llu, cancels %llu\n",
+           (unsigned long long)(s1.signals_sent - s0.signals_sent),
+           (unsigned long long)(s1.resignals - s0.resignals),
+           (unsigned long long)(s1.cancels - s0.cancels));
+    assert_int_equal(s1.cancels - s0.cancels, N);
+    assert_true(s1.signals_sent > s0.signals_sent);
+    assert_true(s1.resignals - s0.resignals <= s1.signals_sent - s0.signals_sent);
+    assert_int_equal(s1.ops_started - s0.ops_started, N);
+    assert_int_equal(s1.ops_done - s0.ops_done, N);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* Rule 11: 1000 reads with deadlines a random 0-200 us out (some already
+ * past when the read starts, most passing around the syscall's entry) all
+ * fail ETIMEDOUT, not before the deadline, none hangs. */
+static void deadlines_at_random_moments_never_hang(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    cio_stats s0, s1;
+    cio_get_stats(&s0);
+    for (int i = 0; i < N; i++) {
+        cio_time_t d = cio_now() + 1000 * (cio_time_t)rng_below(&rng, 201);
+        assert_int_equal(cio_set_read_deadline(f, d), 0);
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        if (!op_join(t, JOIN_MS))
+            fail_msg("iteration %d: timed read never returned", i);
+        if (t->result != -1 || t->err != ETIMEDOUT || t->end < d)
+            fail_msg("iteration %d: read gave %zd errno %d, %lld ns early", i,
+                     t->result, t->err, (long long)(d - t->end));
+        op_free(t);
+    }
+    cio_get_stats(&s1);
+    assert_true(s1.timeouts - s0.timeouts > 0);
+    assert_true(s1.timeouts - s0.timeouts <= N);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+/* Wait (bounded) for child pid; kill it if it hangs.  Returns its exit
+ * status, or -1 if it did not exit normally. */
+static int wait_child(pid_t pid)
+{
+    cio_time_t end = cio_now() + scaled_ms(JOIN_MS) * NS_PER_MS;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (r == -1 && errno != EINTR)
+            return -1;
+        if (cio_now() > end) {
+            fprintf(stderr, "child %d hangs: killing it\n", (int)pid);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        sleep_us(1000);
+    }
+}
+
+/* In a child: a timed-out read and a cancelled read on new pipes.  Returns
+ * 0 or a line number (the child's exit status, mod 256, is that). */
+static int child_uses_the_library(void)
+{
+    int bad = timed_out_read(50);
+    if (bad)
+        return bad;
+    int p[2];
+    if (make_pipe(p) != 0)
+        return __LINE__;
+    cio_file *f = cio_fdopen(p[0]);
+    if (!f)
+        return __LINE__;
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 8);
+    if (!t || !wait_ops_started(before + 1, JOIN_MS))
+        return __LINE__;
+    if (!wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS))
+        return __LINE__;
+    if (cio_cancel(f, CIO_READ) != 0)
+        return __LINE__;
+    if (!op_join(t, JOIN_MS))
+        return __LINE__;
+    if (t->result != -1 || t->err != ECANCELED)
+        return __LINE__;
+    write_all(p[1], "c", 1);
+    char c;
+    if (cio_read(f, &c, 1) != 1 || c != 'c')
+        return __LINE__;
+    if (cio_close(f) != 0)
+        return __LINE__;
+    close(p[1]);
+    return 0;
+}
+
+static void assert_child_ok(int status)
+{
+    if (status != 0)
+        fail_msg("child failed: status %d (a line number of %s if > 0)",
+                 status, __FILE__);
+}
+
+/* Rule 13: after the library was used, a forked child can use it (its
+ * threads are rebuilt): a read times out properly and a cancel works; the
+ * parent keeps working too. */
+static void a_forked_child_can_use_the_library(void **state)
+{
+    (void)state;
+    assert_int_equal(timed_out_read(10), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_uses_the_library() % 256);
+    assert_child_ok(wait_child(pid));
+    assert_int_equal(timed_out_read(10), 0);
+}
+
+/* Rule 13: a fork while a read is blocked in the parent: the child uses
+ * the library, and the parent's read then completes with the data written
+ * after the fork. */
+static void a_fork_during_a_blocked_read_leaves_the_parents_read_intact(
+    void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, p[0], CIO_READ);
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        close(p[1]);
+        _exit(child_uses_the_library() % 256);
+    }
+    assert_child_ok(wait_child(pid));
+    assert_false(op_is_done(t));
+    write_str(p[1], "after fork");
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, 10);
+    assert_memory_equal(t->buf, "after fork", 10);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* In a child: the inherited file whose read is in flight in the parent. */
+static int child_uses_the_inherited_file(cio_file *f)
+{
+    char buf[8];
+    cio_time_t d = cio_after_ms(50);
+    if (cio_set_read_deadline(f, d) != 0)
+        return __LINE__;
+    ssize_t r = cio_read(f, buf, sizeof buf);
+    if (r != -1 || errno != ETIMEDOUT || cio_now() < d)
+        return __LINE__;
+    if (cio_close(f) != 0)
+        return __LINE__;
+    return 0;
+}
+
+/* Rule 13: ops in flight in the parent do not exist in the child: the
+ * child's own read on the same file is not held up by the parent's (it
+ * times out on its deadline) and its cio_close does not wait for it. */
+static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(
+    void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = ops_started();
+    struct op_thread *t = start_reader(f, 16);
+    wait_blocked(t, before, p[0], CIO_READ);
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_uses_the_inherited_file(f) % 256);
+    assert_child_ok(wait_child(pid));
+    assert_false(op_is_done(t));
+    write_str(p[1], "parent's");
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, 8);
+    assert_memory_equal(t->buf, "parent's", 8);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* ---- fd flags ----------------------------------------------------------- */
+
+struct flags {
+    int fl, fd;
+};
+
+static struct flags flags_of(int fd)
+{
+    struct flags f = {fcntl(fd, F_GETFL), fcntl(fd, F_GETFD)};
+    return f;
+}
+
+static void assert_flags(int fd, struct flags want)
+{
+    struct flags got = flags_of(fd);
+    assert_int_equal(got.fl, want.fl);
+    assert_int_equal(got.fd, want.fd);
+}
+
+/* Rule 14: the fd's status and descriptor flags (and so O_NONBLOCK seen by
+ * another holder of the same open file description, a dup here) are the
+ * same before and after cio_fdopen, reads, a timeout, a cancel, during a
+ * blocked read, and after cio_detach; with and without O_NONBLOCK and
+ * FD_CLOEXEC set by the owner (a non-blocking fd gives EAGAIN). */
+static void the_library_never_changes_the_fds_flags(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        int p[2];
+        char buf[8];
+        assert_int_equal(make_pipe(p), 0);
+        if (variant == 1) {
+            assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+            assert_int_equal(fcntl(p[0], F_SETFD, FD_CLOEXEC), 0);
+        }
+        int other = dup(p[0]);
+        assert_true(other >= 0);
+        struct flags want = flags_of(p[0]), want_other = flags_of(other);
+        cio_file *f = cio_fdopen(p[0]);
+        assert_non_null(f);
+        assert_flags(p[0], want);
+
+        write_str(p[1], "ab");
+        assert_int_equal(cio_read(f, buf, 1), 1);
+        assert_flags(p[0], want);
+        assert_flags(other, want_other);
+        cio_time_t d = cio_after_ms(20);
+        assert_int_equal(cio_set_read_deadline(f, d), 0);
+        assert_int_equal(cio_read(f, buf, 1), 1);
+        assert_flags(p[0], want);
+        ssize_t r = cio_read(f, buf, 1); /* empty now */
+        assert_int_equal(r, -1);
+        assert_int_equal(errno, variant == 1 ? EAGAIN : ETIMEDOUT);
+        assert_flags(p[0], want);
+        assert_flags(other, want_other);
+
+        if (variant == 0) {
+            assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+            uint64_t before = ops_started();
+            struct op_thread *t = start_reader(f, 8);
+            wait_blocked(t, before, p[0], CIO_READ);
+            assert_flags(other, want_other); /* during the blocked read */
+            assert_int_equal(cio_cancel(f, CIO_READ), 0);
+            assert_true(op_join(t, JOIN_MS));
+            assert_int_equal(t->err, ECANCELED);
+            op_free(t);
+            assert_flags(p[0], want);
+        }
+        assert_int_equal(cio_detach(f), p[0]);
+        assert_flags(p[0], want);
+        assert_flags(other, want_other);
+        close(p[0]);
+        close(p[1]);
+        close(other);
+    }
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    block_cancel_signal_in_this_thread();
+    const struct CMUnitTest tests[] = {
+        T(init_fails_with_EBUSY_when_another_handler_owns_the_signal),
+        T(the_handler_has_no_SA_RESTART_and_shutdown_restores_the_default),
+        T(a_custom_cancel_signal_carries_timeouts_and_cancels),
+        T(a_caller_blocking_every_signal_gets_timeouts_and_cancels),
+        T(library_threads_block_every_signal_but_the_cancel_signal),
+        T(a_storm_of_process_directed_cancel_signals_disturbs_no_op),
+        T(unrelated_signals_never_land_on_library_threads),
+        T(cancels_at_random_moments_never_hang),
+        T(deadlines_at_random_moments_never_hang),
+        T(a_forked_child_can_use_the_library),
+        T(a_fork_during_a_blocked_read_leaves_the_parents_read_intact),
+        T(ops_in_flight_in_the_parent_do_not_exist_in_the_child),
+        T(the_library_never_changes_the_fds_flags),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

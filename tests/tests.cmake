@@ -1,0 +1,31 @@
+# The tests, one cio_add_test each (cio_add_test is defined in
+# tests/CMakeLists.txt).  Labels: unit (fast contract checks of single
+# calls) or integration (races, real timing, signals, fork).
+# Every test has a TIMEOUT, multiplied by CANCELIO_TEST_TIME_SCALE.
+
+# Rules 1-5, once per timer backend (each file includes test_deadline.c).
+cio_add_test(NAME test_deadline_heap SOURCES test_deadline_heap.c
+             LABELS integration TIMEOUT 90)
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    cio_add_test(NAME test_deadline_timerfd SOURCES test_deadline_timerfd.c
+                 LABELS integration TIMEOUT 90)
+endif()
+
+# Rules 6-8: cancel, close, detach, serialisation, underlying errors.
+cio_add_test(NAME test_cancel SOURCES test_cancel.c
+             LABELS integration TIMEOUT 90)
+
+# Rules 9-11, 13, 14: the cancel signal, masks, storms, lost wake-ups,
+# fork, fd flags.
+cio_add_test(NAME test_signals SOURCES test_signals.c
+             LABELS integration TIMEOUT 120)
+
+# Rule 12 and the rest of the core API (stats, clock, shutdown, tracing).
+cio_add_test(NAME test_api SOURCES test_api.c
+             LABELS unit TIMEOUT 60)
+
+# The timer heap, white-box (written with the library).
+if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/test_heap.c")
+    cio_add_test(NAME test_heap SOURCES test_heap.c INTERNAL heap.c
+                 LABELS unit TIMEOUT 60)
+endif()
