@@ -19,6 +19,7 @@ struct dir {
     cio_time_t deadline; /* f->mu; 0 = none */
     cio__timer timer;    /* armed while deadline is in the future */
     int busy;            /* f->mu: an op of this direction is running */
+    int no_nowait;       /* f->mu: the fd cannot do a non-blocking try */
     unsigned waiters;    /* f->mu: ops waiting for busy to clear */
     uint64_t cancel_gen; /* f->mu: bumped by each cio_cancel */
     cio__op *op;         /* f->mu: the op in flight */
@@ -26,10 +27,11 @@ struct dir {
 
 struct cio_file {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* any change: an op done, a direction free, closing */
-    int fd;            /* read-only */
-    int closing;       /* f->mu */
-    unsigned ops;      /* f->mu: callers inside cio__file_do */
+    pthread_cond_t cv;     /* any change: an op done, a direction free, closing */
+    int fd;                /* read-only */
+    int closing;           /* f->mu */
+    unsigned ops;          /* f->mu: callers inside cio__file_do */
+    cio__op_counts counts; /* f->mu; folded into cio__stats on close */
     atomic_uint refs;
     struct dir dir[2];
     cio_file *reg_prev, *reg_next; /* files.mu */
@@ -54,6 +56,7 @@ static void registry_add(cio_file *f)
 static void registry_remove(cio_file *f)
 {
     pthread_mutex_lock(&files.mu);
+    cio__counts_fold(&f->counts); /* no op can run on f any more */
     if (f->reg_prev)
         f->reg_prev->reg_next = f->reg_next;
     else
@@ -178,6 +181,30 @@ static int enter_locked(cio_file *f, struct dir *d)
     }
 }
 
+/* The fast path: the op, tried on the caller's thread without blocking.
+ * 1 when that settled it (result in *r), 0 when a worker must run it.  A
+ * cancel or deadline that came meanwhile only set op->reason. */
+static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
+{
+    pthread_mutex_unlock(&f->mu);
+    long t = op->try(op);
+    pthread_mutex_lock(&f->mu);
+    if (t >= 0)
+        op->done += (size_t)t;
+    else if (t == -EOPNOTSUPP)
+        d->no_nowait = 1;
+    else if (t != -EAGAIN)
+        return 0; /* a real error: the worker's plain syscall reports it */
+    int reason = cio__op_stop_reason(op);
+    if (t >= 0 && (op->done == op->n || op->which == CIO__R))
+        *r = (long)op->done;
+    else if (reason)
+        *r = op->done ? (long)op->done : -reason;
+    else
+        return 0;
+    return 1;
+}
+
 long cio__file_do(cio_file *f, int i, cio__op *op)
 {
     long r = cio__lib_ensure();
@@ -185,26 +212,28 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
         return r;
     struct dir *d = &f->dir[i];
     int fd = f->fd; /* f may be freed as soon as this caller leaves */
-    cio__count(&cio__stats.ops_started);
     pthread_mutex_lock(&f->mu);
+    f->counts.started++;
     f->ops++;
     r = enter_locked(f, d);
     if (r == 0) {
         d->busy = 1;
         d->op = op;
-        op->fd = f->fd;
+        op->fd = fd;
         op->which = i;
         op->mu = &f->mu;
         op->cv = &f->cv;
-        r = cio__op_run_locked(op);
+        cio__op_prepare_locked(op);
+        if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
+            r = cio__op_run_locked(op);
         d->op = NULL;
         d->busy = 0;
     }
-    if (--f->ops == 0 || d->waiters)
-        pthread_cond_broadcast(&f->cv);
+    cio__count_outcome(&f->counts, r);
+    if ((--f->ops == 0 && f->closing) || d->waiters)
+        pthread_cond_broadcast(&f->cv); /* close waits for ops == 0 */
     pthread_mutex_unlock(&f->mu);
-    cio__count_outcome(r);
-    CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r, r < 0 ? (int)-r : 0);
+    CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
     return r;
 }
 
@@ -325,6 +354,20 @@ int cio_detach(cio_file *f)
     if (!f)
         return (int)cio__fail(-EINVAL);
     return release(f);
+}
+
+void cio__files_sum_counts(cio__op_counts *c)
+{
+    pthread_mutex_lock(&files.mu);
+    for (cio_file *f = files.head; f; f = f->reg_next) {
+        pthread_mutex_lock(&f->mu);
+        c->started += f->counts.started;
+        c->done += f->counts.done;
+        c->timeouts += f->counts.timeouts;
+        c->cancels += f->counts.cancels;
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&files.mu);
 }
 
 void cio__files_lock_for_fork(void)

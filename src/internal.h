@@ -54,10 +54,13 @@ typedef long (*cio__thunk)(struct cio__op *op);
 
 typedef struct cio__op {
     cio__thunk run; /* the syscall, run on a worker; result or -errno */
+    cio__thunk try; /* the same without blocking, on the caller; may be NULL */
     int fd;         /* set by the caller before start, read-only after */
     int which;      /* CIO__R or CIO__W, for events */
     void *buf;      /* the thunk's arguments */
     size_t n;
+    size_t done;       /* bytes moved so far (a write resumes from here) */
+    int raise_sigpipe; /* the worker's write met EPIPE and took its SIGPIPE */
 
     pthread_mutex_t *mu;        /* the owner's lock, guards every field below */
     pthread_cond_t *cv;         /* the owner's condvar, broadcast on each change */
@@ -71,6 +74,8 @@ typedef struct cio__op {
     struct cio__op *qnext;      /* pool.mu: the pool's queue of waiting ops */
 } cio__op;
 
+/* Make op ready to run on the caller's thread (state NEW); mu held. */
+void cio__op_prepare_locked(cio__op *op);
 /* Hand op to a worker and wait until it is DONE; mu held.  Returns result. */
 long cio__op_run_locked(cio__op *op);
 /* Make op stop with reason (-errno never: a positive errno); mu held. */
@@ -79,6 +84,13 @@ void cio__op_interrupt_locked(cio__op *op, int reason);
 void cio__op_execute(cio__op *op, struct cio__worker *w);
 /* In a thunk after EINTR: the reason to stop, or 0 to retry. */
 int cio__op_stop_reason(cio__op *op);
+
+/* ---- platform/nowait_*.c: one read or write that never blocks ---- */
+
+/* The count, or -EAGAIN when it would block, or -EOPNOTSUPP when the fd (or
+ * the system) cannot say; never changes the fd's flags. */
+long cio__nowait_read(int fd, void *buf, size_t n);
+long cio__nowait_write(int fd, const void *buf, size_t n);
 
 /* ---- pool.c: worker threads ---- */
 
@@ -151,6 +163,12 @@ void cio__files_unlock_after_fork(int child);
 
 /* ---- stats.c: counters and tracing ---- */
 
+/* Op outcomes are counted per file under file->mu (no atomics on the fast
+ * path) and folded into the global counters when the file goes away. */
+typedef struct cio__op_counts {
+    uint64_t started, done, timeouts, cancels;
+} cio__op_counts;
+
 typedef struct cio__counters {
     atomic_uint_fast64_t ops_started, ops_done, timeouts, cancels;
     atomic_uint_fast64_t signals_sent, resignals;
@@ -158,7 +176,10 @@ typedef struct cio__counters {
 extern cio__counters cio__stats;
 
 void cio__count(atomic_uint_fast64_t *c);
-void cio__count_outcome(long result);
+void cio__count_outcome(cio__op_counts *c, long result);
+void cio__counts_fold(const cio__op_counts *c); /* into cio__stats */
+/* Add the counts of every live file to *c (file.c). */
+void cio__files_sum_counts(cio__op_counts *c);
 extern atomic_int cio__tracing;
 void cio__emit(int type, int fd, int which, const struct cio__worker *w, long result, int err);
 #define CIO__EMIT(type, fd, which, w, res, err)                                                    \

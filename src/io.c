@@ -29,17 +29,38 @@ static long read_thunk(cio__op *op)
     }
 }
 
-/* Rule 5: all n bytes, or the count written before the cut, or the reason. */
+static long read_try(cio__op *op)
+{
+    return cio__nowait_read(op->fd, op->buf, op->n);
+}
+
+/* write(2) raises SIGPIPE in the thread that writes; here that is a worker,
+ * which blocks it.  Take it back, so the caller can raise it (see run). */
+static void take_sigpipe(cio__op *op)
+{
+    sigset_t pending, pipe_only;
+    int signo;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) &&
+        sigwait(&pipe_only, &signo) == 0)
+        op->raise_sigpipe = 1;
+}
+
+/* Rule 5: all n bytes, or the count written before the cut, or the reason.
+ * It resumes after op->done, the bytes that the caller's try wrote. */
 static long write_thunk(cio__op *op)
 {
     const char *p = op->buf;
-    size_t done = 0;
+    size_t done = op->done;
     while (done < op->n) {
         ssize_t r = write(op->fd, p + done, op->n - done);
         if (r >= 0) {
             done += (size_t)r;
             continue;
         }
+        if (errno == EPIPE)
+            take_sigpipe(op);
         int reason = errno == EINTR ? interrupted(op) : errno;
         if (reason)
             return done ? (long)done : -reason;
@@ -47,23 +68,32 @@ static long write_thunk(cio__op *op)
     return (long)done;
 }
 
-static ssize_t run(cio_file *f, int i, cio__thunk thunk, const void *buf, size_t n)
+static long write_try(cio__op *op)
 {
-    if (!f || (!buf && n))
+    const char *p = op->buf;
+    return cio__nowait_write(op->fd, p + op->done, op->n - op->done);
+}
+
+static ssize_t run(cio_file *f, int i, cio__op *op)
+{
+    if (!f || (!op->buf && op->n))
         return cio__fail(-EINVAL);
-    if (n == 0)
+    if (op->n == 0)
         return 0;
-    cio__op op = {.run = thunk, .buf = (void *)buf, .n = n};
-    long r = cio__file_do(f, i, &op);
+    long r = cio__file_do(f, i, op);
+    if (op->raise_sigpipe)
+        pthread_kill(pthread_self(), SIGPIPE); /* as write(2) would have */
     return r < 0 ? cio__fail(r) : r;
 }
 
 ssize_t cio_read(cio_file *f, void *buf, size_t n)
 {
-    return run(f, CIO__R, read_thunk, buf, n);
+    cio__op op = {.run = read_thunk, .try = read_try, .buf = buf, .n = n};
+    return run(f, CIO__R, &op);
 }
 
 ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 {
-    return run(f, CIO__W, write_thunk, buf, n);
+    cio__op op = {.run = write_thunk, .try = write_try, .buf = (void *)buf, .n = n};
+    return run(f, CIO__W, &op);
 }

@@ -76,14 +76,19 @@ static void wait_done_locked(cio__op *op)
     }
 }
 
-long cio__op_run_locked(cio__op *op)
+void cio__op_prepare_locked(cio__op *op)
 {
-    op->state = CIO__OP_QUEUED;
+    op->state = CIO__OP_NEW;
     op->worker = NULL;
     op->signals = 0;
     op->backoff = KICK_FIRST;
     op->next_kick = 0;
     atomic_init(&op->reason, 0);
+}
+
+long cio__op_run_locked(cio__op *op)
+{
+    op->state = CIO__OP_QUEUED;
     CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
     int e = cio__pool_submit(op);
     if (e < 0)

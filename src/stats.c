@@ -17,13 +17,19 @@ void cio__count(atomic_uint_fast64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-void cio__count_outcome(long result)
+void cio__count_outcome(cio__op_counts *c, long result)
 {
-    if (result == -ETIMEDOUT)
-        cio__count(&cio__stats.timeouts);
-    else if (result == -ECANCELED)
-        cio__count(&cio__stats.cancels);
-    cio__count(&cio__stats.ops_done);
+    c->timeouts += result == -ETIMEDOUT;
+    c->cancels += result == -ECANCELED;
+    c->done++;
+}
+
+void cio__counts_fold(const cio__op_counts *c)
+{
+    atomic_fetch_add_explicit(&cio__stats.ops_started, c->started, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cio__stats.ops_done, c->done, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cio__stats.timeouts, c->timeouts, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cio__stats.cancels, c->cancels, memory_order_relaxed);
 }
 
 static uint64_t get(atomic_uint_fast64_t *c)
@@ -35,10 +41,12 @@ void cio_get_stats(cio_stats *out)
 {
     if (!out)
         return;
-    out->ops_started = get(&cio__stats.ops_started);
-    out->ops_done = get(&cio__stats.ops_done);
-    out->timeouts = get(&cio__stats.timeouts);
-    out->cancels = get(&cio__stats.cancels);
+    cio__op_counts live = {0, 0, 0, 0};
+    cio__files_sum_counts(&live); /* holds files.mu: no file is half-folded */
+    out->ops_started = live.started + get(&cio__stats.ops_started);
+    out->ops_done = live.done + get(&cio__stats.ops_done);
+    out->timeouts = live.timeouts + get(&cio__stats.timeouts);
+    out->cancels = live.cancels + get(&cio__stats.cancels);
     out->signals_sent = get(&cio__stats.signals_sent);
     out->resignals = get(&cio__stats.resignals);
     cio__pool_counts(&out->threads, &out->threads_idle);
