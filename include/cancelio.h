@@ -18,7 +18,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #if defined(CANCELIO_STATIC_DEFINE)
 #define CIO_API
@@ -129,6 +131,65 @@ typedef struct cio_stats {
 
 /* A snapshot of the library's counters.  out NULL does nothing. */
 CIO_API void cio_get_stats(cio_stats *out);
+
+/* ---- The wider surface: same conventions, same deadline and cancel rules.
+ * The read deadline and CIO_READ govern pread, readv, the recv family and
+ * accept; the write deadline and CIO_WRITE govern pwrite, writev, the send
+ * family and connect.  Each blocks; each can fail with EINVAL (NULL file or
+ * buffer), ETIMEDOUT, ECANCELED, EBADF (closed), EAGAIN (no worker) and the
+ * syscall's own errors. */
+
+/* pread(2)/pwrite(2): not serialised with anything, several may run at once
+ * on one file.  cio_pwrite writes all n bytes unless cut short (then the
+ * count written).  EINVAL also for a negative off. */
+CIO_API ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off);
+CIO_API ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off);
+
+/* readv(2)/writev(2), serialised like cio_read/cio_write; cio_writev writes
+ * everything unless cut short.  EINVAL also for iovcnt < 0 or > IOV_MAX, or
+ * lengths that add up past SSIZE_MAX. */
+CIO_API ssize_t cio_readv(cio_file *f, const struct iovec *iov, int iovcnt);
+CIO_API ssize_t cio_writev(cio_file *f, const struct iovec *iov, int iovcnt);
+
+/* accept(2) on a listening socket, under the listener's read deadline; the
+ * new socket as a cio_file (flags as accept(2) leaves them). */
+CIO_API cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrlen);
+
+/* connect(2) under the write deadline.  A stray signal never turns into
+ * EALREADY: the call waits for the connection to complete.  After ETIMEDOUT
+ * or ECANCELED the attempt may still complete in the kernel: close the
+ * socket rather than reuse it. */
+CIO_API int cio_connect(cio_file *f, const struct sockaddr *addr, socklen_t addrlen);
+
+/* One recv(2)/send(2) and relatives: the count may be short, as theirs may.
+ * The call first tries with MSG_DONTWAIT (never changing the socket's own
+ * flags); a zero-length call is passed to the kernel. */
+CIO_API ssize_t cio_recv(cio_file *f, void *buf, size_t n, int flags);
+CIO_API ssize_t cio_send(cio_file *f, const void *buf, size_t n, int flags);
+CIO_API ssize_t cio_recvfrom(cio_file *f, void *buf, size_t n, int flags, struct sockaddr *addr,
+                             socklen_t *addrlen);
+CIO_API ssize_t cio_sendto(cio_file *f, const void *buf, size_t n, int flags,
+                           const struct sockaddr *addr, socklen_t addrlen);
+CIO_API ssize_t cio_recvmsg(cio_file *f, struct msghdr *msg, int flags);
+CIO_API ssize_t cio_sendmsg(cio_file *f, const struct msghdr *msg, int flags);
+
+/* open(2) on a worker, given up at deadline (0 = none): opening a FIFO
+ * blocks until the other end appears.  Only the deadline, or cio_shutdown
+ * (ECANCELED), cuts it off.  Errors: EINVAL path NULL; ETIMEDOUT; open's. */
+CIO_API cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline);
+
+typedef long (*cio_func)(void *arg);
+
+/* Run fn(arg) on a worker with a deadline.  A blocking syscall inside fn
+ * fails with EINTR when the deadline passes (or cio_shutdown); fn asks
+ * cio_interrupted() whether to stop or retry.  Returns what fn returned,
+ * with fn's errno; when fn returns -1 after the deadline passed, fails with
+ * ETIMEDOUT; a deadline already past fails at once without running fn.
+ * Errors: EINVAL fn NULL; ETIMEDOUT; ECANCELED (cio_shutdown); EAGAIN. */
+CIO_API long cio_call(cio_func fn, void *arg, cio_time_t deadline);
+
+/* Inside a cio_call's fn: nonzero once the call must stop.  Elsewhere 0. */
+CIO_API int cio_interrupted(void);
 
 /* Tracing: the library's own events, for teaching and debugging.  The
  * callback runs on whichever thread the event happens on (a worker, the

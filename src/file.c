@@ -22,7 +22,7 @@ struct dir {
     int no_nowait;       /* f->mu: the fd cannot do a non-blocking try */
     unsigned waiters;    /* f->mu: ops waiting for busy to clear */
     uint64_t cancel_gen; /* f->mu: bumped by each cio_cancel */
-    cio__op *op;         /* f->mu: the op in flight */
+    cio__op *ops;        /* f->mu: the ops in flight (one, but for pread) */
 };
 
 struct cio_file {
@@ -90,11 +90,35 @@ static int expired(const struct dir *d)
     return d->deadline != CIO_NO_DEADLINE && d->deadline <= cio_now();
 }
 
+static void interrupt_all_locked(struct dir *d, int reason)
+{
+    for (cio__op *op = d->ops; op; op = op->fnext)
+        cio__op_interrupt_locked(op, reason);
+}
+
+static void link_locked(struct dir *d, cio__op *op)
+{
+    op->fprev = NULL;
+    op->fnext = d->ops;
+    if (d->ops)
+        d->ops->fprev = op;
+    d->ops = op;
+}
+
+static void unlink_locked(struct dir *d, cio__op *op)
+{
+    if (op->fprev)
+        op->fprev->fnext = op->fnext;
+    else
+        d->ops = op->fnext;
+    if (op->fnext)
+        op->fnext->fprev = op->fprev;
+}
+
 /* The deadline of d passed: stop its op and wake its waiters; f->mu held. */
 static void expire_locked(cio_file *f, struct dir *d)
 {
-    if (d->op)
-        cio__op_interrupt_locked(d->op, ETIMEDOUT);
+    interrupt_all_locked(d, ETIMEDOUT);
     if (d->waiters)
         pthread_cond_broadcast(&f->cv);
 }
@@ -163,7 +187,7 @@ int cio_fileno(const cio_file *f)
 
 /* Wait until direction d is free; the first error that stops the op.
  * Rule 6: only a cancel issued after this op entered (gen moved) stops it. */
-static int enter_locked(cio_file *f, struct dir *d)
+static int enter_locked(cio_file *f, struct dir *d, int serial)
 {
     uint64_t gen = d->cancel_gen;
     for (;;) {
@@ -173,7 +197,7 @@ static int enter_locked(cio_file *f, struct dir *d)
             return -ECANCELED;
         if (expired(d))
             return -ETIMEDOUT;
-        if (!d->busy)
+        if (!serial || !d->busy)
             return 0;
         d->waiters++;
         pthread_cond_wait(&f->cv, &f->mu);
@@ -196,7 +220,7 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
     else if (t != -EAGAIN)
         return 0; /* a real error: the worker's plain syscall reports it */
     int reason = cio__op_stop_reason(op);
-    if (t >= 0 && (op->done == op->n || op->which == CIO__R))
+    if (t >= 0 && (!op->whole || op->done == op->n))
         *r = (long)op->done;
     else if (reason)
         *r = op->done ? (long)op->done : -reason;
@@ -215,19 +239,21 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     pthread_mutex_lock(&f->mu);
     f->counts.started++;
     f->ops++;
-    r = enter_locked(f, d);
+    r = enter_locked(f, d, !op->parallel);
     if (r == 0) {
-        d->busy = 1;
-        d->op = op;
+        if (!op->parallel)
+            d->busy = 1;
+        link_locked(d, op);
         op->fd = fd;
         op->which = i;
         op->mu = &f->mu;
         op->cv = &f->cv;
         cio__op_prepare_locked(op);
         if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
-            r = cio__op_run_locked(op);
-        d->op = NULL;
-        d->busy = 0;
+            r = cio__op_run_locked(op, CIO_NO_DEADLINE);
+        unlink_locked(d, op);
+        if (!op->parallel)
+            d->busy = 0;
     }
     cio__count_outcome(&f->counts, r);
     if ((--f->ops == 0 && f->closing) || d->waiters)
@@ -295,8 +321,7 @@ static void cancel_locked(cio_file *f, int mask)
         if (!(mask & (i + 1)))
             continue;
         d->cancel_gen++;
-        if (d->op)
-            cio__op_interrupt_locked(d->op, ECANCELED);
+        interrupt_all_locked(d, ECANCELED);
     }
     pthread_cond_broadcast(&f->cv);
 }
@@ -329,8 +354,7 @@ static int release(cio_file *f)
     f->closing = 1;
     for (int i = 0; i < 2; i++) {
         cio__timer_disarm(&f->dir[i].timer);
-        if (f->dir[i].op)
-            cio__op_interrupt_locked(f->dir[i].op, EBADF);
+        interrupt_all_locked(&f->dir[i], EBADF);
     }
     pthread_cond_broadcast(&f->cv);
     while (f->ops > 0)
@@ -386,7 +410,7 @@ static void reset_for_child(cio_file *f)
     for (int i = 0; i < 2; i++) {
         f->dir[i].busy = 0;
         f->dir[i].waiters = 0;
-        f->dir[i].op = NULL;
+        f->dir[i].ops = NULL;
     }
 }
 

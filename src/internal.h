@@ -60,30 +60,43 @@ typedef struct cio__op {
     void *buf;      /* the thunk's arguments */
     size_t n;
     size_t done;       /* bytes moved so far (a write resumes from here) */
+    void *arg;         /* a call's further arguments (offset, flags, ...) */
+    int parallel;      /* not serialised with its direction (pread, pwrite) */
+    int whole;         /* goes on until all n bytes are out (cio_write) */
+    int err;           /* cio_call: fn's errno */
+    int started;       /* the owner's lock: a worker ran it (step 2 passed) */
     int raise_sigpipe; /* the worker's write met EPIPE and took its SIGPIPE */
 
-    pthread_mutex_t *mu;        /* the owner's lock, guards every field below */
-    pthread_cond_t *cv;         /* the owner's condvar, broadcast on each change */
-    int state;                  /* CIO__OP_* */
-    struct cio__worker *worker; /* inside the op while RUNNING, else NULL */
-    long result;                /* valid once DONE */
-    atomic_int reason;          /* 0, or why it must stop; first one wins */
-    unsigned signals;           /* cancel signals sent for this op */
-    cio_time_t next_kick;       /* when to re-signal if still RUNNING */
-    cio_time_t backoff;         /* the next re-signal interval */
-    struct cio__op *qnext;      /* pool.mu: the pool's queue of waiting ops */
+    pthread_mutex_t *mu;           /* the owner's lock, guards every field below */
+    pthread_cond_t *cv;            /* the owner's condvar, broadcast on each change */
+    int state;                     /* CIO__OP_* */
+    struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
+    long result;                   /* valid once DONE */
+    atomic_int reason;             /* 0, or why it must stop; first one wins */
+    unsigned signals;              /* cancel signals sent for this op */
+    cio_time_t next_kick;          /* when to re-signal if still RUNNING */
+    cio_time_t backoff;            /* the next re-signal interval */
+    struct cio__op *qnext;         /* pool.mu: the pool's queue of waiting ops */
+    struct cio__op *fnext, *fprev; /* owner's lock: its list of ops in flight */
 } cio__op;
 
 /* Make op ready to run on the caller's thread (state NEW); mu held. */
 void cio__op_prepare_locked(cio__op *op);
 /* Hand op to a worker and wait until it is DONE; mu held.  Returns result. */
-long cio__op_run_locked(cio__op *op);
+long cio__op_run_locked(cio__op *op, cio_time_t deadline);
 /* Make op stop with reason (-errno never: a positive errno); mu held. */
 void cio__op_interrupt_locked(cio__op *op, int reason);
 /* Called by the pool on the worker: runs op through to DONE. */
 void cio__op_execute(cio__op *op, struct cio__worker *w);
 /* In a thunk after EINTR: the reason to stop, or 0 to retry. */
 int cio__op_stop_reason(cio__op *op);
+
+/* ---- io.c ---- */
+
+/* After EPIPE on a worker: take the SIGPIPE that write(2) raised there. */
+void cio__take_sigpipe(cio__op *op);
+/* Raise in the caller what the worker took, as the syscall would have. */
+void cio__give_sigpipe(const cio__op *op);
 
 /* ---- platform/nowait_*.c: one read or write that never blocks ---- */
 
@@ -160,6 +173,13 @@ long cio__file_do(cio_file *f, int d, cio__op *op);
 void cio__files_cancel_all(void); /* cio_shutdown: every op fails ECANCELED */
 void cio__files_lock_for_fork(void);
 void cio__files_unlock_after_fork(int child);
+
+/* ---- call.c: ops with no file ---- */
+
+/* Run op on a worker with its own deadline (no file, no timer); the result,
+ * or -ETIMEDOUT, -ECANCELED (cio_shutdown), -EAGAIN. */
+long cio__call_run(cio__op *op, cio_time_t deadline);
+void cio__calls_cancel_all(void); /* cio_shutdown */
 
 /* ---- stats.c: counters and tracing ---- */
 

@@ -6,6 +6,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The syscall failed with EINTR: the op's reason to stop, or 0 to retry. */
@@ -36,7 +38,7 @@ static long read_try(cio__op *op)
 
 /* write(2) raises SIGPIPE in the thread that writes; here that is a worker,
  * which blocks it.  Take it back, so the caller can raise it (see run). */
-static void take_sigpipe(cio__op *op)
+void cio__take_sigpipe(cio__op *op)
 {
     sigset_t pending, pipe_only;
     int signo;
@@ -60,7 +62,7 @@ static long write_thunk(cio__op *op)
             continue;
         }
         if (errno == EPIPE)
-            take_sigpipe(op);
+            cio__take_sigpipe(op);
         int reason = errno == EINTR ? interrupted(op) : errno;
         if (reason)
             return done ? (long)done : -reason;
@@ -81,9 +83,14 @@ static ssize_t run(cio_file *f, int i, cio__op *op)
     if (op->n == 0)
         return 0;
     long r = cio__file_do(f, i, op);
+    cio__give_sigpipe(op);
+    return r < 0 ? cio__fail(r) : r;
+}
+
+void cio__give_sigpipe(const cio__op *op)
+{
     if (op->raise_sigpipe)
         pthread_kill(pthread_self(), SIGPIPE); /* as write(2) would have */
-    return r < 0 ? cio__fail(r) : r;
 }
 
 ssize_t cio_read(cio_file *f, void *buf, size_t n)
@@ -94,6 +101,140 @@ ssize_t cio_read(cio_file *f, void *buf, size_t n)
 
 ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 {
-    cio__op op = {.run = write_thunk, .try = write_try, .buf = (void *)buf, .n = n};
+    cio__op op = {.run = write_thunk, .try = write_try, .buf = (void *)buf, .n = n, .whole = 1};
     return run(f, CIO__W, &op);
+}
+
+/* ---- positioned I/O: not serialised, like pread(2) ---- */
+
+static long pread_thunk(cio__op *op)
+{
+    for (;;) {
+        ssize_t r = pread(op->fd, op->buf, op->n, *(const off_t *)op->arg);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+        int reason = interrupted(op);
+        if (reason)
+            return -reason;
+    }
+}
+
+static long pwrite_thunk(cio__op *op)
+{
+    const char *p = op->buf;
+    off_t off = *(const off_t *)op->arg;
+    size_t done = op->done;
+    while (done < op->n) {
+        ssize_t r = pwrite(op->fd, p + done, op->n - done, off + (off_t)done);
+        if (r >= 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (errno == EPIPE)
+            cio__take_sigpipe(op);
+        int reason = errno == EINTR ? interrupted(op) : errno;
+        if (reason)
+            return done ? (long)done : -reason;
+    }
+    return (long)done;
+}
+
+ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off)
+{
+    cio__op op = {.run = pread_thunk, .buf = buf, .n = n, .arg = &off, .parallel = 1};
+    if (off < 0)
+        return cio__fail(-EINVAL);
+    return run(f, CIO__R, &op);
+}
+
+ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off)
+{
+    cio__op op = {.run = pwrite_thunk, .buf = (void *)buf, .n = n, .arg = &off, .parallel = 1};
+    if (off < 0)
+        return cio__fail(-EINVAL);
+    return run(f, CIO__W, &op);
+}
+
+/* ---- vector I/O ---- */
+
+struct vec {
+    const struct iovec *iov;
+    int iovcnt;
+};
+
+static long readv_thunk(cio__op *op)
+{
+    const struct vec *v = op->arg;
+    for (;;) {
+        ssize_t r = readv(op->fd, v->iov, v->iovcnt);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+        int reason = interrupted(op);
+        if (reason)
+            return -reason;
+    }
+}
+
+/* writev until every byte is out: after a short write, the rest goes out
+ * one buffer at a time (no copy of the caller's iovec array is needed). */
+static long writev_thunk(cio__op *op)
+{
+    const struct vec *v = op->arg;
+    size_t done = 0;
+    for (;;) {
+        ssize_t r;
+        if (done == 0) {
+            r = writev(op->fd, v->iov, v->iovcnt);
+        } else {
+            size_t skip = done;
+            int i = 0;
+            while (i < v->iovcnt && skip >= v->iov[i].iov_len)
+                skip -= v->iov[i++].iov_len;
+            if (i == v->iovcnt)
+                return (long)done;
+            r = write(op->fd, (const char *)v->iov[i].iov_base + skip, v->iov[i].iov_len - skip);
+        }
+        if (r >= 0) {
+            done += (size_t)r;
+            if (done >= op->n)
+                return (long)done;
+            continue;
+        }
+        if (errno == EPIPE)
+            cio__take_sigpipe(op);
+        int reason = errno == EINTR ? interrupted(op) : errno;
+        if (reason)
+            return done ? (long)done : -reason;
+    }
+}
+
+static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)
+{
+    if (!f || iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt))
+        return cio__fail(-EINVAL);
+    size_t n = 0;
+    for (int k = 0; k < iovcnt; k++) {
+        if (!iov[k].iov_base && iov[k].iov_len)
+            return cio__fail(-EINVAL);
+        if (iov[k].iov_len > (size_t)SSIZE_MAX - n)
+            return cio__fail(-EINVAL);
+        n += iov[k].iov_len;
+    }
+    struct vec v = {iov, iovcnt};
+    cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v};
+    return run(f, i, &op);
+}
+
+ssize_t cio_readv(cio_file *f, const struct iovec *iov, int iovcnt)
+{
+    return run_vec(f, CIO__R, readv_thunk, iov, iovcnt);
+}
+
+ssize_t cio_writev(cio_file *f, const struct iovec *iov, int iovcnt)
+{
+    return run_vec(f, CIO__W, writev_thunk, iov, iovcnt);
 }

@@ -120,6 +120,7 @@ int cio_shutdown(void)
     if (atomic_load(&lib.state) != OFF) {
         cio__pool_quiesce();
         cio__files_cancel_all();
+        cio__calls_cancel_all();
         cio__pool_stop();
         cio__timer_stop();
         cio__signal_restore();

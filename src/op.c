@@ -65,14 +65,25 @@ int cio__op_stop_reason(cio__op *op)
     return atomic_load_explicit(&op->reason, memory_order_acquire);
 }
 
-/* Step 5: wait for DONE, re-signalling while a reason is unanswered. */
-static void wait_done_locked(cio__op *op)
+/* Step 5: wait for DONE, re-signalling while a reason is unanswered.  A
+ * deadline here (cio_call, cio_open: no file, so no timer) is the caller's
+ * own to enforce. */
+static void wait_done_locked(cio__op *op, cio_time_t deadline)
 {
     while (op->state != CIO__OP_DONE) {
         int stopping = op->state == CIO__OP_RUNNING && cio__op_stop_reason(op);
-        if (stopping && op->signals > 0 && cio_now() >= op->next_kick)
+        cio_time_t now = cio_now();
+        if (stopping && op->signals > 0 && now >= op->next_kick)
             kick_locked(op);
-        cio__cond_wait_until(op->cv, op->mu, stopping ? op->next_kick : CIO_NO_DEADLINE);
+        if (deadline != CIO_NO_DEADLINE && now >= deadline) {
+            cio__op_interrupt_locked(op, ETIMEDOUT);
+            deadline = CIO_NO_DEADLINE;
+            continue;
+        }
+        cio_time_t until = stopping ? op->next_kick : CIO_NO_DEADLINE;
+        if (deadline != CIO_NO_DEADLINE && (until == CIO_NO_DEADLINE || deadline < until))
+            until = deadline;
+        cio__cond_wait_until(op->cv, op->mu, until);
     }
 }
 
@@ -86,14 +97,14 @@ void cio__op_prepare_locked(cio__op *op)
     atomic_init(&op->reason, 0);
 }
 
-long cio__op_run_locked(cio__op *op)
+long cio__op_run_locked(cio__op *op, cio_time_t deadline)
 {
     op->state = CIO__OP_QUEUED;
     CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
     int e = cio__pool_submit(op);
     if (e < 0)
         return e;
-    wait_done_locked(op);
+    wait_done_locked(op, deadline);
     return op->result;
 }
 
@@ -108,6 +119,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
         return;
     }
     op->state = CIO__OP_RUNNING;
+    op->started = 1;
     op->worker = w;
     pthread_mutex_unlock(op->mu);
 

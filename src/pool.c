@@ -97,10 +97,6 @@ static void *worker_main(void *arg)
     struct cio__worker *w = arg;
     cio__op *op = w->op;
     w->op = NULL;
-    /* Created with every signal blocked (see spawn); let the cancel one in. */
-    sigset_t mask;
-    cio__signal_worker_mask(&mask);
-    pthread_sigmask(SIG_SETMASK, &mask, NULL);
     for (; op; op = next_op(w))
         cio__op_execute(op, w);
     return NULL;
@@ -135,11 +131,11 @@ static int spawn_locked(cio__op *op)
     pthread_attr_setstacksize(&attr, pool.cfg.stack_size);
     w->op = op;
     w->serial = ++pool.serial;
-    /* The new thread inherits this mask, so no signal can land on it
-     * before it installs its own. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The new thread inherits this mask (every signal blocked but the
+     * cancel one) from its first instruction on. */
+    sigset_t mask, old;
+    cio__signal_worker_mask(&mask);
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
     e = pthread_create(&w->tid, &attr, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);

@@ -50,10 +50,7 @@ static cio__timer *take_due_locked(cio_time_t now)
 
 static void *timer_main(void *arg)
 {
-    (void)arg;
-    sigset_t mask;
-    cio__signal_worker_mask(&mask);
-    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    (void)arg; /* its signal mask comes from ensure_thread_locked */
     pthread_mutex_lock(&timer.mu);
     while (!timer.stop) {
         cio__timer *batch = take_due_locked(cio_now());
@@ -79,9 +76,9 @@ static int ensure_thread_locked(void)
 {
     if (timer.running)
         return 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    sigset_t mask, old;
+    cio__signal_worker_mask(&mask);
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
     int e = pthread_create(&timer.tid, NULL, timer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e)

@@ -1,0 +1,162 @@
+/*
+ * Ops with no file: cio_call runs any blocking function on a worker, and
+ * cio_open runs open(2) there.  Only their deadline, or cio_shutdown, cuts
+ * them off.  The caller enforces the deadline itself while it waits (see
+ * wait_done_locked in op.c), so no timer is needed; each call in flight is
+ * on a list, for cio_shutdown.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+struct call {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cio__op *op;
+    struct call *prev, *next; /* calls.mu */
+};
+
+/* calls.mu ranks with files.mu: after lib.mu, before a call's own mu. */
+static struct {
+    pthread_mutex_t mu;
+    struct call *head;
+} calls = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+static _Thread_local cio__op *current; /* the cio_call running on this worker */
+
+static void enlist(struct call *c)
+{
+    pthread_mutex_lock(&calls.mu);
+    c->prev = NULL;
+    c->next = calls.head;
+    if (c->next)
+        c->next->prev = c;
+    calls.head = c;
+    pthread_mutex_unlock(&calls.mu);
+}
+
+static void delist(struct call *c)
+{
+    pthread_mutex_lock(&calls.mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        calls.head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&calls.mu);
+}
+
+void cio__calls_cancel_all(void)
+{
+    pthread_mutex_lock(&calls.mu);
+    for (struct call *c = calls.head; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        cio__op_interrupt_locked(c->op, ECANCELED);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&calls.mu);
+}
+
+long cio__call_run(cio__op *op, cio_time_t deadline)
+{
+    long r = cio__lib_ensure();
+    if (r < 0)
+        return r;
+    if (deadline != CIO_NO_DEADLINE && deadline <= cio_now())
+        return -ETIMEDOUT; /* already past: fn never runs */
+    struct call c = {.op = op};
+    pthread_mutex_init(&c.mu, NULL);
+    if ((r = cio__cond_init(&c.cv)) < 0) {
+        pthread_mutex_destroy(&c.mu);
+        return r;
+    }
+    op->fd = -1;
+    op->mu = &c.mu;
+    op->cv = &c.cv;
+    enlist(&c);
+    pthread_mutex_lock(&c.mu);
+    cio__op_prepare_locked(op);
+    r = cio__op_run_locked(op, deadline);
+    pthread_mutex_unlock(&c.mu);
+    delist(&c);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+    return r;
+}
+
+struct call_args {
+    cio_func fn;
+    void *arg;
+};
+
+static long call_thunk(cio__op *op)
+{
+    const struct call_args *a = op->arg;
+    current = op;
+    errno = 0;
+    long r = a->fn(a->arg);
+    op->err = errno;
+    current = NULL;
+    return r;
+}
+
+long cio_call(cio_func fn, void *arg, cio_time_t deadline)
+{
+    if (!fn)
+        return cio__fail(-EINVAL);
+    struct call_args a = {fn, arg};
+    cio__op op = {.run = call_thunk, .arg = &a};
+    long r = cio__call_run(&op, deadline);
+    int reason = cio__op_stop_reason(&op);
+    if (!op.started || (r == -1 && reason))
+        return cio__fail(op.started ? -reason : r);
+    errno = op.err;
+    return r;
+}
+
+int cio_interrupted(void)
+{
+    return current && cio__op_stop_reason(current) != 0;
+}
+
+struct open_args {
+    const char *path;
+    int flags;
+    mode_t mode;
+};
+
+static long open_thunk(cio__op *op)
+{
+    const struct open_args *a = op->arg;
+    for (;;) {
+        int fd = open(a->path, a->flags, a->mode);
+        if (fd >= 0)
+            return fd;
+        if (errno != EINTR)
+            return -errno;
+        int reason = cio__op_stop_reason(op);
+        if (reason)
+            return -reason;
+    }
+}
+
+cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline)
+{
+    if (!path)
+        return (void)cio__fail(-EINVAL), NULL;
+    struct open_args a = {path, flags, mode};
+    cio__op op = {.run = open_thunk, .arg = &a};
+    long fd = cio__call_run(&op, deadline);
+    if (fd < 0)
+        return (void)cio__fail(fd), NULL;
+    cio_file *f = cio_fdopen((int)fd);
+    if (!f) {
+        int e = errno;
+        close((int)fd);
+        errno = e;
+    }
+    return f;
+}

@@ -1,0 +1,190 @@
+/*
+ * The socket calls.  accept and the recv family obey the read deadline and
+ * CIO_READ; connect and the send family the write deadline and CIO_WRITE.
+ * The recv and send families try first with MSG_DONTWAIT (a per-call flag:
+ * the socket's own O_NONBLOCK is never touched) and go to a worker only if
+ * that would block.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct msg_args {
+    int flags;
+    struct sockaddr *addr; /* recvfrom, sendto */
+    socklen_t *addrlen;    /* recvfrom, accept */
+    socklen_t alen;        /* sendto, connect */
+    struct msghdr *msg;    /* recvmsg, sendmsg */
+};
+
+static long once(cio__op *op, int flags)
+{
+    struct msg_args *a = op->arg;
+    ssize_t r;
+    if (op->which == CIO__R)
+        r = a->msg ? recvmsg(op->fd, a->msg, flags)
+                   : recvfrom(op->fd, op->buf, op->n, flags, a->addr, a->addrlen);
+    else
+        r = a->msg ? sendmsg(op->fd, a->msg, flags)
+                   : sendto(op->fd, op->buf, op->n, flags, a->addr, a->alen);
+    return r >= 0 ? r : -errno;
+}
+
+/* One recv or send: it may be short, as send(2) may. */
+static long msg_thunk(cio__op *op)
+{
+    const struct msg_args *a = op->arg;
+    for (;;) {
+        long r = once(op, a->flags);
+        if (r == -EPIPE)
+            cio__take_sigpipe(op);
+        if (r != -EINTR)
+            return r;
+        int reason = cio__op_stop_reason(op);
+        if (reason)
+            return -reason;
+    }
+}
+
+static long msg_try(cio__op *op)
+{
+    const struct msg_args *a = op->arg;
+    long r = once(op, a->flags | MSG_DONTWAIT);
+    return r == -EWOULDBLOCK ? -EAGAIN : r;
+}
+
+static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args *a)
+{
+    if (!f || (!buf && n && !a->msg))
+        return cio__fail(-EINVAL);
+    /* n == 0 is a real datagram (or a probe) on a socket: no short cut */
+    cio__op op = {.run = msg_thunk, .try = msg_try, .buf = buf, .n = n, .arg = a};
+    long r = cio__file_do(f, i, &op);
+    cio__give_sigpipe(&op);
+    return r < 0 ? cio__fail(r) : r;
+}
+
+ssize_t cio_recv(cio_file *f, void *buf, size_t n, int flags)
+{
+    struct msg_args a = {.flags = flags};
+    return run_msg(f, CIO__R, buf, n, &a);
+}
+
+ssize_t cio_send(cio_file *f, const void *buf, size_t n, int flags)
+{
+    struct msg_args a = {.flags = flags};
+    return run_msg(f, CIO__W, (void *)buf, n, &a);
+}
+
+ssize_t cio_recvfrom(cio_file *f, void *buf, size_t n, int flags, struct sockaddr *addr,
+                     socklen_t *addrlen)
+{
+    struct msg_args a = {.flags = flags, .addr = addr, .addrlen = addrlen};
+    if (addr && !addrlen)
+        return cio__fail(-EINVAL);
+    return run_msg(f, CIO__R, buf, n, &a);
+}
+
+ssize_t cio_sendto(cio_file *f, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                   socklen_t addrlen)
+{
+    struct msg_args a = {.flags = flags, .addr = (struct sockaddr *)addr, .alen = addrlen};
+    return run_msg(f, CIO__W, (void *)buf, n, &a);
+}
+
+ssize_t cio_recvmsg(cio_file *f, struct msghdr *msg, int flags)
+{
+    struct msg_args a = {.flags = flags, .msg = msg};
+    if (!msg)
+        return cio__fail(-EINVAL);
+    return run_msg(f, CIO__R, NULL, 0, &a);
+}
+
+ssize_t cio_sendmsg(cio_file *f, const struct msghdr *msg, int flags)
+{
+    struct msg_args a = {.flags = flags, .msg = (struct msghdr *)msg};
+    if (!msg)
+        return cio__fail(-EINVAL);
+    return run_msg(f, CIO__W, NULL, 0, &a);
+}
+
+/* ---- accept ---- */
+
+static long accept_thunk(cio__op *op)
+{
+    struct msg_args *a = op->arg;
+    for (;;) {
+        int fd = accept(op->fd, a->addr, a->addrlen);
+        if (fd >= 0)
+            return fd;
+        if (errno != EINTR)
+            return -errno;
+        int reason = cio__op_stop_reason(op);
+        if (reason)
+            return -reason;
+    }
+}
+
+cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (!listener || (addr && !addrlen))
+        return (void)cio__fail(-EINVAL), NULL;
+    struct msg_args a = {.addr = addr, .addrlen = addrlen};
+    cio__op op = {.run = accept_thunk, .arg = &a};
+    long fd = cio__file_do(listener, CIO__R, &op);
+    if (fd < 0)
+        return (void)cio__fail(fd), NULL;
+    cio_file *f = cio_fdopen((int)fd);
+    if (!f) {
+        int e = errno;
+        close((int)fd);
+        errno = e;
+    }
+    return f;
+}
+
+/* ---- connect ---- */
+
+/* An interrupted connect(2) goes on in the kernel: calling it again would
+ * fail with EALREADY.  So after a stray EINTR wait for the outcome with poll
+ * and read it from SO_ERROR. */
+static long await_connect(cio__op *op)
+{
+    struct pollfd p = {op->fd, POLLOUT, 0};
+    for (;;) {
+        int reason = cio__op_stop_reason(op);
+        if (reason)
+            return -reason;
+        if (poll(&p, 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
+        return err ? -err : 0;
+    }
+}
+
+static long connect_thunk(cio__op *op)
+{
+    const struct msg_args *a = op->arg;
+    if (connect(op->fd, a->addr, a->alen) == 0)
+        return 0;
+    return errno == EINTR ? await_connect(op) : -errno;
+}
+
+int cio_connect(cio_file *f, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!f || !addr)
+        return (int)cio__fail(-EINVAL);
+    struct msg_args a = {.addr = (struct sockaddr *)addr, .alen = addrlen};
+    cio__op op = {.run = connect_thunk, .arg = &a};
+    long r = cio__file_do(f, CIO__W, &op);
+    return r < 0 ? (int)cio__fail(r) : 0;
+}
