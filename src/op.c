@@ -35,6 +35,13 @@ static void finish_locked(cio__op *op, long result)
     pthread_cond_broadcast(op->cv);
 }
 
+/* The result of an op stopped by reason before a worker ran it: a write
+ * that the caller's try had begun reports the bytes that went out. */
+static long cut_result(const cio__op *op, int reason)
+{
+    return op->done ? (long)op->done : -reason;
+}
+
 /* Send the cancel signal to the worker inside op; op->mu held, RUNNING. */
 static void kick_locked(cio__op *op)
 {
@@ -54,7 +61,7 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
     if (!atomic_compare_exchange_strong(&op->reason, &none, reason))
         return; /* an earlier reason stands */
     if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op))
-        finish_locked(op, -reason);
+        finish_locked(op, cut_result(op, reason));
     else if (op->state == CIO__OP_RUNNING)
         kick_locked(op);
     pthread_cond_broadcast(op->cv); /* the caller starts its back-off clock */
@@ -103,7 +110,7 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
     CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
     int e = cio__pool_submit(op);
     if (e < 0)
-        return e;
+        return op->done ? (long)op->done : e;
     wait_done_locked(op, deadline);
     return op->result;
 }
@@ -114,7 +121,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     pthread_mutex_lock(op->mu);
     int reason = cio__op_stop_reason(op);
     if (reason) {
-        finish_locked(op, -reason);
+        finish_locked(op, cut_result(op, reason));
         pthread_mutex_unlock(op->mu);
         return;
     }
