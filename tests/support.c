@@ -431,28 +431,44 @@ void raw_reader_free(struct raw_reader *rr)
 
 /* ---- observing the library from outside --------------------------------- */
 
-uint64_t ops_started(void)
+static atomic_uint_fast64_t event_counts[CIO_EV_OP_DONE + 1];
+
+static void count_event(const cio_event *ev, void *arg)
 {
-    cio_stats s;
-    cio_get_stats(&s);
-    return s.ops_started;
+    (void)arg;
+    if (ev->type > 0 && ev->type <= CIO_EV_OP_DONE)
+        atomic_fetch_add(&event_counts[ev->type], 1);
 }
 
-uint64_t ops_done(void)
+void trace_counter_install(void)
 {
-    cio_stats s;
-    cio_get_stats(&s);
-    return s.ops_done;
+    cio_set_trace(count_event, NULL);
 }
 
-static bool started_at_least(void *arg)
+uint64_t trace_count(int type)
 {
-    return ops_started() >= *(uint64_t *)arg;
+    return type > 0 && type <= CIO_EV_OP_DONE ? atomic_load(&event_counts[type])
+                                              : 0;
 }
 
-bool wait_ops_started(uint64_t n, int64_t timeout_ms)
+uint64_t op_starts(void)
 {
-    return wait_until(started_at_least, &n, timeout_ms);
+    return trace_count(CIO_EV_OP_START);
+}
+
+static bool starts_at_least(void *arg)
+{
+    return op_starts() >= *(uint64_t *)arg;
+}
+
+bool wait_op_starts(uint64_t n, int64_t timeout_ms)
+{
+    if (!wait_until(starts_at_least, &n, timeout_ms)) {
+        fprintf(stderr, "no op handed to the pool (OP_START %llu < %llu)\n",
+                (unsigned long long)op_starts(), (unsigned long long)n);
+        return false;
+    }
+    return true;
 }
 
 static bool is_read_syscall(long nr)
@@ -495,6 +511,13 @@ static int task_in_syscall_on(const char *tid, int fd, int which)
     if ((int)arg0 != fd)
         return 0;
     return which == CIO_READ ? is_read_syscall(nr) : is_write_syscall(nr);
+}
+
+bool thread_in_syscall_on(pid_t tid, int fd, int which)
+{
+    char name[24];
+    snprintf(name, sizeof name, "%d", (int)tid);
+    return task_in_syscall_on(name, fd, which) == 1;
 }
 
 int threads_in_syscall_on(int fd, int which)
@@ -557,7 +580,7 @@ static bool sleeping_twice(void *arg)
     pid_t tid = *(pid_t *)arg;
     char a = thread_state(tid);
     if (a == '?')
-        return true; /* no /proc: the callers waited for ops_started */
+        return true; /* no /proc: the callers waited for op_starts */
     if (a != 'S' && a != 'D')
         return false;
     sleep_us(2000);
@@ -593,8 +616,45 @@ struct baseline {
 
 static struct baseline the_baseline;
 
+/* The watchdog: a test still running WATCHDOG_S (scaled) seconds after its
+ * setup is hung; say so and exit, rather than wait for ctest's timeout
+ * with no word of which test it was. */
+#define WATCHDOG_S 30
+
+static atomic_llong watchdog_deadline; /* 0: no test running */
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    block_all_signals_in_this_thread();
+    for (;;) {
+        sleep_us(100000);
+        long long d = atomic_load(&watchdog_deadline);
+        if (d && cio_now() > d) {
+            fprintf(stderr, "watchdog: the test has run for more than %lld ms: "
+                            "hung\n", (long long)scaled_ms(WATCHDOG_S * 1000));
+            _exit(99);
+        }
+    }
+    return NULL;
+}
+
+static void watchdog_arm(void)
+{
+    static bool started; /* only the test thread gets here */
+    pthread_t th;
+    if (!started && pthread_create(&th, NULL, watchdog_main, NULL) == 0) {
+        pthread_detach(th);
+        started = true;
+    }
+    atomic_store(&watchdog_deadline,
+                 cio_now() + scaled_ms(WATCHDOG_S * 1000) * NS_PER_MS);
+}
+
 int fixture_setup(void **state)
 {
+    watchdog_arm();
+    trace_counter_install();
     the_baseline.fds = fd_count();
     the_baseline.threads = thread_count();
     *state = &the_baseline;
@@ -628,7 +688,9 @@ static int check_leaks(struct baseline *b)
 
 int fixture_teardown(void **state)
 {
-    return check_leaks(*state ? *state : &the_baseline);
+    int r = check_leaks(*state ? *state : &the_baseline);
+    atomic_store(&watchdog_deadline, 0);
+    return r;
 }
 
 void assert_no_leaks(void **state)

@@ -167,21 +167,32 @@ void raw_reader_free(struct raw_reader *rr);
 
 /* ---- observing the library from outside --------------------------------- */
 
-uint64_t ops_started(void); /* cio_get_stats().ops_started */
-uint64_t ops_done(void);
+/* A tracer that counts the library's events by type; fixture_setup
+ * installs it for every test (a test that installs its own tracer replaces
+ * it until the next test).  It never asserts: it runs on library threads. */
+void trace_counter_install(void);
+uint64_t trace_count(int type);
 
-/* Wait until ops_started() >= n.  Proves a caller is inside cio_read or
- * cio_write (the counter moves inside the call). */
-bool wait_ops_started(uint64_t n, int64_t timeout_ms);
+/* The number of CIO_EV_OP_START events so far: an op counted here has been
+ * handed to the pool, so it is pending — a cancel, a deadline or a close
+ * from now on must stop it. */
+uint64_t op_starts(void);
+
+/* Wait until op_starts() >= n. */
+bool wait_op_starts(uint64_t n, int64_t timeout_ms);
 
 /* How many threads of this process are inside a read-like (which ==
  * CIO_READ) or write-like (CIO_WRITE) syscall on fd right now, from
  * /proc/self/task/<tid>/syscall; -1 where that file cannot be read. */
 int threads_in_syscall_on(int fd, int which);
 
+/* Whether thread tid is in such a syscall on fd right now (false if the
+ * kernel does not tell). */
+bool thread_in_syscall_on(pid_t tid, int fd, int which);
+
 /* Wait until at least count threads are in such a syscall on fd.  Where the
  * kernel does not tell, returns true at once (the callers have already
- * waited for ops_started). */
+ * waited for op_starts). */
 bool wait_in_syscall_on(int fd, int which, int count, int64_t timeout_ms);
 
 /* Wait until thread tid is asleep in the kernel (state S or D) on two
@@ -197,7 +208,9 @@ bool wait_no_pending(int signo, int64_t timeout_ms);
 
 /* ---- per-test fixture --------------------------------------------------- */
 
-/* setup: remember the fd and thread counts.  teardown: cio_shutdown(), then
+/* setup: arm a watchdog (a test running over 30 s, scaled, is hung: the
+ * process exits 99 naming no more than that), install the counting tracer
+ * and remember the fd and thread counts.  teardown: cio_shutdown(), then
  * check stats.threads == 0 and that the fd and thread counts are back to
  * what setup saw (a leak fails the test). */
 int fixture_setup(void **state);

@@ -33,7 +33,7 @@ static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
                          int which)
 {
     assert_non_null(t);
-    assert_true(wait_ops_started(started_before + 1, JOIN_MS));
+    assert_true(wait_op_starts(started_before + 1, JOIN_MS));
     assert_true(wait_in_syscall_on(fd, which, 1, JOIN_MS));
 }
 
@@ -66,7 +66,7 @@ static void cancel_interrupts_a_blocked_read_and_the_next_read_runs_normally(
     assert_non_null(f);
     cio_stats s0, s1;
     cio_get_stats(&s0);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, p[0], CIO_READ);
 
@@ -103,7 +103,7 @@ static void cancel_with_nothing_pending_does_nothing(void **state)
     assert_int_equal(cio_cancel(f, CIO_READ | CIO_WRITE), 0);
 
     /* the next read blocks until data: it must not see the old cancel */
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, sv[0], CIO_READ);
     write_str(sv[1], "fine");
@@ -132,7 +132,7 @@ static void cancel_of_one_direction_leaves_the_other_blocked(void **state)
     unsigned char *data = pattern_buffer(BIG);
 
     /* cancel reads: the write goes on and completes */
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *r = start_reader(f, 16);
     wait_blocked(r, before, sv[0], CIO_READ);
     struct op_thread *w = start_writer(f, data, BIG);
@@ -155,7 +155,7 @@ static void cancel_of_one_direction_leaves_the_other_blocked(void **state)
     op_free(w);
 
     /* cancel writes: the read goes on; the cut write resumes cleanly */
-    before = ops_started();
+    before = op_starts();
     r = start_reader(f, 16);
     wait_blocked(r, before, sv[0], CIO_READ);
     w = start_writer(f, data, BIG);
@@ -204,7 +204,7 @@ static void cancel_of_a_write_that_wrote_nothing_fails_it_with_ECANCELED(
     assert_int_equal(write_all(p[1], data, (size_t)cap), cap);
     cio_file *wf = cio_fdopen(p[1]);
     assert_non_null(wf);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *w = start_writer(wf, data + cap, 8);
     wait_blocked(w, before, p[1], CIO_WRITE);
     assert_int_equal(cio_cancel(wf, CIO_WRITE), 0);
@@ -237,7 +237,7 @@ static void cancel_interrupts_reads_blocked_and_waiting_to_start(void **state)
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *a = start_reader(f, 16);
     wait_blocked(a, before, p[0], CIO_READ);
     struct op_thread *b = start_reader(f, 16);
@@ -272,7 +272,7 @@ static void close_fails_a_blocked_read_with_EBADF_and_closes_the_fd(
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, p[0], CIO_READ);
 
@@ -298,7 +298,7 @@ static void close_fails_waiting_and_blocked_ops_of_both_directions(
     cio_file *f = cio_fdopen(sv[0]);
     assert_non_null(f);
     unsigned char *data = pattern_buffer(BIG);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *r1 = start_reader(f, 16);
     wait_blocked(r1, before, sv[0], CIO_READ);
     struct op_thread *w = start_writer(f, data, BIG);
@@ -349,10 +349,10 @@ static void close_never_lets_a_stale_op_touch_a_reused_fd_number(void **state)
         assert_int_equal(make_pipe(p), 0);
         cio_file *f = cio_fdopen(p[0]);
         assert_non_null(f);
-        uint64_t before = ops_started();
+        uint64_t before = op_starts();
         struct op_thread *t = start_reader(f, 16);
         assert_non_null(t);
-        assert_true(wait_ops_started(before + 1, JOIN_MS));
+        assert_true(wait_op_starts(before + 1, JOIN_MS));
         random_delay_us(&rng, 300);
         assert_int_equal(cio_close(f), 0);
 
@@ -394,7 +394,7 @@ static void detach_returns_the_fd_open_and_usable(void **state)
 
     f = cio_fdopen(p[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, p[0], CIO_READ);
     assert_int_equal(cio_detach(f), p[0]);
@@ -430,7 +430,7 @@ static void reads_on_one_file_are_serialised(void **state)
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *a = start_reader(f, 16);
     wait_blocked(a, before, p[0], CIO_READ);
     struct op_thread *b = start_reader(f, 16);
@@ -490,7 +490,7 @@ static void writes_on_one_file_are_serialised_and_never_interleave(
     cio_file *wf = cio_fdopen(p[1]);
     assert_non_null(wf);
 
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *a = start_writer(wf, as, RUN);
     wait_blocked(a, before, p[1], CIO_WRITE);
     struct op_thread *b = start_writer(wf, bs, RUN);
@@ -534,7 +534,7 @@ static void a_read_and_a_write_on_one_file_proceed_at_the_same_time(
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     cio_file *f = cio_fdopen(sv[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *r = start_reader(f, 16);
     wait_blocked(r, before, sv[0], CIO_READ);
 
@@ -636,10 +636,10 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
     assert_non_null(f);
     int cancelled = 0, got = 0;
     for (int i = 0; i < 500; i++) {
-        uint64_t before = ops_started();
+        uint64_t before = op_starts();
         struct op_thread *t = start_reader(f, 8);
         assert_non_null(t);
-        assert_true(wait_ops_started(before + 1, JOIN_MS));
+        assert_true(wait_op_starts(before + 1, JOIN_MS));
         struct late_writer lw = {.fd = p[1]};
         rng_init(&lw.rng, seed + (unsigned)i);
         pthread_t th;

@@ -59,7 +59,7 @@ static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
                          int which)
 {
     assert_non_null(t);
-    assert_true(wait_ops_started(started_before + 1, JOIN_MS));
+    assert_true(wait_op_starts(started_before + 1, JOIN_MS));
     assert_true(wait_in_syscall_on(fd, which, 1, JOIN_MS));
 }
 
@@ -175,7 +175,7 @@ static void moving_the_deadline_later_keeps_a_blocked_read_waiting(void **state)
     assert_non_null(f);
     cio_time_t d1 = cio_after_ms(scaled_ms(300));
     assert_int_equal(cio_set_read_deadline(f, d1), 0);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 64);
     wait_blocked(t, before, p[0], CIO_READ);
 
@@ -203,7 +203,7 @@ static void moving_the_deadline_into_the_past_interrupts_at_once(void **state)
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 64);
     wait_blocked(t, before, p[0], CIO_READ);
 
@@ -235,7 +235,7 @@ static void clearing_the_deadline_lets_a_blocked_read_wait_without_limit(
     assert_non_null(f);
     cio_time_t d = cio_after_ms(scaled_ms(300));
     assert_int_equal(cio_set_read_deadline(f, d), 0);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 64);
     wait_blocked(t, before, p[0], CIO_READ);
 
@@ -270,7 +270,7 @@ static void a_deadline_cleared_or_moved_out_before_it_fires_leaves_no_stale_time
         cio_time_t later = variant == 0 ? CIO_NO_DEADLINE : cio_after_ms(60000);
         assert_int_equal(cio_set_read_deadline(f, later), 0);
 
-        uint64_t before = ops_started();
+        uint64_t before = op_starts();
         struct op_thread *t = start_reader(f, 64);
         wait_blocked(t, before, p[0], CIO_READ);
         wait_for_time(d + scaled_ms(250) * NS_PER_MS);
@@ -360,7 +360,7 @@ static void read_and_write_deadlines_are_independent(void **state)
     assert_false(fd_readable_now(sv[1]));
 
     /* a blocked read ignores a write deadline passing */
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, sv[0], CIO_READ);
     assert_int_equal(cio_set_write_deadline(f, cio_now()), 0);
@@ -418,7 +418,7 @@ static void set_deadline_sets_both_directions(void **state)
     unsigned char *data = malloc(big);
     assert_non_null(data);
     fill_pattern(data, big, 0);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *r = start_reader(f, 16);
     wait_blocked(r, before, sv[0], CIO_READ);
     struct op_thread *w = start_writer(f, data, big);
@@ -583,7 +583,7 @@ static void many_armed_deadlines_each_fire_on_their_own(void **state)
         assert_non_null(f[i]);
         d[i] = cio_after_ms(scaled_ms(400) + rng_below(&rng, 200));
         assert_int_equal(cio_set_read_deadline(f[i], d[i]), 0);
-        uint64_t before = ops_started();
+        uint64_t before = op_starts();
         t[i] = start_reader(f[i], 8);
         wait_blocked(t[i], before, p[i][0], CIO_READ);
     }
@@ -649,7 +649,7 @@ static void the_chosen_timer_backend_is_the_one_running(void **state)
     assert_non_null(f);
     cio_time_t d = cio_after_ms(scaled_ms(300));
     assert_int_equal(cio_set_read_deadline(f, d), 0);
-    uint64_t before = ops_started();
+    uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 8);
     wait_blocked(t, before, p[0], CIO_READ);
     int n = count_timerfds();

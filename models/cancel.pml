@@ -1,0 +1,540 @@
+/*
+ * cancel.pml -- the cancel protocol of cancelio (docs/protocol.md) as a
+ * Promela model for spin.  How to run it: models/check.sh.  What it
+ * contains and how it maps to the C code: docs/model-checking.md.
+ *
+ * One file, one direction (reads): a caller runs NOPS ops one after another,
+ * the pool runs them on worker threads (max_threads = 1, so an op can wait in
+ * the pool's queue too, and an idle worker may retire and be replaced), a
+ * canceller (deadline expiry / cio_cancel) and a closer (cio_close) stop the
+ * op in flight at any moment, the kernel delivers signals, and a stray
+ * process-directed signal may land on a worker at any moment.
+ *
+ * Atomicity.  Every critical section under file->mu is one atomic step that
+ * takes the lock, does its work and lets go of it.  That loses no behaviour
+ * (Lipton's reduction): the steps other threads take without file->mu touch
+ * only the pending-signal bits, the pool's queue (under pool.mu) or read
+ * op->reason (the EINTR check), and such a step, falling inside a section,
+ * commutes with every access of the section but at most one, so it can be
+ * moved to just before or just after the section and nobody sees a
+ * difference.  It also makes weak fairness mean what the real mutex gives:
+ * a lock held across several model steps would let a thread that loops on
+ * it (the re-signalling caller) starve the others, which the real back-off
+ * (0.5 ms .. 64 ms of sleep between re-signals) never does.  The steps the
+ * protocol is about stay separate steps: the user-space window between
+ * step 2 and the syscall, entering the syscall, its return, the lock-free
+ * reason check after EINTR, the pool hand-off (pool.mu, then file->mu), and
+ * every signal sent or delivered.
+ *
+ * Time.  Nothing in the model counts time: the caller's back-off timer may
+ * run out at any moment, a delivered signal may wait any number of steps,
+ * and the liveness checks run with weak fairness (pan -f): a thread that can
+ * always move eventually does.
+ *
+ * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
+ * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART.  Witnesses
+ * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
+ * that the checks are known not to pass vacuously.
+ */
+
+#ifndef NOPS
+#define NOPS 3          /* ops the caller runs back to back */
+#endif
+#define NW NOPS         /* thread ids: the pool starts at most one per op */
+#ifndef NCANCEL
+#define NCANCEL 2       /* deadline expiries / cio_cancel calls */
+#endif
+#ifndef NSTRAY
+#define NSTRAY 1        /* kill(getpid(), SIGUSR1) from someone else */
+#endif
+#define MAXT 1          /* pool.cfg.max_threads */
+#if NOPS > 4
+#error "the kernel and stray processes below list threads 0..3 only"
+#endif
+
+#define NONE 255
+
+/* op->state (src/internal.h) */
+#define NEW     0
+#define QUEUED  1
+#define RUNNING 2
+#define DONE    3
+
+/* op->reason, and op->result: a reason, data, or "refused at step 1" */
+#define R_TIMEDOUT 1
+#define R_CANCELED 2
+#define R_BADF     3
+#define RES_DATA   4    /* the syscall moved data (or hit EOF) */
+#define RES_CLOSED 5    /* enter_locked saw `closing`: the op never started */
+#define IS_CANCEL(r) ((r) == R_TIMEDOUT || (r) == R_CANCELED || (r) == R_BADF)
+
+/* who holds file->mu */
+#define FREE      0
+#define CALLER    1
+#define CANCELLER 2
+#define CLOSER    3
+#define WORKER(w) (4 + (w))
+
+/* ---------------------------------------------------------------- state */
+
+byte mu = FREE;                 /* file->mu */
+
+/* the ops, indexed by op id: each has its own fields, like each cio__op */
+byte st[NOPS];                  /* op->state */
+byte wk[NOPS] = NONE;           /* op->worker: a thread id, or NONE */
+byte reason[NOPS];              /* op->reason, 0 = none */
+byte res[NOPS];                 /* op->result, 0 = not yet */
+bool kicked[NOPS];              /* op->signals > 0 */
+bool data[NOPS];                /* the environment: data arrives for this op */
+
+/* the file, one direction */
+byte cur = NONE;                /* d->ops: the op in flight (reads: one) */
+bool closing;                   /* f->closing */
+bool inside;                    /* f->ops > 0: the caller is in cio__file_do */
+
+/* the pool (pool.mu) */
+byte queue = NONE;              /* pool.queue; one caller => at most one op */
+byte idle_w = NONE;             /* pool.idle_head: the idle worker, if any */
+byte handoff = NONE;            /* w->op of the idle worker */
+byte threads;                   /* pool.threads */
+byte nextw;                     /* id of the next thread spawn_locked makes */
+
+/* threads, as the kernel sees them */
+bool alive[NW];                 /* the thread exists */
+bool pend[NW];                  /* the cancel signal is pending on it */
+bool insys[NW];                 /* it is blocked inside read(2) */
+byte in_op[NW] = NONE;          /* ghost: the op it is inside (steps 2..6) */
+
+bool all_done;                  /* ghost: the caller returned from every op */
+
+#if defined(W_LATE) || defined(W_LOST)
+byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for */
+#define SIG_FOR(w, k) sig_for[w] = k
+#else
+#define SIG_FOR(w, k) skip
+#endif
+
+/* A witness: an assertion that fails iff the scenario is reachable. */
+#define WITNESS(cond) assert(!(cond))
+
+/* ------------------------------------------------------------ the lock */
+
+#define LOCK(me)   mu == FREE -> mu = me
+/* a condvar wait: wake up, with the lock, once cond holds */
+#define LOCK_WHEN(me, cond) (mu == FREE && (cond)) -> mu = me
+#define UNLOCK(me) assert(mu == me); mu = FREE
+
+/* ------------------------------------------------- op.c, under file->mu */
+
+/* finish_locked */
+inline finish(k, r) {
+    res[k] = r;
+    st[k] = DONE;
+#ifndef KICK_AFTER_LEAVE
+    wk[k] = NONE;
+#endif
+}
+
+/* kick_locked: pthread_kill(op->worker).  Property (d): every kill happens
+ * under file->mu, while the op is RUNNING, and its target thread is alive
+ * and really inside THIS op. */
+inline kick(k, me) {
+    assert(mu == me);
+    assert(st[k] == RUNNING);
+    assert(wk[k] != NONE && alive[wk[k]] && in_op[wk[k]] == k);
+    pend[wk[k]] = 1;
+    SIG_FOR(wk[k], k);
+    kicked[k] = 1
+}
+
+/* cio__op_interrupt_locked: step 4.  The first reason wins. */
+inline interrupt(k, r, me) {
+    if
+    :: reason[k] == 0 ->
+        reason[k] = r;
+        if
+        :: st[k] == QUEUED ->
+            /* cio__pool_unqueue, under pool.mu: still in the queue?
+             * Then the canceller finishes it itself.  Otherwise it is on
+             * its way to a worker, and step 2 will see the reason. */
+            if
+            :: queue == k ->
+                queue = NONE;
+#ifdef W_UNQUEUE
+                WITNESS(true);
+#endif
+                finish(k, r)
+            :: else
+            fi
+#ifdef KICK_AFTER_LEAVE
+        /* mutant: op->worker is not cleared at step 6 and the canceller
+         * signals whenever it is set, not only while RUNNING */
+        :: st[k] != QUEUED && wk[k] != NONE -> kick(k, me)
+#else
+        :: st[k] == RUNNING -> kick(k, me)
+#endif
+        :: else     /* NEW (the caller is trying it: it looks at the
+                     * reason when it is back) or DONE: nothing to do */
+        fi
+    :: else         /* an earlier reason stands */
+    fi
+}
+
+/* ------------------------------------------------ pool.c, under pool.mu */
+
+/* cio__pool_submit: an idle worker, a new thread, or the queue */
+inline submit(k) {
+    if
+    :: idle_w != NONE ->
+        handoff = k;
+        idle_w = NONE
+    :: idle_w == NONE && threads < MAXT ->
+        assert(nextw < NW);
+        threads++;
+        alive[nextw] = 1;
+        run worker(nextw, k);
+        nextw++
+    :: else ->
+        assert(queue == NONE);
+        queue = k
+    fi
+}
+
+/* ---------------------------------------------------------- the parties */
+
+/* A worker thread: pool.c:worker_main / next_op, running
+ * op.c:cio__op_execute (steps 2, 3, 6) and io.c:read_thunk. */
+proctype worker(byte w; byte first) {
+    byte k = first;
+    byte r;
+    bool rsn;
+    do
+    :: k != NONE ->
+        /* step 2: enter.  Check the reason and publish, under file->mu. */
+#ifdef CHECK_UNLOCKED
+        /* mutant: the reason is read before the lock is taken */
+        rsn = (reason[k] != 0);
+        atomic {
+            LOCK(WORKER(w));
+#else
+        atomic {
+            LOCK(WORKER(w));
+            rsn = (reason[k] != 0);
+#endif
+            if
+            :: rsn ->
+#ifdef W_STEP2
+                WITNESS(true);
+#endif
+                finish(k, reason[k])
+            :: else ->
+                st[k] = RUNNING;
+                wk[k] = w;
+                in_op[w] = k
+            fi;
+            UNLOCK(WORKER(w))
+        }
+        if
+        :: rsn                  /* finished at step 2 */
+        :: else ->
+            /* step 3: the syscall, no lock held */
+            do
+            :: /* user space: the kernel process may run the handler for a
+                * pending signal right here, and then it is lost */
+                insys[w] = 1;   /* read(2) is entered and blocks */
+                if
+                :: atomic { data[k] ->  /* it returns data: a reason is ignored */
+#ifdef W_DATA
+                    WITNESS(reason[k] != 0);
+#endif
+                    insys[w] = 0;
+                    r = RES_DATA };
+                    break
+#ifndef SA_RESTART
+                :: atomic { pend[w] ->  /* EINTR: the signal interrupted it */
+#ifdef W_LATE
+                    WITNESS(sig_for[w] != NONE && sig_for[w] < k);
+#endif
+                    pend[w] = 0;
+                    insys[w] = 0 }
+#ifndef EINTR_IS_CANCEL
+                    /* io.c:interrupted(): the op's own reason, lock-free */
+                    if
+                    :: reason[k] != 0 -> r = reason[k]; break
+                    :: else             /* stray or late: retry */
+                    fi
+#else
+                    /* mutant: EINTR is taken to mean "cancelled" */
+                    r = R_CANCELED;
+                    break
+#endif
+#else
+                /* mutant: the handler is installed with SA_RESTART, so the
+                 * kernel runs it and restarts read(2): never an EINTR */
+                :: pend[w] -> pend[w] = 0
+#endif
+                fi
+            od;
+            /* step 6: leave, under file->mu */
+            atomic {
+                LOCK(WORKER(w));
+                in_op[w] = NONE;
+                finish(k, r);
+                UNLOCK(WORKER(w))
+            }
+        fi;
+        /* next_op, under pool.mu: the queue first, else go idle */
+        atomic {
+            if
+            :: queue != NONE -> k = queue; queue = NONE
+            :: else -> k = NONE; idle_w = w
+            fi
+        }
+        if
+        :: k != NONE
+        :: else ->
+end_idle:   if
+            :: atomic { handoff != NONE -> k = handoff; handoff = NONE }
+            :: atomic { handoff == NONE && idle_w == w ->
+                /* IDLE_NS passed: retire.  A pending signal dies with it. */
+#ifdef W_RETIRE
+                WITNESS(true);
+#endif
+                idle_w = NONE;
+                threads--;
+                alive[w] = 0;
+                pend[w] = 0 }
+            fi
+        fi
+    :: else -> break
+    od
+}
+
+/* The caller: io.c:cio_read -> file.c:cio__file_do (try_locked, then
+ * op.c:cio__op_run_locked), one op after another on the same direction. */
+active proctype caller() {
+    byte k = 0;
+    bool tried, got, over;
+    do
+    :: k < NOPS ->
+        /* the environment decides whether data ever arrives for op k */
+        if
+        :: data[k] = 1
+        :: data[k] = 0
+        fi;
+        /* step 1: publish.  enter_locked, link_locked (the op is now in
+         * flight: d->ops), cio__op_prepare_locked (state NEW, reason 0). */
+        atomic {
+            LOCK(CALLER);
+            inside = 1;
+            if
+            :: closing ->               /* enter_locked: -EBADF at once */
+                res[k] = RES_CLOSED;
+                inside = 0;
+                tried = 0;
+                over = 1
+            :: else ->
+                cur = k;
+                over = 0;
+                if
+                :: tried = 1            /* try_locked: it lets go of the lock */
+                :: tried = 0;           /* no try (d->no_nowait): the pool */
+                    st[k] = QUEUED;     /* cio__op_run_locked */
+                    submit(k)
+                fi
+            fi;
+            UNLOCK(CALLER)
+        }
+        /* the fast path: the read tried without blocking on the caller's
+         * thread, no lock held; a cancel meanwhile only sets the reason
+         * (the op is NEW: nobody to signal).  Back under the lock: */
+        if
+        :: tried ->
+            atomic {
+                LOCK(CALLER);
+                if
+                :: data[k] -> got = 1   /* the data is there already */
+                :: got = 0              /* EAGAIN (or not there yet) */
+                fi;
+                if
+                :: got || reason[k] != 0 ->
+                    /* settled on the caller's thread.  (The C op stays NEW:
+                     * DONE here says "over" to property (b).) */
+#ifdef W_TRY
+                    WITNESS(!got && reason[k] != 0);
+#endif
+                    res[k] = (got -> RES_DATA : reason[k]);
+                    st[k] = DONE;
+                    cur = NONE;
+                    inside = 0;
+                    over = 1
+                :: else ->
+                    st[k] = QUEUED;     /* cio__op_run_locked */
+                    submit(k)
+                fi;
+                UNLOCK(CALLER)
+            }
+        :: else
+        fi;
+        if
+        :: over                 /* refused, or settled by the try */
+        :: else ->
+            /* step 5: wait_done_locked.  Each turn is one wake-up with the
+             * lock: a broadcast (DONE), or the back-off timer running out,
+             * which is armed only while the op is RUNNING with a reason and
+             * was signalled once (op->signals > 0; else it waits without a
+             * deadline).  How long it sleeps is left open: it re-signals at
+             * any moment, as often as it likes. */
+            do
+            :: atomic {
+                LOCK_WHEN(CALLER, st[k] == DONE
+#ifndef NO_RESIGNAL
+                          || (st[k] == RUNNING && reason[k] != 0 && kicked[k])
+#endif
+                         );
+                if
+                :: st[k] == DONE ->
+                    cur = NONE;         /* unlink_locked, --f->ops */
+                    inside = 0;
+                    UNLOCK(CALLER);
+                    break
+                :: else ->
+                    kick(k, CALLER);    /* the re-signal */
+                    UNLOCK(CALLER)
+                fi
+               }
+            od
+        fi;
+        /* property (c): an op fails with a cancel only if a cancel was
+         * requested for THAT op, and with that reason; otherwise it
+         * returns data, or was refused at step 1 because of the close. */
+        assert(res[k] != 0);
+        if
+        :: IS_CANCEL(res[k]) -> assert(reason[k] == res[k])
+        :: else -> assert((res[k] == RES_DATA && data[k]) || res[k] == RES_CLOSED)
+        fi;
+        k++
+    :: else -> break
+    od;
+    all_done = 1
+}
+
+/* The timer thread at a deadline (ETIMEDOUT, file.c:fire/expire_locked) or
+ * an application thread in cio_cancel (ECANCELED, file.c:cancel_locked):
+ * at any moment, stop whatever op is in flight. */
+active proctype canceller() {
+    byte n = 0;
+    byte r;
+    do
+    :: n < NCANCEL ->
+        if
+        :: r = R_TIMEDOUT
+        :: r = R_CANCELED
+        fi;
+        atomic {
+            LOCK(CANCELLER);
+            if
+            :: cur != NONE -> interrupt(cur, r, CANCELLER)
+            :: else
+            fi;
+            UNLOCK(CANCELLER)
+        }
+        n++
+    :: break
+    od
+}
+
+/* cio_close (file.c:release): closing, EBADF to the op in flight, then wait
+ * until no caller is inside an op.  It comes at some moment, so every op
+ * that gets no data is stopped by someone: the model has no legitimate
+ * "blocks forever", and any stuck end state is a real deadlock. */
+active proctype closer() {
+    atomic {
+        LOCK(CLOSER);
+        closing = 1;
+        if
+        :: cur != NONE -> interrupt(cur, R_BADF, CLOSER)
+        :: else
+        fi;
+        UNLOCK(CLOSER)
+    }
+    atomic { LOCK_WHEN(CLOSER, !inside); UNLOCK(CLOSER) }
+}
+
+/* The kernel delivers a pending signal to a thread in user space: the
+ * handler (signal.c:on_cancel_signal) runs and the signal is gone.  Inside
+ * read(2) the worker itself takes it, as EINTR. */
+#define DELIVER(w) :: atomic { pend[w] && !insys[w] -> \
+                        pend[w] = 0; DELIVERED(w) }
+#ifdef W_LOST
+/* a signal sent for the op the thread is in, lost before the syscall */
+#define DELIVERED(w) WITNESS(in_op[w] != NONE && sig_for[w] == in_op[w] && reason[in_op[w]] != 0)
+#else
+#define DELIVERED(w) skip
+#endif
+
+active proctype kernel() {
+end:
+    do
+    DELIVER(0)
+#if NW > 1
+    DELIVER(1)
+#endif
+#if NW > 2
+    DELIVER(2)
+#endif
+#if NW > 3
+    DELIVER(3)
+#endif
+    od
+}
+
+/* Another process sends the signal to the whole process: it lands on a
+ * thread that does not block it, i.e. a live worker (or an application
+ * thread, where it does not matter to the protocol). */
+#define STRAY(w) :: atomic { n < NSTRAY && alive[w] -> pend[w] = 1; SIG_FOR(w, NONE); n++ }
+
+active proctype stray() {
+    byte n = 0;
+end:
+    do
+    STRAY(0)
+#if NW > 1
+    STRAY(1)
+#endif
+#if NW > 2
+    STRAY(2)
+#endif
+#if NW > 3
+    STRAY(3)
+#endif
+    :: n < NSTRAY -> n = NSTRAY     /* or it never comes */
+    od
+}
+
+/* ---------------------------------------------------------- properties */
+
+/* (b) every cancel ends its op: once op k has a reason, op k becomes DONE.
+ * `cancels` says it for every op at once; done<k> for op k alone. */
+#define ENDS(k) ((reason[k] != 0) -> <> (st[k] == DONE))
+#if NOPS == 1
+ltl cancels { [] ENDS(0) }
+#elif NOPS == 2
+ltl cancels { [] (ENDS(0) && ENDS(1)) }
+#elif NOPS == 3
+ltl cancels { [] (ENDS(0) && ENDS(1) && ENDS(2)) }
+#else
+ltl cancels { [] (ENDS(0) && ENDS(1) && ENDS(2) && ENDS(3)) }
+#endif
+ltl done0 { [] ENDS(0) }
+#if NOPS > 1
+ltl done1 { [] ENDS(1) }
+#endif
+#if NOPS > 2
+ltl done2 { [] ENDS(2) }
+#endif
+#if NOPS > 3
+ltl done3 { [] ENDS(3) }
+#endif
+/* and the caller always gets through all its ops */
+ltl alldone { <> all_done }

@@ -1,0 +1,542 @@
+/*
+ * Description: the public API's conventions and the rest of the core
+ * (DESIGN.md API contract and Semantics rule 12).  Every bad input — a
+ * NULL file for every call, a NULL buffer, a closed or invalid fd, unknown
+ * `which` bits, bad cio_init options — gets its errno and changes nothing.
+ * Also: cio_version's form, cio_get_stats(NULL), stats that add up when
+ * the library is quiet, cio_now/cio_after_ms against CLOCK_MONOTONIC,
+ * cio_shutdown joining every thread and interrupting ops in flight with a
+ * lazy restart after, cio_close reporting close(2)'s error, and the events
+ * a tracer sees for a timed-out read.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOIN_MS 5000
+
+static void write_str(int fd, const char *s)
+{
+    assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
+                         int which)
+{
+    assert_non_null(t);
+    assert_true(wait_op_starts(started_before + 1, JOIN_MS));
+    assert_true(wait_in_syscall_on(fd, which, 1, JOIN_MS));
+}
+
+static bool handler_is_default(int signo)
+{
+    struct sigaction sa;
+    sigaction(signo, NULL, &sa);
+    return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
+}
+
+#define EXPECT_FAIL(call, want)                                              \
+    do {                                                                     \
+        errno = 0;                                                           \
+        long r_ = (long)(call);                                              \
+        int e_ = errno;                                                      \
+        if (r_ != -1 || e_ != (want))                                        \
+            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call,   \
+                     r_, e_, strerror(e_), (want));                          \
+    } while (0)
+
+/* Rule 12: a NULL file is EINVAL for every call that takes one. */
+static void every_call_rejects_a_NULL_file_with_EINVAL(void **state)
+{
+    (void)state;
+    char buf[4];
+    EXPECT_FAIL(cio_read(NULL, buf, sizeof buf), EINVAL);
+    EXPECT_FAIL(cio_write(NULL, buf, sizeof buf), EINVAL);
+    EXPECT_FAIL(cio_set_deadline(NULL, CIO_NO_DEADLINE), EINVAL);
+    EXPECT_FAIL(cio_set_read_deadline(NULL, cio_after_ms(10)), EINVAL);
+    EXPECT_FAIL(cio_set_write_deadline(NULL, cio_now()), EINVAL);
+    EXPECT_FAIL(cio_cancel(NULL, CIO_READ), EINVAL);
+    EXPECT_FAIL(cio_cancel(NULL, CIO_READ | CIO_WRITE), EINVAL);
+    EXPECT_FAIL(cio_close(NULL), EINVAL);
+    EXPECT_FAIL(cio_detach(NULL), EINVAL);
+    EXPECT_FAIL(cio_fileno(NULL), EINVAL);
+}
+
+/* Rule 12: a NULL buffer with n > 0 is EINVAL, and neither reads nor
+ * writes a byte. */
+static void a_NULL_buffer_is_EINVAL_and_moves_no_byte(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *rf = cio_fdopen(p[0]);
+    cio_file *wf = cio_fdopen(p[1]);
+    assert_non_null(rf);
+    assert_non_null(wf);
+    write_str(p[1], "kept");
+    EXPECT_FAIL(cio_read(rf, NULL, 4), EINVAL);
+    EXPECT_FAIL(cio_write(wf, NULL, 4), EINVAL);
+    assert_int_equal(read(p[0], buf, sizeof buf), 4);
+    assert_memory_equal(buf, "kept", 4);
+    assert_false(fd_readable_now(p[0]));
+    assert_int_equal(cio_close(rf), 0);
+    assert_int_equal(cio_close(wf), 0);
+}
+
+/* Rule 12: cio_fdopen of -1, of a closed fd number and of a number past
+ * any table is NULL/EBADF, and opens nothing. */
+static void fdopen_of_an_invalid_or_closed_fd_is_EBADF(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    int closed = p[0];
+    close(p[0]);
+    close(p[1]);
+    int fds = fd_count();
+    const int bad[] = {-1, closed, INT_MAX, -12345};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        assert_null(cio_fdopen(bad[i]));
+        assert_int_equal(errno, EBADF);
+    }
+    assert_int_equal(fd_count(), fds);
+}
+
+/* Rule 12: cio_cancel with which 0, or with unknown bits (alone or next to
+ * known ones), is EINVAL and cancels nothing: a blocked read stays blocked
+ * and then reads its data. */
+static void unknown_which_bits_are_EINVAL_and_cancel_nothing(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = op_starts();
+    struct op_thread *t = start_reader(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+
+    const int bad[] = {0, 4, -1, 8, CIO_READ | 4, CIO_READ | CIO_WRITE | 8,
+                       INT_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        EXPECT_FAIL(cio_cancel(f, bad[i]), EINVAL);
+    wait_for_time(cio_now() + scaled_ms(100) * NS_PER_MS);
+    assert_false(op_is_done(t));
+    write_str(p[1], "safe");
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, 4);
+    assert_memory_equal(t->buf, "safe", 4);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* Rule 12 for cio_init: bad signals (-1, 9999, NSIG, SIGKILL, SIGSTOP, one
+ * the C library reserves), bad timers and a too-small stack are EINVAL
+ * and start nothing; the same options again succeed, different ones while
+ * running are EBUSY. */
+static void init_rejects_bad_options_and_changes_nothing(void **state)
+{
+    (void)state;
+    const cio_options bad[] = {
+        {.signo = -1},      {.signo = 9999},    {.signo = NSIG},
+        {.signo = SIGKILL}, {.signo = SIGSTOP}, {.signo = SIGRTMIN - 1},
+        {.timer = 3},       {.timer = -1},      {.stack_size = 1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        if (cio_init(&bad[i]) != -1 || errno != EINVAL)
+            fail_msg("bad options #%zu: want -1/EINVAL, errno %d", i, errno);
+        cio_stats s;
+        cio_get_stats(&s);
+        assert_int_equal(s.threads, 0);
+        assert_true(handler_is_default(SIGUSR1));
+        if (bad[i].signo > 0 && bad[i].signo < NSIG &&
+            bad[i].signo != SIGKILL && bad[i].signo != SIGSTOP)
+            assert_true(handler_is_default(bad[i].signo));
+    }
+    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(NULL), 0);
+    cio_options other = {.signo = SIGUSR2};
+    EXPECT_FAIL(cio_init(&other), EBUSY);
+    assert_true(handler_is_default(SIGUSR2));
+}
+
+/* API: cio_version is "MAJOR.MINOR.PATCH", digits only. */
+static void version_is_major_minor_patch(void **state)
+{
+    (void)state;
+    const char *v = cio_version();
+    assert_non_null(v);
+    assert_true(strlen(v) >= 5);
+    int dots = 0, digits = 0;
+    for (const char *c = v; *c; c++) {
+        if (*c == '.') {
+            assert_true(digits > 0);
+            dots++;
+            digits = 0;
+        } else {
+            assert_true(*c >= '0' && *c <= '9');
+            digits++;
+        }
+    }
+    assert_int_equal(dots, 2);
+    assert_true(digits > 0);
+    assert_ptr_equal(cio_version(), v);
+}
+
+/* API: cio_get_stats(NULL) does nothing (and does not crash). */
+static void get_stats_of_NULL_does_nothing(void **state)
+{
+    (void)state;
+    cio_get_stats(NULL);
+    cio_stats s;
+    memset(&s, 0xAB, sizeof s);
+    cio_get_stats(&s);
+    assert_true(s.threads_idle <= s.threads);
+}
+
+static bool quiet(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.ops_started == s.ops_done && s.timers == 0;
+}
+
+/* API (stats): during a blocked read with a deadline a worker and a timer
+ * are counted; when everything is done, ops_started == ops_done, timers is
+ * back to 0 (deadlines cleared or files closed), idle <= threads, and the
+ * timeouts and cancels were counted. */
+static void stats_add_up_when_the_library_is_quiet(void **state)
+{
+    (void)state;
+    cio_stats s0, s;
+    cio_get_stats(&s0);
+    int p[2], q[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    assert_int_equal(make_pipe(q), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    cio_file *g = cio_fdopen(q[0]);
+    assert_non_null(f);
+    assert_non_null(g);
+
+    cio_time_t d = cio_after_ms(20);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(60000)), 0);
+    assert_int_equal(cio_set_read_deadline(g, cio_after_ms(60000)), 0);
+    uint64_t before = op_starts();
+    struct op_thread *t = start_reader(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+    cio_get_stats(&s);
+    assert_true(s.threads >= 1);
+    assert_true(s.threads_idle < s.threads);
+    assert_true(s.timers >= 1);
+    assert_true(s.ops_started > s.ops_done);
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->err, ECANCELED);
+    op_free(t);
+
+    write_str(p[1], "ok");
+    assert_int_equal(cio_read(f, buf, sizeof buf), 2);
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_close(g), 0); /* with its deadline still set */
+    assert_true(wait_until(quiet, NULL, JOIN_MS));
+    cio_get_stats(&s);
+    assert_int_equal(s.ops_started, s.ops_done);
+    assert_int_equal(s.timers, 0);
+    assert_true(s.threads_idle <= s.threads);
+    assert_true(s.ops_started - s0.ops_started >= 3);
+    assert_true(s.timeouts - s0.timeouts >= 1);
+    assert_true(s.cancels - s0.cancels >= 1);
+    assert_true(s.signals_sent - s0.signals_sent >= 1);
+    assert_true(s.resignals <= s.signals_sent);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+    close(q[1]);
+}
+
+static cio_time_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (cio_time_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* API (time): cio_now is CLOCK_MONOTONIC in ns and never goes back;
+ * cio_after_ms adds ms milliseconds and saturates instead of wrapping. */
+static void now_and_after_ms_follow_CLOCK_MONOTONIC(void **state)
+{
+    (void)state;
+    cio_time_t a = mono_ns(), n = cio_now(), b = mono_ns();
+    assert_true(a <= n && n <= b);
+    assert_true(n > 0);
+    cio_time_t prev = cio_now();
+    for (int i = 0; i < 10000; i++) {
+        cio_time_t t = cio_now();
+        assert_true(t >= prev);
+        prev = t;
+    }
+    a = cio_now();
+    n = cio_after_ms(0);
+    b = cio_now();
+    assert_true(a <= n && n <= b);
+    a = cio_now();
+    n = cio_after_ms(1000);
+    b = cio_now();
+    assert_true(n >= a + 1000 * NS_PER_MS && n <= b + 1000 * NS_PER_MS);
+    a = cio_now();
+    n = cio_after_ms(-1000);
+    b = cio_now();
+    assert_true(n >= a - 1000 * NS_PER_MS && n <= b - 1000 * NS_PER_MS);
+
+    assert_true(cio_after_ms(INT64_MAX) == INT64_MAX);
+    assert_true(cio_after_ms(INT64_MAX / 1000) == INT64_MAX);
+    assert_true(cio_after_ms(INT64_MAX / 1000000 + 1) == INT64_MAX);
+    assert_true(cio_after_ms(INT64_MIN) < 0);
+    assert_true(cio_after_ms(INT64_MIN / 1000) < 0);
+    assert_true(cio_after_ms(-(INT64_MAX / 1000000) - 1) < 0);
+}
+
+static bool thread_count_is(void *arg)
+{
+    return thread_count() == *(int *)arg;
+}
+
+/* API (cio_shutdown): with several workers and the timer running it joins
+ * every library thread (stats and /proc agree), restores the signal, and
+ * the next call starts the library again. */
+static void shutdown_joins_every_thread_and_the_library_restarts_lazily(
+    void **state)
+{
+    (void)state;
+    int base = thread_count();
+    enum { N = 4 };
+    int p[N][2];
+    cio_file *f[N];
+    struct op_thread *t[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(make_pipe(p[i]), 0);
+        f[i] = cio_fdopen(p[i][0]);
+        assert_non_null(f[i]);
+        assert_int_equal(cio_set_read_deadline(f[i], cio_after_ms(60000)), 0);
+        uint64_t before = op_starts();
+        t[i] = start_reader(f[i], 8);
+        wait_blocked(t[i], before, p[i][0], CIO_READ);
+    }
+    cio_stats s;
+    cio_get_stats(&s);
+    assert_true(s.threads >= N);
+    for (int i = 0; i < N; i++) {
+        write_str(p[i][1], "x");
+        assert_true(op_join(t[i], JOIN_MS));
+        assert_int_equal(t[i]->result, 1);
+        op_free(t[i]);
+    }
+    assert_true(thread_count() > base);
+
+    assert_int_equal(cio_shutdown(), 0);
+    cio_get_stats(&s);
+    assert_int_equal(s.threads, 0);
+    assert_true(handler_is_default(SIGUSR1));
+    /* a joined thread may linger in /proc for a moment after pthread_join */
+    assert_true(wait_until(thread_count_is, &base, 2000));
+
+    /* the files stay valid and the library starts again */
+    for (int i = 0; i < N; i++) {
+        cio_time_t d = cio_after_ms(20);
+        assert_int_equal(cio_set_read_deadline(f[i], d), 0);
+        char buf[8];
+        assert_int_equal(cio_read(f[i], buf, sizeof buf), -1);
+        assert_int_equal(errno, ETIMEDOUT);
+        assert_true(cio_now() >= d);
+    }
+    cio_get_stats(&s);
+    assert_true(s.threads >= 1);
+    assert_false(handler_is_default(SIGUSR1));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(cio_close(f[i]), 0);
+        close(p[i][1]);
+    }
+}
+
+/* API (cio_shutdown): an op in flight fails with ECANCELED and shutdown
+ * waits for it; the file stays valid and its next read gets the data. */
+static void shutdown_cancels_ops_in_flight_and_files_stay_valid(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = op_starts();
+    struct op_thread *t = start_reader(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+    assert_int_equal(cio_shutdown(), 0);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ECANCELED);
+    op_free(t);
+    write_str(p[1], "still");
+    assert_int_equal(cio_read(f, buf, sizeof buf), 5);
+    assert_memory_equal(buf, "still", 5);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* API, rules 8, 12: cio_fileno gives the adopted fd; once the owner has
+ * closed the fd behind the library's back, a read fails EBADF and
+ * cio_close returns close(2)'s result, -1/EBADF. */
+static void fileno_gives_the_fd_and_close_reports_closes_error(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[4];
+    /* start the library first, so that its own fds (a timerfd) cannot take
+     * the number closed below */
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_set_read_deadline(f, cio_now()), 0);
+    EXPECT_FAIL(cio_read(f, buf, sizeof buf), ETIMEDOUT);
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_fileno(f), p[0]);
+    assert_int_equal(close(p[0]), 0); /* behind the library's back */
+    assert_false(fd_is_open(p[0]));
+    EXPECT_FAIL(cio_read(f, buf, sizeof buf), EBADF);
+    EXPECT_FAIL(cio_close(f), EBADF);
+    close(p[1]);
+}
+
+/* ---- tracing ------------------------------------------------------------ */
+
+enum { MAX_EVENTS = 256 };
+
+static struct {
+    pthread_mutex_t mu;
+    cio_event ev[MAX_EVENTS];
+    int n, dropped;
+} trace = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void record(const cio_event *ev, void *arg)
+{
+    (void)arg; /* never assert here: this runs on library threads */
+    pthread_mutex_lock(&trace.mu);
+    if (trace.n < MAX_EVENTS)
+        trace.ev[trace.n++] = *ev;
+    else
+        trace.dropped++;
+    pthread_mutex_unlock(&trace.mu);
+}
+
+static cio_event seen[MAX_EVENTS]; /* a copy of trace.ev[0..seen_n) */
+static int seen_n;
+
+static int first_event(int type)
+{
+    for (int i = 0; i < seen_n; i++)
+        if (seen[i].type == type)
+            return i;
+    return -1;
+}
+
+/* API (cio_set_trace): a timed-out read shows OP_START, OP_RUN,
+ * TIMER_FIRE, SIGNAL, EINTR and OP_DONE (-1, ETIMEDOUT) for its fd, the
+ * worker's EINTR after its OP_RUN; after cio_set_trace(NULL) nothing more
+ * is recorded. */
+static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    trace.n = trace.dropped = 0;
+    cio_time_t t0 = cio_now();
+    cio_set_trace(record, &trace);
+    cio_time_t d = cio_after_ms(50);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    cio_set_trace(NULL, NULL);
+    cio_time_t t1 = cio_now();
+
+    pthread_mutex_lock(&trace.mu); /* copy, then assert unlocked */
+    int n = seen_n = trace.n;
+    memcpy(seen, trace.ev, sizeof seen);
+    pthread_mutex_unlock(&trace.mu);
+    const int types[] = {CIO_EV_OP_START, CIO_EV_OP_RUN, CIO_EV_TIMER_FIRE,
+                         CIO_EV_SIGNAL, CIO_EV_EINTR, CIO_EV_OP_DONE};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (first_event(types[i]) < 0)
+            fail_msg("no event of type %d among %d", types[i], n);
+    for (int i = 0; i < n; i++) {
+        const cio_event *e = &seen[i];
+        assert_true(e->when >= t0 && e->when <= t1);
+        if (e->type == CIO_EV_OP_START || e->type == CIO_EV_OP_RUN ||
+            e->type == CIO_EV_EINTR || e->type == CIO_EV_OP_DONE) {
+            assert_int_equal(e->fd, p[0]);
+            assert_int_equal(e->which, CIO_READ);
+        }
+    }
+    const cio_event *run = &seen[first_event(CIO_EV_OP_RUN)];
+    const cio_event *intr = &seen[first_event(CIO_EV_EINTR)];
+    const cio_event *done = &seen[first_event(CIO_EV_OP_DONE)];
+    assert_true(first_event(CIO_EV_OP_RUN) < first_event(CIO_EV_EINTR));
+    assert_int_equal(run->worker, intr->worker);
+    assert_true(run->worker != 0);
+    assert_true(intr->when >= d);
+    assert_int_equal(done->result, -1);
+    assert_int_equal(done->err, ETIMEDOUT);
+    assert_true(first_event(CIO_EV_TIMER_FIRE) >= 0 &&
+                seen[first_event(CIO_EV_TIMER_FIRE)].when >= d);
+
+    /* tracing off: another timed-out read records nothing */
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(10)), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
+    pthread_mutex_lock(&trace.mu);
+    int after = trace.n;
+    pthread_mutex_unlock(&trace.mu);
+    assert_int_equal(after, n);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    block_cancel_signal_in_this_thread();
+    const struct CMUnitTest tests[] = {
+        T(every_call_rejects_a_NULL_file_with_EINVAL),
+        T(a_NULL_buffer_is_EINVAL_and_moves_no_byte),
+        T(fdopen_of_an_invalid_or_closed_fd_is_EBADF),
+        T(unknown_which_bits_are_EINVAL_and_cancel_nothing),
+        T(init_rejects_bad_options_and_changes_nothing),
+        T(version_is_major_minor_patch),
+        T(get_stats_of_NULL_does_nothing),
+        T(stats_add_up_when_the_library_is_quiet),
+        T(now_and_after_ms_follow_CLOCK_MONOTONIC),
+        T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
+        T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
+        T(fileno_gives_the_fd_and_close_reports_closes_error),
+        T(a_tracer_sees_every_step_of_a_timed_out_read),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

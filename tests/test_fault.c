@@ -1,0 +1,693 @@
+/*
+ * Description: fault injection by link-time interposition.  The test is
+ * linked with ld's --wrap for pthread_create, malloc, calloc, realloc and
+ * free (tests/stress.cmake, static library only), so every call the library
+ * makes goes through the wrappers below.  A failure is armed on one thread
+ * and hits only the calls made on that thread, which is where the library
+ * makes them (cio_fdopen's allocation, the timer heap growing in
+ * cio_set_deadline, a new worker in cio_read): nothing else in the process
+ * is disturbed.  The wrappers also count the blocks alive, so "nothing
+ * leaks" is an exact count here, not only under ASan.
+ *
+ * Checked: pthread_create failing makes the op fail with EAGAIN, no thread
+ * or block leaks and the file works afterwards, also with a busy worker
+ * beside; a write the fast path had half done when no worker could be made
+ * returns the count written; with the thread cap reached, ops waiting for a
+ * worker honour their deadlines (on time), cancels and close, and the
+ * queued ones run in order when the worker frees up; a write cut while
+ * waiting returns what the fast path wrote; an allocation failure in
+ * cio_fdopen gives ENOMEM with the fd open and nothing made; one while
+ * arming a deadline (the heap grows past its slots) gives ENOMEM and leaves
+ * the old deadline in force (none, or one in the past), undoing the read
+ * half of cio_set_deadline; and every allocation and thread creation of a
+ * cold start, failing in turn, is reported and leaks nothing.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define JOIN_MS 5000
+#define AT_ONCE_MS 500
+#define LATE_BOUND_MS 2000
+
+/* ---- the wrappers ------------------------------------------------------------ */
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+/* What is armed on this thread: the nth call from now fails (0: none; -1:
+ * every call), and how many calls were seen and failed since arming. */
+struct arming {
+    long nth, calls, failures;
+};
+
+static _Thread_local struct arming threads_armed, allocs_armed;
+static atomic_long live_blocks;
+
+static bool hit(struct arming *a)
+{
+    if (a->nth == 0)
+        return false;
+    a->calls++;
+    bool fail = a->nth < 0 || a->calls == a->nth;
+    a->failures += fail;
+    return fail;
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+    return hit(&threads_armed) ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+}
+
+static void *counted(void *p)
+{
+    if (p)
+        atomic_fetch_add(&live_blocks, 1);
+    return p;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return hit(&allocs_armed) ? (errno = ENOMEM, NULL) : counted(__real_malloc(n));
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+    return hit(&allocs_armed) ? (errno = ENOMEM, NULL) : counted(__real_calloc(k, n));
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (hit(&allocs_armed))
+        return errno = ENOMEM, NULL;
+    void *q = __real_realloc(p, n);
+    return p ? q : counted(q);
+}
+
+void __wrap_free(void *p)
+{
+    if (p)
+        atomic_fetch_sub(&live_blocks, 1);
+    __real_free(p);
+}
+
+/* Arm: the nth pthread_create / allocation on this thread fails (-1: all). */
+static void fail_thread_creation(long nth)
+{
+    threads_armed = (struct arming){nth, 0, 0};
+}
+
+static void fail_allocation(long nth)
+{
+    allocs_armed = (struct arming){nth, 0, 0};
+}
+
+/* Disarm both; the number of failures that happened since arming. */
+static long disarm(void)
+{
+    long n = threads_armed.failures + allocs_armed.failures;
+    threads_armed = allocs_armed = (struct arming){0, 0, 0};
+    return n;
+}
+
+/* ---- observing the library ------------------------------------------------------ */
+
+/* OP_START by fd, from a tracer of our own: the op was handed to the pool. */
+#define MAX_FD 4096
+static atomic_uint starts_on[MAX_FD];
+
+static void count_starts(const cio_event *ev, void *arg)
+{
+    (void)arg;
+    if (ev->type == CIO_EV_OP_START && ev->fd >= 0 && ev->fd < MAX_FD)
+        atomic_fetch_add(&starts_on[ev->fd], 1);
+}
+
+struct start_wait {
+    int fd;
+    unsigned n;
+};
+
+static bool started_on(void *arg)
+{
+    struct start_wait *w = arg;
+    return atomic_load(&starts_on[w->fd]) >= w->n;
+}
+
+/* Wait until op thread t's op on fd was handed to the pool and its caller
+ * sleeps waiting for it. */
+static void wait_handed_over(struct op_thread *t, int fd, unsigned before)
+{
+    struct start_wait w = {fd, before + 1};
+    assert_non_null(t);
+    assert_true(fd < MAX_FD);
+    assert_true(wait_until(started_on, &w, JOIN_MS));
+    assert_true(wait_op_sleeping(t, JOIN_MS));
+}
+
+static unsigned workers(void)
+{
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads;
+}
+
+static unsigned timers(void)
+{
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.timers;
+}
+
+static bool threads_at_most(void *arg)
+{
+    return thread_count() <= *(int *)arg;
+}
+
+/* A thread just joined may linger in /proc/self/task for a moment. */
+static void assert_threads_back_to(int n)
+{
+    if (!wait_until(threads_at_most, &n, JOIN_MS))
+        fail_msg("%d threads, not %d", thread_count(), n);
+}
+
+static void write_str(int fd, const char *s)
+{
+    assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+static void assert_read(struct op_thread *t, const char *want)
+{
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, (ssize_t)strlen(want));
+    assert_memory_equal(t->buf, want, strlen(want));
+    op_free(t);
+}
+
+static void assert_fails(struct op_thread *t, int err, int64_t within_ms)
+{
+    assert_true(op_join(t, within_ms));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, err);
+    op_free(t);
+}
+
+struct pipe_file {
+    int r, w;
+    cio_file *f; /* on r */
+};
+
+static void open_pipe_file(struct pipe_file *p)
+{
+    int fds[2];
+    assert_int_equal(make_pipe(fds), 0);
+    p->r = fds[0];
+    p->w = fds[1];
+    p->f = cio_fdopen(p->r);
+    assert_non_null(p->f);
+}
+
+static void close_pipe_file(struct pipe_file *p)
+{
+    if (p->f)
+        assert_int_equal(cio_close(p->f), 0);
+    close(p->w);
+}
+
+/* ---- pthread_create fails --------------------------------------------------------- */
+
+/* pthread_create failing with EAGAIN: the read that needed a worker fails
+ * with EAGAIN, leaving no thread, no block and no op behind; the file works
+ * afterwards, on the fast path and through a worker; and with a worker
+ * busy on another file, a second blocking read fails the same way while
+ * the first one goes on unharmed. */
+static void a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after(
+    void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    cio_set_trace(count_starts, NULL);
+    struct pipe_file a, b;
+    open_pipe_file(&a);
+    open_pipe_file(&b);
+    long live0 = atomic_load(&live_blocks);
+    int threads0 = thread_count();
+    char c;
+
+    fail_thread_creation(1);
+    ssize_t r = cio_read(a.f, &c, 1); /* empty: it needs a worker */
+    int err = errno;
+    assert_int_equal(disarm(), 1);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, EAGAIN);
+    cio_stats s;
+    cio_get_stats(&s);
+    assert_int_equal(s.threads, 0);
+    assert_int_equal(s.ops_started, s.ops_done);
+    assert_threads_back_to(threads0);
+    assert_int_equal(atomic_load(&live_blocks), live0);
+
+    write_str(a.w, "x");
+    assert_int_equal(cio_read(a.f, &c, 1), 1);
+    assert_int_equal(c, 'x');
+    struct op_thread *t = start_reader(a.f, 8);
+    assert_true(wait_in_syscall_on(a.r, CIO_READ, 1, JOIN_MS));
+    write_str(a.w, "yz");
+    assert_read(t, "yz");
+
+    t = start_reader(a.f, 8); /* takes the one worker */
+    assert_true(wait_in_syscall_on(a.r, CIO_READ, 1, JOIN_MS));
+    fail_thread_creation(1);
+    r = cio_read(b.f, &c, 1);
+    err = errno;
+    assert_int_equal(disarm(), 1);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, EAGAIN);
+    assert_int_equal(workers(), 1);
+    assert_false(op_is_done(t));
+    write_str(a.w, "still");
+    assert_read(t, "still");
+    write_str(b.w, "b");
+    assert_int_equal(cio_read(b.f, &c, 1), 1);
+
+    cio_set_trace(NULL, NULL);
+    close_pipe_file(&a);
+    close_pipe_file(&b);
+}
+
+/* The bytes in the pipe right now (reads them). */
+static size_t pipe_content(int fd)
+{
+    return drain_now(fd);
+}
+
+/* Rule 5 with the fast path: a cio_write larger than the pipe's room writes
+ * what fits on the caller's thread and needs a worker for the rest; when
+ * no worker can be made it must return the count already written (the
+ * caller resumes from there), not fail as if nothing went out. */
+static void a_write_that_cannot_get_a_worker_returns_the_bytes_already_written(void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    int fds[2];
+    assert_int_equal(make_pipe(fds), 0);
+    cio_file *w = cio_fdopen(fds[1]);
+    assert_non_null(w);
+    int cap = pipe_capacity(fds[1]);
+    size_t n = (size_t)(cap > 0 ? cap : 65536) + 4096;
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    fill_pattern(buf, n, 0);
+
+    fail_thread_creation(-1);
+    ssize_t r = cio_write(w, buf, n);
+    int err = errno;
+    disarm();
+    size_t in_pipe = pipe_content(fds[0]);
+    if (in_pipe > 0 && r != (ssize_t)in_pipe)
+        fail_msg("cio_write returned %zd (errno %s) but wrote %zu bytes", r,
+                 r < 0 ? strerror(err) : "-", in_pipe);
+    if (in_pipe == 0) {
+        assert_int_equal(r, -1); /* no fast path here: nothing went out */
+        assert_int_equal(err, EAGAIN);
+    }
+    assert_int_equal(workers(), 0);
+    free(buf);
+    assert_int_equal(cio_close(w), 0);
+    close(fds[0]);
+}
+
+/* ---- the thread cap --------------------------------------------------------------- */
+
+/* With max_threads = 1 and its worker blocked on A, reads on B..E wait for
+ * a worker.  Waiting, they still honour their deadline (B: ETIMEDOUT, not
+ * before the deadline, within a generous bound after), cancel (C) and close
+ * (D), at once; E waits on.  Data for A frees the worker, which then runs
+ * E; B's file works after its timeout; never more than one worker. */
+static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close(
+    void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 1};
+    assert_int_equal(cio_init(&opt), 0);
+    cio_set_trace(count_starts, NULL);
+    struct pipe_file p[5]; /* A B C D E */
+    for (int i = 0; i < 5; i++)
+        open_pipe_file(&p[i]);
+    cio_stats s0;
+    cio_get_stats(&s0);
+
+    struct op_thread *ta = start_reader(p[0].f, 8);
+    assert_true(wait_in_syscall_on(p[0].r, CIO_READ, 1, JOIN_MS));
+    assert_int_equal(workers(), 1);
+    cio_time_t d = cio_after_ms(scaled_ms(200));
+    assert_int_equal(cio_set_read_deadline(p[1].f, d), 0);
+    struct op_thread *t[5] = {ta};
+    for (int i = 1; i < 5; i++) {
+        unsigned before = atomic_load(&starts_on[p[i].r]);
+        t[i] = start_reader(p[i].f, 8);
+        wait_handed_over(t[i], p[i].r, before);
+    }
+    assert_true(cio_now() < d); /* B was waiting before its deadline */
+    for (int i = 1; i < 5; i++)
+        assert_int_equal(threads_in_syscall_on(p[i].r, CIO_READ), 0);
+    assert_int_equal(workers(), 1);
+
+    assert_int_equal(cio_cancel(p[2].f, CIO_READ), 0);
+    assert_fails(t[2], ECANCELED, AT_ONCE_MS);
+    assert_int_equal(cio_close(p[3].f), 0);
+    p[3].f = NULL;
+    assert_fails(t[3], EBADF, AT_ONCE_MS);
+    assert_true(op_join(t[1], JOIN_MS));
+    assert_int_equal(t[1]->result, -1);
+    assert_int_equal(t[1]->err, ETIMEDOUT);
+    assert_true(t[1]->end >= d);
+    assert_true(elapsed_ms(d, t[1]->end) <= (double)scaled_ms(LATE_BOUND_MS));
+    op_free(t[1]);
+    assert_false(op_is_done(ta));
+    assert_false(op_is_done(t[4]));
+    assert_int_equal(workers(), 1);
+
+    write_str(p[0].w, "a");
+    assert_read(ta, "a");
+    assert_true(wait_in_syscall_on(p[4].r, CIO_READ, 1, JOIN_MS)); /* E's turn */
+    write_str(p[4].w, "e");
+    assert_read(t[4], "e");
+    assert_int_equal(cio_set_read_deadline(p[1].f, CIO_NO_DEADLINE), 0);
+    write_str(p[1].w, "b");
+    char c;
+    assert_int_equal(cio_read(p[1].f, &c, 1), 1);
+    assert_int_equal(workers(), 1);
+
+    cio_stats s1;
+    cio_get_stats(&s1);
+    assert_int_equal(s1.timeouts - s0.timeouts, 1);
+    assert_int_equal(s1.cancels - s0.cancels, 1);
+    assert_int_equal(s1.ops_started, s1.ops_done);
+    cio_set_trace(NULL, NULL);
+    for (int i = 0; i < 5; i++)
+        close_pipe_file(&p[i]);
+}
+
+/* Rule 5 with the fast path and the thread cap: a cio_write larger than
+ * the pipe's room writes what fits on the caller's thread, then waits for
+ * the one worker (busy elsewhere).  Its deadline passes while it waits: it
+ * must return the count written (and the next write fail ETIMEDOUT), not
+ * -1, or the caller writes those bytes twice.  The same for a cancel. */
+static void a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written(
+    void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 1};
+    assert_int_equal(cio_init(&opt), 0);
+    cio_set_trace(count_starts, NULL);
+    struct pipe_file busy;
+    open_pipe_file(&busy);
+    struct op_thread *tb = start_reader(busy.f, 8);
+    assert_true(wait_in_syscall_on(busy.r, CIO_READ, 1, JOIN_MS));
+
+    int fds[2];
+    assert_int_equal(make_pipe(fds), 0);
+    cio_file *w = cio_fdopen(fds[1]);
+    assert_non_null(w);
+    int cap = pipe_capacity(fds[1]);
+    size_t n = (size_t)(cap > 0 ? cap : 65536) + 4096;
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    fill_pattern(buf, n, 0);
+    for (int round = 0; round < 2; round++) {
+        bool cancel = round == 1;
+        cio_time_t d = cancel ? CIO_NO_DEADLINE : cio_after_ms(scaled_ms(100));
+        assert_int_equal(cio_set_write_deadline(w, d), 0);
+        unsigned before = atomic_load(&starts_on[fds[1]]);
+        struct op_thread *tw = start_writer(w, buf, n);
+        wait_handed_over(tw, fds[1], before);
+        if (cancel)
+            assert_int_equal(cio_cancel(w, CIO_WRITE), 0);
+        assert_true(op_join(tw, JOIN_MS));
+        size_t in_pipe = pipe_content(fds[0]);
+        if (in_pipe > 0 && tw->result != (ssize_t)in_pipe)
+            fail_msg("%s: cio_write returned %zd (%s) but %zu bytes went out",
+                     cancel ? "cancelled" : "timed out", tw->result,
+                     tw->result < 0 ? strerror(tw->err) : "-", in_pipe);
+        if (in_pipe == 0) { /* no fast path here */
+            assert_int_equal(tw->result, -1);
+            assert_int_equal(tw->err, cancel ? ECANCELED : ETIMEDOUT);
+        }
+        op_free(tw);
+        if (!cancel) {
+            assert_int_equal(cio_write(w, buf, 1), -1);
+            assert_int_equal(errno, ETIMEDOUT);
+        }
+    }
+    free(buf);
+    write_str(busy.w, "z");
+    assert_read(tb, "z");
+    cio_set_trace(NULL, NULL);
+    assert_int_equal(cio_close(w), 0);
+    close(fds[0]);
+    close_pipe_file(&busy);
+}
+
+/* ---- allocation fails ------------------------------------------------------------ */
+
+/* Each allocation cio_fdopen makes, failing in turn: NULL with ENOMEM, the
+ * fd still open, no block and no fd more or less; past the last one it
+ * succeeds and the file works. */
+static void an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open(void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    int fds[2];
+    assert_int_equal(make_pipe(fds), 0);
+    long live0 = atomic_load(&live_blocks);
+    int nfds = fd_count();
+    cio_file *f = NULL;
+    int k;
+    for (k = 1; k < 50; k++) {
+        fail_allocation(k);
+        f = cio_fdopen(fds[0]);
+        int err = errno;
+        if (disarm() == 0)
+            break;
+        assert_null(f);
+        assert_int_equal(err, ENOMEM);
+        assert_true(fd_is_open(fds[0]));
+        assert_int_equal(fd_count(), nfds);
+        assert_int_equal(atomic_load(&live_blocks), live0);
+    }
+    assert_true(k > 1); /* at least one allocation was made to fail */
+    assert_non_null(f);
+    write_str(fds[1], "ok");
+    char buf[4];
+    assert_int_equal(cio_read(f, buf, sizeof buf), 2);
+    assert_int_equal(cio_close(f), 0);
+    assert_false(fd_is_open(fds[0]));
+    close(fds[1]);
+    assert_int_equal(atomic_load(&live_blocks), live0);
+}
+
+static int max_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1000;
+    return rl.rlim_cur > 1100 ? 1000 : (int)rl.rlim_cur - 100;
+}
+
+/* A read on f that blocks: it has no deadline.  Waits past `past` (a
+ * deadline that must not be in force), then cancels it. */
+static void assert_no_read_deadline(cio_file *f, int fd, cio_time_t past)
+{
+    struct op_thread *t = start_reader(f, 8);
+    assert_true(wait_in_syscall_on(fd, CIO_READ, 1, JOIN_MS));
+    wait_for_time(past + scaled_ms(100) * NS_PER_MS);
+    assert_false(op_is_done(t));
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_fails(t, ECANCELED, JOIN_MS);
+}
+
+/* The timer heap has a slot for every armed deadline and grows by doubling
+ * when full.  Arming deadlines on file after file with every allocation
+ * failing, the one that must grow the heap fails with ENOMEM and changes
+ * nothing: that file still has no deadline; one whose deadline is in the
+ * past keeps it (its read fails ETIMEDOUT at once); cio_set_deadline,
+ * whose read half fits and write half does not, undoes the read half.
+ * Then the heap grows as usual and the deadline works. */
+static void an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one(
+    void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    int fds[2];
+    assert_int_equal(make_pipe(fds), 0);
+    int limit = max_files();
+    cio_file **files = calloc((size_t)limit, sizeof *files);
+    int *fd = calloc((size_t)limit, sizeof *fd);
+    assert_non_null(files);
+    assert_non_null(fd);
+    int n = 0, err = 0;
+    cio_time_t tried = 0;
+    for (;;) {
+        assert_true(n < limit);
+        fd[n] = dup(fds[0]);
+        assert_true(fd[n] >= 0);
+        files[n] = cio_fdopen(fd[n]);
+        assert_non_null(files[n]);
+        tried = cio_after_ms(50);
+        fail_allocation(-1);
+        int r = cio_set_read_deadline(files[n], tried);
+        err = errno;
+        long failures = disarm();
+        if (r != 0) {
+            assert_true(failures > 0);
+            break;
+        }
+        assert_int_equal(failures, 0);
+        assert_int_equal(cio_set_read_deadline(files[n], cio_after_ms(600000)), 0);
+        n++;
+    }
+    assert_int_equal(err, ENOMEM);
+    assert_int_equal(timers(), (unsigned)n); /* the heap is full */
+    cio_file *k = files[n];
+    int kfd = fd[n];
+    n++;
+    assert_no_read_deadline(k, kfd, tried);
+
+    assert_int_equal(cio_set_read_deadline(k, cio_now() - 1), 0); /* past: no slot */
+    fail_allocation(-1);
+    assert_int_equal(cio_set_read_deadline(k, cio_after_ms(600000)), -1);
+    err = errno;
+    disarm();
+    assert_int_equal(err, ENOMEM);
+    char c;
+    cio_time_t t0 = cio_now();
+    assert_int_equal(cio_read(k, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_true(elapsed_ms(t0, cio_now()) < (double)scaled_ms(AT_ONCE_MS));
+
+    assert_int_equal(cio_set_read_deadline(files[0], CIO_NO_DEADLINE), 0); /* one slot */
+    assert_int_equal(cio_set_deadline(k, CIO_NO_DEADLINE), 0);
+    unsigned armed = timers();
+    tried = cio_after_ms(50);
+    fail_allocation(-1);
+    assert_int_equal(cio_set_deadline(k, tried), -1);
+    err = errno;
+    disarm();
+    assert_int_equal(err, ENOMEM);
+    assert_int_equal(timers(), armed); /* the read half was undone */
+    assert_no_read_deadline(k, kfd, tried);
+
+    cio_time_t d = cio_after_ms(20);
+    assert_int_equal(cio_set_deadline(k, d), 0);
+    assert_int_equal(timers(), armed + 2);
+    assert_int_equal(cio_read(k, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_true(cio_now() >= d);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(cio_close(files[i]), 0);
+    free(files);
+    free(fd);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* From a cold start (no library thread), a read with a deadline makes the
+ * timer thread and a worker, allocating on the way.  Each of those
+ * allocations and thread creations, failing in turn: the call that met it
+ * fails with ENOMEM or EAGAIN, and once the library is shut down again
+ * no thread and no block is left.  Past the last one, the read times out
+ * as it should. */
+static void every_failure_on_a_cold_start_is_reported_and_leaks_nothing(void **state)
+{
+    (void)state;
+    struct pipe_file p;
+    open_pipe_file(&p);
+    cio_shutdown();
+    int threads0 = thread_count(); /* ours alone */
+    assert_int_equal(cio_set_read_deadline(p.f, cio_after_ms(600000)), 0); /* heap grown */
+    assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);
+    int points = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        int k;
+        for (k = 1; k < 50; k++) {
+            cio_shutdown();
+            long live0 = atomic_load(&live_blocks);
+            if (kind == 0)
+                fail_allocation(k);
+            else
+                fail_thread_creation(k);
+            cio_time_t d = cio_after_ms(20);
+            int r1 = cio_set_read_deadline(p.f, d), e1 = errno;
+            char c;
+            ssize_t r2 = r1 == 0 ? cio_read(p.f, &c, 1) : 0;
+            int e2 = errno;
+            long failures = disarm();
+            if (failures == 0) {
+                assert_int_equal(r1, 0);
+                assert_int_equal(r2, -1);
+                assert_int_equal(e2, ETIMEDOUT);
+                assert_true(cio_now() >= d);
+                break;
+            }
+            points++;
+            int e = r1 != 0 ? e1 : e2;
+            if (r1 == 0)
+                assert_int_equal(r2, -1);
+            if (e != ENOMEM && e != EAGAIN)
+                fail_msg("%s %d failing: errno %s", kind ? "thread" : "allocation", k,
+                         strerror(e));
+            if (r1 != 0)
+                assert_int_equal(timers(), 0); /* the deadline was not armed */
+            assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);
+            cio_shutdown();
+            assert_int_equal(workers(), 0);
+            assert_threads_back_to(threads0);
+            assert_int_equal(atomic_load(&live_blocks), live0);
+        }
+        assert_true(k > 1);
+    }
+    printf("cold start: %d failure points\n", points);
+    cio_set_read_deadline(p.f, CIO_NO_DEADLINE);
+    close_pipe_file(&p);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+int main(void)
+{
+    block_cancel_signal_in_this_thread();
+    /* A sanitizer may start a thread of its own with the first thread made:
+     * let that happen before any test takes its baseline of threads. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, nothing, NULL) == 0)
+        pthread_join(t, NULL);
+    const struct CMUnitTest tests[] = {
+        T(a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after),
+        T(a_write_that_cannot_get_a_worker_returns_the_bytes_already_written),
+        T(with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close),
+        T(a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written),
+        T(an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open),
+        T(an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one),
+        T(every_failure_on_a_cold_start_is_reported_and_leaks_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
