@@ -303,11 +303,8 @@ static void print_line(const bench_result *r)
     else if (r->target_kind == TARGET_VALUE_MAX)
         printf(" target_%s=%g", u, r->target);
     printf(" met=%s", strcmp(met(r), "-") == 0 ? "n/a" : met(r));
-    if (r->note[0]) {
-        printf(" note=");
-        for (const char *p = r->note; *p; p++)
-            putchar(*p == ' ' ? '_' : *p); /* one token per field */
-    }
+    if (r->note[0])
+        printf(" note=%s", r->note); /* the last field: the rest of the line */
     putchar('\n');
 }
 

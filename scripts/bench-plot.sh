@@ -12,6 +12,9 @@
 #                          latency, cancelio against its floors
 #   docs/perf-targets.png  each target's measured value as a share of what
 #                          the target allows (1 = at the target)
+#   DIR/table.md           the results as a Markdown table, for
+#                          docs/performance.md
+# CIO_BENCH_COMMIT names the commit measured in the titles (default HEAD).
 # Needs gnuplot (Debian: gnuplot-nox).
 set -eu
 cd "$(dirname "$0")/.."
@@ -54,7 +57,43 @@ awk '/^BENCH / && / target_/ {
     print n++, "\"" name "\"", used
 }' "$dir/bench.txt" >"$dir/targets.dat"
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The BENCH lines as a Markdown table (note= is the rest of its line).
+awk '
+function show(v, u) {
+    if (u == "ns") {
+        if (v >= 1e7 || v <= -1e7) return sprintf("%.1f ms", v / 1e6);
+        if (v >= 1e4 || v <= -1e4) return sprintf("%.1f us", v / 1e3);
+        return sprintf("%.0f ns", v);
+    }
+    if (u == "kib") return sprintf("%.1f KiB", v);
+    if (u == "gibps") return sprintf("%.2f GiB/s", v);
+    return sprintf("%d", v);
+}
+BEGIN {
+    print "| fig | figure | cancelio | floor | floor value | ratio | target | met |";
+    print "|---|---|---:|---|---:|---:|---|---|";
+}
+/^BENCH / {
+    line = $0; note = "";
+    if ((i = index(line, " note=")) > 0) { note = substr(line, i + 6); line = substr(line, 1, i - 1) }
+    n = split(line, f, " ");
+    delete kv; unit = ""; tunit = "";
+    for (j = 2; j <= n; j++) {
+        eq = index(f[j], "="); k = substr(f[j], 1, eq - 1); kv[k] = substr(f[j], eq + 1);
+        if (k ~ /^value_/) unit = substr(k, 7);
+        if (k ~ /^target_/) tunit = substr(k, 8);
+    }
+    base = ("baseline" in kv) ? kv["baseline"] : "-";
+    bval = ("baseline_" unit in kv) ? show(kv["baseline_" unit], unit) : "-";
+    ratio = ("ratio" in kv) ? sprintf("%.2fx", kv["ratio"]) : "-";
+    target = "-";
+    if (tunit == "ratio") target = "<= " kv["target_ratio"] "x";
+    else if (tunit != "") target = "<= " show(kv["target_" tunit], tunit);
+    met = kv["met"] == "n/a" ? "" : kv["met"];
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", kv["fig"], kv["name"], show(kv["value_" unit], unit), base, bval, ratio, target, met;
+}' "$dir/bench.txt" >"$dir/table.md"
+
+commit=${CIO_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 gnuplot <<EOF
 set terminal pngcairo noenhanced size 1200,520 font "sans,10"
 set output "docs/perf-latency.png"
@@ -92,4 +131,4 @@ set boxwidth 0.7
 set key off
 plot "$dir/targets.dat" using 1:3:xtic(2) with boxes lc rgb "#4477aa", 1 with lines lw 2 lc rgb "#cc3311"
 EOF
-echo "bench-plot: wrote docs/perf-latency.png and docs/perf-targets.png from $dir"
+echo "bench-plot: wrote docs/perf-latency.png, docs/perf-targets.png and $dir/table.md from $dir"

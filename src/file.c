@@ -8,34 +8,13 @@
  * inside an op (waiting or running); close waits for it to reach 0 before
  * the fd is closed, so an fd number is never reused under a running op.
  */
-#include "internal.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-struct dir {
-    cio_time_t deadline; /* f->mu; 0 = none */
-    cio__timer timer;    /* armed while deadline is in the future */
-    int busy;            /* f->mu: an op of this direction is running */
-    int no_nowait;       /* f->mu: the fd cannot do a non-blocking try */
-    unsigned waiters;    /* f->mu: ops waiting for busy to clear */
-    uint64_t cancel_gen; /* f->mu: bumped by each cio_cancel */
-    cio__op *ops;        /* f->mu: the ops in flight (one, but for pread) */
-};
-
-struct cio_file {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;     /* any change: an op done, a direction free, closing */
-    int fd;                /* read-only */
-    int closing;           /* f->mu */
-    unsigned ops;          /* f->mu: callers inside cio__file_do */
-    cio__op_counts counts; /* f->mu; folded into cio__stats on close */
-    atomic_uint refs;
-    struct dir dir[2];
-    cio_file *reg_prev, *reg_next; /* files.mu */
-};
 
 static struct {
     pthread_mutex_t mu;
@@ -76,10 +55,11 @@ static cio_file *file_of_dir(struct dir *d, int i)
     return (cio_file *)((char *)(d - i) - offsetof(cio_file, dir));
 }
 
-static void unref(cio_file *f)
+void cio__file_unref(cio_file *f)
 {
     if (atomic_fetch_sub(&f->refs, 1) != 1)
         return;
+    cio__pending_free(&f->dir[CIO__R]);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -145,7 +125,7 @@ static void fire(cio__timer *t, int i)
         expire_locked(f, d);
     }
     pthread_mutex_unlock(&f->mu);
-    unref(f);
+    cio__file_unref(f);
 }
 
 static void fire_read(cio__timer *t)
@@ -172,7 +152,10 @@ cio_file *cio_fdopen(int fd)
         free(f);
         return (void)cio__fail(-e), NULL;
     }
+    struct stat st;
     f->fd = fd;
+    /* Disks, NFS and FUSE files: a signal may not pull a read out. */
+    f->may_orphan = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
     atomic_init(&f->refs, 1);
     for (int i = 0; i < 2; i++)
         cio__timer_init(&f->dir[i].timer, &timer_ops[i]);
@@ -217,16 +200,31 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
         op->done += (size_t)t;
     else if (t == -EOPNOTSUPP)
         d->no_nowait = 1;
-    else if (t != -EAGAIN)
-        return 0; /* a real error: the worker's plain syscall reports it */
     int reason = cio__op_stop_reason(op);
     if (t >= 0 && (!op->whole || op->done == op->n))
         *r = (long)op->done;
+    else if (t < 0 && t != -EAGAIN && t != -EOPNOTSUPP && t != -EINTR)
+        *r = op->done ? (long)op->done : t; /* the syscall's own answer: a
+                                               socket error is reported once */
     else if (reason)
         *r = op->done ? (long)op->done : -reason;
     else
         return 0;
     return 1;
+}
+
+/* On a worker; bytes read into a bounce buffer go to the caller. */
+static long run_locked(cio__op *op)
+{
+    long r = cio__op_run_locked(op, CIO_NO_DEADLINE);
+    if (!op->orphaned && r > 0 && op->may_orphan)
+        op->deliver(op, op->buf, (size_t)r);
+    return r;
+}
+
+int cio__file_may_orphan(const cio_file *f)
+{
+    return f->may_orphan;
 }
 
 long cio__file_do(cio_file *f, int i, cio__op *op)
@@ -249,10 +247,14 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
         op->mu = &f->mu;
         op->cv = &f->cv;
         cio__op_prepare_locked(op);
-        if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
-            r = cio__op_run_locked(op, CIO_NO_DEADLINE);
+        if (!op->parallel && (r = cio__pending_take_locked(d, op)) > 0)
+            ; /* rule 15: an orphan's bytes come first */
+        else if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
+            r = run_locked(op);
         unlink_locked(d, op);
-        if (!op->parallel)
+        if (op->orphaned)
+            cio__orphan_keep_locked(f, d, op); /* a read keeps d busy */
+        else if (!op->parallel)
             d->busy = 0;
     }
     cio__count_outcome(&f->counts, r);
@@ -348,7 +350,7 @@ void cio__files_cancel_all(void)
 }
 
 /* Rule 7: stop everything, wait for every caller to leave, hand back fd. */
-static int release(cio_file *f)
+static int release(cio_file *f, int detach)
 {
     pthread_mutex_lock(&f->mu);
     f->closing = 1;
@@ -360,9 +362,11 @@ static int release(cio_file *f)
     while (f->ops > 0)
         pthread_cond_wait(&f->cv, &f->mu);
     int fd = f->fd;
+    if (cio__orphan_release_locked(f, detach))
+        fd = -1; /* the last orphan closes it (rule 15) */
     pthread_mutex_unlock(&f->mu);
     registry_remove(f);
-    unref(f);
+    cio__file_unref(f);
     return fd;
 }
 
@@ -370,14 +374,15 @@ int cio_close(cio_file *f)
 {
     if (!f)
         return (int)cio__fail(-EINVAL);
-    return close(release(f));
+    int fd = release(f, 0);
+    return fd < 0 ? 0 : close(fd);
 }
 
 int cio_detach(cio_file *f)
 {
     if (!f)
         return (int)cio__fail(-EINVAL);
-    return release(f);
+    return release(f, 1);
 }
 
 void cio__files_sum_counts(cio__op_counts *c)
@@ -407,7 +412,9 @@ static void reset_for_child(cio_file *f)
 {
     cio__cond_init(&f->cv);
     f->ops = 0;
+    f->orphans = 0;
     for (int i = 0; i < 2; i++) {
+        f->dir[i].orphan = NULL;
         f->dir[i].busy = 0;
         f->dir[i].waiters = 0;
         f->dir[i].ops = NULL;

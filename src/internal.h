@@ -59,12 +59,26 @@ typedef struct cio__op {
     int which;      /* CIO__R or CIO__W, for events */
     void *buf;      /* the thunk's arguments */
     size_t n;
-    size_t done;       /* bytes moved so far (a write resumes from here) */
-    void *arg;         /* a call's further arguments (offset, flags, ...) */
-    int parallel;      /* not serialised with its direction (pread, pwrite) */
-    int whole;         /* goes on until all n bytes are out (cio_write) */
-    int err;           /* cio_call: fn's errno */
-    int started;       /* the owner's lock: a worker ran it (step 2 passed) */
+    size_t done;        /* bytes moved so far (a write resumes from here) */
+    void *arg;          /* a call's further arguments (flags, ...) */
+    off_t off;          /* pread, pwrite: in the op, which may outlive its caller */
+    int parallel;       /* not serialised with its direction (pread, pwrite) */
+    int whole;          /* goes on until all n bytes are out (cio_write) */
+    int err;            /* cio_call: fn's errno */
+    int started;        /* the owner's lock: a worker ran it (step 2 passed) */
+    void *user_buf;     /* where a read's bytes go: buf, unless buf is a bounce
+                           buffer that a worker may fill after the caller left */
+    int may_orphan;     /* the caller may give up on it (DESIGN rule 15) */
+    int orphaned;       /* the owner's lock: the caller gave up; see adopt */
+    cio_time_t stop_at; /* the owner's lock: when the reason was set */
+    /* An orphan finished: called on the worker with the owner's lock held;
+     * it must unlock it, and it owns op from then on. */
+    void (*adopt)(struct cio__op *op);
+    void *owner;
+    int *gone; /* set to 1 (by the caller's own thread) when orphaned */
+    /* Put len bytes from src where the caller wants them (read: memcpy to
+     * user_buf; readv: scatter); for bounced and pending bytes. */
+    void (*deliver)(struct cio__op *op, const char *src, size_t len);
     int raise_sigpipe; /* the worker's write met EPIPE and took its SIGPIPE */
 
     pthread_mutex_t *mu;           /* the owner's lock, guards every field below */
@@ -84,6 +98,10 @@ typedef struct cio__op {
 void cio__op_prepare_locked(cio__op *op);
 /* Hand op to a worker and wait until it is DONE; mu held.  Returns result. */
 long cio__op_run_locked(cio__op *op, cio_time_t deadline);
+/* How long a caller waits for a worker that does not answer the signal
+ * before it gives up on an op that may be orphaned. */
+#define CIO__ORPHAN_GRACE ((cio_time_t)10 * 1000 * 1000) /* 10 ms */
+
 /* Make op stop with reason (-errno never: a positive errno); mu held. */
 void cio__op_interrupt_locked(cio__op *op, int reason);
 /* Called by the pool on the worker: runs op through to DONE. */
@@ -167,6 +185,8 @@ void cio__timer_unlock_after_fork(int child);
 int cio__lib_ensure(void); /* initialise with defaults if needed */
 /* Run op on f in direction d with Go's deadline rules; the result. */
 long cio__file_do(cio_file *f, int d, cio__op *op);
+/* Reads on f may outlive their caller: they need a bounce buffer. */
+int cio__file_may_orphan(const cio_file *f);
 
 /* file.c keeps every live file (under files.mu, ranked between lib.mu and
  * file->mu), for cio_shutdown and fork. */

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -31,9 +33,37 @@ static long read_thunk(cio__op *op)
     }
 }
 
+/* On the caller's thread: straight into the caller's buffer. */
 static long read_try(cio__op *op)
 {
-    return cio__nowait_read(op->fd, op->buf, op->n);
+    return cio__nowait_read(op->fd, op->user_buf, op->n);
+}
+
+static void deliver_copy(cio__op *op, const char *src, size_t len)
+{
+    memcpy(op->user_buf, src, len);
+}
+
+/* A read that may outlive its caller (rule 15) reads into a bounce buffer
+ * inside its own op, which the worker frees if the caller has gone. */
+#define BOUNCE_MAX ((size_t)1 << 20)
+
+static ssize_t run_bounced(cio_file *f, const cio__op *tmpl)
+{
+    size_t n = tmpl->n > BOUNCE_MAX ? BOUNCE_MAX : tmpl->n;
+    cio__op *op = malloc(sizeof *op + n);
+    if (!op)
+        return cio__fail(-ENOMEM);
+    int gone = 0;
+    *op = *tmpl;
+    op->n = n;
+    op->buf = op + 1;
+    op->may_orphan = 1;
+    op->gone = &gone;
+    long r = cio__file_do(f, CIO__R, op);
+    if (!gone)
+        free(op);
+    return r < 0 ? cio__fail(r) : r;
 }
 
 /* write(2) raises SIGPIPE in the thread that writes; here that is a worker,
@@ -95,7 +125,14 @@ void cio__give_sigpipe(const cio__op *op)
 
 ssize_t cio_read(cio_file *f, void *buf, size_t n)
 {
-    cio__op op = {.run = read_thunk, .try = read_try, .buf = buf, .n = n};
+    cio__op op = {.run = read_thunk,
+                  .try = read_try,
+                  .buf = buf,
+                  .n = n,
+                  .user_buf = buf,
+                  .deliver = deliver_copy};
+    if (f && buf && n && cio__file_may_orphan(f))
+        return run_bounced(f, &op);
     return run(f, CIO__R, &op);
 }
 
@@ -110,7 +147,7 @@ ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 static long pread_thunk(cio__op *op)
 {
     for (;;) {
-        ssize_t r = pread(op->fd, op->buf, op->n, *(const off_t *)op->arg);
+        ssize_t r = pread(op->fd, op->buf, op->n, op->off);
         if (r >= 0)
             return r;
         if (errno != EINTR)
@@ -124,7 +161,7 @@ static long pread_thunk(cio__op *op)
 static long pwrite_thunk(cio__op *op)
 {
     const char *p = op->buf;
-    off_t off = *(const off_t *)op->arg;
+    off_t off = op->off;
     size_t done = op->done;
     while (done < op->n) {
         ssize_t r = pwrite(op->fd, p + done, op->n - done, off + (off_t)done);
@@ -143,15 +180,23 @@ static long pwrite_thunk(cio__op *op)
 
 ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off)
 {
-    cio__op op = {.run = pread_thunk, .buf = buf, .n = n, .arg = &off, .parallel = 1};
+    cio__op op = {.run = pread_thunk,
+                  .buf = buf,
+                  .n = n,
+                  .off = off,
+                  .parallel = 1,
+                  .user_buf = buf,
+                  .deliver = deliver_copy};
     if (off < 0)
         return cio__fail(-EINVAL);
+    if (f && buf && n && cio__file_may_orphan(f))
+        return run_bounced(f, &op);
     return run(f, CIO__R, &op);
 }
 
 ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off)
 {
-    cio__op op = {.run = pwrite_thunk, .buf = (void *)buf, .n = n, .arg = &off, .parallel = 1};
+    cio__op op = {.run = pwrite_thunk, .buf = (void *)buf, .n = n, .off = off, .parallel = 1};
     if (off < 0)
         return cio__fail(-EINVAL);
     return run(f, CIO__W, &op);
@@ -163,6 +208,18 @@ struct vec {
     const struct iovec *iov;
     int iovcnt;
 };
+
+/* Scatter bytes that an orphan read earlier over the caller's iovec. */
+static void deliver_scatter(cio__op *op, const char *src, size_t len)
+{
+    const struct vec *v = op->arg;
+    for (int i = 0; i < v->iovcnt && len > 0; i++) {
+        size_t k = v->iov[i].iov_len < len ? v->iov[i].iov_len : len;
+        memcpy(v->iov[i].iov_base, src, k);
+        src += k;
+        len -= k;
+    }
+}
 
 static long readv_thunk(cio__op *op)
 {
@@ -225,7 +282,7 @@ static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec 
         n += iov[k].iov_len;
     }
     struct vec v = {iov, iovcnt};
-    cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v};
+    cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v, .deliver = deliver_scatter};
     return run(f, i, &op);
 }
 

@@ -60,6 +60,7 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
     int none = 0;
     if (!atomic_compare_exchange_strong(&op->reason, &none, reason))
         return; /* an earlier reason stands */
+    op->stop_at = cio_now();
     if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op))
         finish_locked(op, cut_result(op, reason));
     else if (op->state == CIO__OP_RUNNING)
@@ -87,7 +88,13 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             deadline = CIO_NO_DEADLINE;
             continue;
         }
+        if (stopping && op->may_orphan && now >= op->stop_at + CIO__ORPHAN_GRACE) {
+            op->orphaned = 1; /* rule 15: the caller goes; the worker goes on */
+            return;
+        }
         cio_time_t until = stopping ? op->next_kick : CIO_NO_DEADLINE;
+        if (stopping && op->may_orphan && op->stop_at + CIO__ORPHAN_GRACE < until)
+            until = op->stop_at + CIO__ORPHAN_GRACE;
         if (deadline != CIO_NO_DEADLINE && (until == CIO_NO_DEADLINE || deadline < until))
             until = deadline;
         cio__cond_wait_until(op->cv, op->mu, until);
@@ -112,7 +119,7 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
     if (e < 0)
         return op->done ? (long)op->done : e;
     wait_done_locked(op, deadline);
-    return op->result;
+    return op->orphaned ? -cio__op_stop_reason(op) : op->result;
 }
 
 /* Steps 2, 3 and 6, on the worker. */
@@ -134,6 +141,13 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     long r = op->run(op);
 
     pthread_mutex_lock(op->mu);
+    if (op->orphaned) {
+        op->result = r;
+        op->state = CIO__OP_DONE;
+        op->worker = NULL;
+        op->adopt(op); /* unlocks op->mu; op may be gone */
+        return;
+    }
     finish_locked(op, r);
     pthread_mutex_unlock(op->mu);
 }

@@ -62,6 +62,8 @@ static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args 
         return cio__fail(-EINVAL);
     /* n == 0 is a real datagram (or a probe) on a socket: no short cut */
     cio__op op = {.run = msg_thunk, .try = msg_try, .buf = buf, .n = n, .arg = a};
+    if (a->flags & MSG_WAITALL)
+        op.try = NULL; /* a short count would not be the whole answer */
     long r = cio__file_do(f, i, &op);
     cio__give_sigpipe(&op);
     return r < 0 ? cio__fail(r) : r;

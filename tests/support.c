@@ -20,15 +20,20 @@
 
 /* ---- time ---------------------------------------------------------------- */
 
+static double the_scale = 1;
+
+static void read_scale(void)
+{
+    const char *s = getenv("CIO_TEST_TIME_SCALE");
+    double v = s ? strtod(s, NULL) : 1;
+    the_scale = v >= 1 ? v : 1;
+}
+
 double time_scale(void)
 {
-    static double scale;
-    if (scale == 0) {
-        const char *s = getenv("CIO_TEST_TIME_SCALE");
-        double v = s ? strtod(s, NULL) : 1;
-        scale = v >= 1 ? v : 1;
-    }
-    return scale;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_scale);
+    return the_scale;
 }
 
 int64_t scaled_ms(int64_t ms)
@@ -242,8 +247,8 @@ bool wait_no_pending(int signo, int64_t timeout_ms)
 unsigned test_seed(const char *what)
 {
     const char *s = getenv("CIO_TEST_SEED");
-    unsigned seed = s ? (unsigned)strtoul(s, NULL, 0)
-                      : (unsigned)(cio_now() ^ ((cio_time_t)getpid() << 16));
+    unsigned seed =
+        s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(cio_now() ^ ((cio_time_t)getpid() << 16));
     printf("[ SEED     ] %s: CIO_TEST_SEED=%u\n", what, seed);
     fflush(stdout);
     return seed;
@@ -296,16 +301,15 @@ static void *op_main(void *arg)
         block_cancel_signal_in_this_thread();
     atomic_store(&t->tid, (int)current_tid());
     t->start = cio_now();
-    t->result = t->kind == OP_READ ? cio_read(t->f, t->buf, t->n)
-                                   : cio_write(t->f, t->buf, t->n);
+    t->result = t->kind == OP_READ ? cio_read(t->f, t->buf, t->n) : cio_write(t->f, t->buf, t->n);
     t->err = t->result < 0 ? errno : 0;
     t->end = cio_now();
     atomic_store(&t->done, 1);
     return NULL;
 }
 
-static struct op_thread *op_start(enum op_kind kind, cio_file *f,
-                                  const void *src, size_t n, bool block_all)
+static struct op_thread *op_start(enum op_kind kind, cio_file *f, const void *src, size_t n,
+                                  bool block_all)
 {
     struct op_thread *t = calloc(1, sizeof *t);
     if (!t)
@@ -355,8 +359,7 @@ bool op_join(struct op_thread *t, int64_t timeout_ms)
 {
     if (!wait_until(op_is_done, t, timeout_ms)) {
         fprintf(stderr, "op thread (%s) still running after %lld ms\n",
-                t->kind == OP_READ ? "read" : "write",
-                (long long)scaled_ms(timeout_ms));
+                t->kind == OP_READ ? "read" : "write", (long long)scaled_ms(timeout_ms));
         return false;
     }
     pthread_join(t->thread, NULL);
@@ -413,8 +416,8 @@ static bool raw_is_done(void *arg)
 bool raw_reader_join(struct raw_reader *rr, int64_t timeout_ms)
 {
     if (!wait_until(raw_is_done, rr, timeout_ms)) {
-        fprintf(stderr, "raw reader of fd %d stuck at %zu of %zu bytes\n",
-                rr->fd, rr->got, rr->cap);
+        fprintf(stderr, "raw reader of fd %d stuck at %zu of %zu bytes\n", rr->fd, rr->got,
+                rr->cap);
         return false;
     }
     pthread_join(rr->thread, NULL);
@@ -447,8 +450,7 @@ void trace_counter_install(void)
 
 uint64_t trace_count(int type)
 {
-    return type > 0 && type <= CIO_EV_OP_DONE ? atomic_load(&event_counts[type])
-                                              : 0;
+    return type > 0 && type <= CIO_EV_OP_DONE ? atomic_load(&event_counts[type]) : 0;
 }
 
 uint64_t op_starts(void)
@@ -473,8 +475,8 @@ bool wait_op_starts(uint64_t n, int64_t timeout_ms)
 
 static bool is_read_syscall(long nr)
 {
-    return nr == SYS_read || nr == SYS_readv || nr == SYS_pread64 ||
-           nr == SYS_preadv || nr == SYS_recvfrom || nr == SYS_recvmsg
+    return nr == SYS_read || nr == SYS_readv || nr == SYS_pread64 || nr == SYS_preadv ||
+           nr == SYS_recvfrom || nr == SYS_recvmsg
 #ifdef SYS_preadv2
            || nr == SYS_preadv2
 #endif
@@ -483,8 +485,8 @@ static bool is_read_syscall(long nr)
 
 static bool is_write_syscall(long nr)
 {
-    return nr == SYS_write || nr == SYS_writev || nr == SYS_pwrite64 ||
-           nr == SYS_pwritev || nr == SYS_sendto || nr == SYS_sendmsg
+    return nr == SYS_write || nr == SYS_writev || nr == SYS_pwrite64 || nr == SYS_pwritev ||
+           nr == SYS_sendto || nr == SYS_sendmsg
 #ifdef SYS_pwritev2
            || nr == SYS_pwritev2
 #endif
@@ -631,8 +633,10 @@ static void *watchdog_main(void *arg)
         sleep_us(100000);
         long long d = atomic_load(&watchdog_deadline);
         if (d && cio_now() > d) {
-            fprintf(stderr, "watchdog: the test has run for more than %lld ms: "
-                            "hung\n", (long long)scaled_ms(WATCHDOG_S * 1000));
+            fprintf(stderr,
+                    "watchdog: the test has run for more than %lld ms: "
+                    "hung\n",
+                    (long long)scaled_ms(WATCHDOG_S * 1000));
             _exit(99);
         }
     }
@@ -647,13 +651,17 @@ static void watchdog_arm(void)
         pthread_detach(th);
         started = true;
     }
-    atomic_store(&watchdog_deadline,
-                 cio_now() + scaled_ms(WATCHDOG_S * 1000) * NS_PER_MS);
+    atomic_store(&watchdog_deadline, cio_now() + scaled_ms(WATCHDOG_S * 1000) * NS_PER_MS);
+}
+
+int fixture_setup_watched(void **state)
+{
+    watchdog_arm();
+    return fixture_setup(state);
 }
 
 int fixture_setup(void **state)
 {
-    watchdog_arm();
     trace_counter_install();
     the_baseline.fds = fd_count();
     the_baseline.threads = thread_count();
@@ -674,13 +682,12 @@ static int check_leaks(struct baseline *b)
     cio_get_stats(&s);
     int bad = 0;
     if (s.threads != 0) {
-        fprintf(stderr, "leak: %u library threads after cio_shutdown\n",
-                s.threads);
+        fprintf(stderr, "leak: %u library threads after cio_shutdown\n", s.threads);
         bad = 1;
     }
     if (!wait_until(back_to_baseline, b, 2000)) {
-        fprintf(stderr, "leak: %d fds (was %d), %d threads (was %d)\n",
-                fd_count(), b->fds, thread_count(), b->threads);
+        fprintf(stderr, "leak: %d fds (was %d), %d threads (was %d)\n", fd_count(), b->fds,
+                thread_count(), b->threads);
         bad = 1;
     }
     return bad ? -1 : 0;

@@ -51,9 +51,9 @@ void wait_for_time(cio_time_t t);
 
 /* ---- process resources -------------------------------------------------- */
 
-int fd_count(void);       /* open descriptors of this process */
-int thread_count(void);   /* threads of this process (/proc/self/task) */
-bool fd_is_open(int fd);  /* fcntl(fd, F_GETFD) succeeds */
+int fd_count(void);      /* open descriptors of this process */
+int thread_count(void);  /* threads of this process (/proc/self/task) */
+bool fd_is_open(int fd); /* fcntl(fd, F_GETFD) succeeds */
 pid_t current_tid(void);
 
 /* ---- pipes and byte patterns -------------------------------------------- */
@@ -127,8 +127,8 @@ struct op_thread {
     size_t n;
     bool block_all;
     pthread_t thread;
-    atomic_int tid;    /* the op thread's tid, once it runs */
-    atomic_int done;   /* set after result/err/end are written */
+    atomic_int tid;  /* the op thread's tid, once it runs */
+    atomic_int done; /* set after result/err/end are written */
     ssize_t result;
     int err;
     cio_time_t start, end;
@@ -208,13 +208,18 @@ bool wait_no_pending(int signo, int64_t timeout_ms);
 
 /* ---- per-test fixture --------------------------------------------------- */
 
-/* setup: arm a watchdog (a test running over 30 s, scaled, is hung: the
- * process exits 99 naming no more than that), install the counting tracer
- * and remember the fd and thread counts.  teardown: cio_shutdown(), then
- * check stats.threads == 0 and that the fd and thread counts are back to
- * what setup saw (a leak fails the test). */
+/* setup: install the counting tracer and remember the fd and thread
+ * counts.  teardown: cio_shutdown(), then check stats.threads == 0 and that
+ * the fd and thread counts are back to what setup saw (a leak fails the
+ * test); it also disarms the watchdog. */
 int fixture_setup(void **state);
 int fixture_teardown(void **state);
+
+/* fixture_setup, and a watchdog first: if the test still runs 30 s
+ * (scaled) later it is hung, and the process says so and exits 99 instead
+ * of waiting for ctest's timeout.  Its thread is made on the first call,
+ * before the baseline is taken.  For tests that are short by design. */
+int fixture_setup_watched(void **state);
 
 /* The checks of fixture_teardown, callable inside a test (test thread
  * only). */

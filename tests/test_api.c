@@ -27,8 +27,7 @@ static void write_str(int fd, const char *s)
     assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
-static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
-                         int which)
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd, int which)
 {
     assert_non_null(t);
     assert_true(wait_op_starts(started_before + 1, JOIN_MS));
@@ -42,14 +41,14 @@ static bool handler_is_default(int signo)
     return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
 }
 
-#define EXPECT_FAIL(call, want)                                              \
-    do {                                                                     \
-        errno = 0;                                                           \
-        long r_ = (long)(call);                                              \
-        int e_ = errno;                                                      \
-        if (r_ != -1 || e_ != (want))                                        \
-            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call,   \
-                     r_, e_, strerror(e_), (want));                          \
+#define EXPECT_FAIL(call, want)                                                                    \
+    do {                                                                                           \
+        errno = 0;                                                                                 \
+        long r_ = (long)(call);                                                                    \
+        int e_ = errno;                                                                            \
+        if (r_ != -1 || e_ != (want))                                                              \
+            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call, r_, e_, strerror(e_),   \
+                     (want));                                                                      \
     } while (0)
 
 /* Rule 12: a NULL file is EINVAL for every call that takes one. */
@@ -125,8 +124,7 @@ static void unknown_which_bits_are_EINVAL_and_cancel_nothing(void **state)
     struct op_thread *t = start_reader(f, 8);
     wait_blocked(t, before, p[0], CIO_READ);
 
-    const int bad[] = {0, 4, -1, 8, CIO_READ | 4, CIO_READ | CIO_WRITE | 8,
-                       INT_MIN};
+    const int bad[] = {0, 4, -1, 8, CIO_READ | 4, CIO_READ | CIO_WRITE | 8, INT_MIN};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         EXPECT_FAIL(cio_cancel(f, bad[i]), EINVAL);
     wait_for_time(cio_now() + scaled_ms(100) * NS_PER_MS);
@@ -160,8 +158,8 @@ static void init_rejects_bad_options_and_changes_nothing(void **state)
         cio_get_stats(&s);
         assert_int_equal(s.threads, 0);
         assert_true(handler_is_default(SIGUSR1));
-        if (bad[i].signo > 0 && bad[i].signo < NSIG &&
-            bad[i].signo != SIGKILL && bad[i].signo != SIGSTOP)
+        if (bad[i].signo > 0 && bad[i].signo < NSIG && bad[i].signo != SIGKILL &&
+            bad[i].signo != SIGSTOP)
             assert_true(handler_is_default(bad[i].signo));
     }
     assert_int_equal(cio_init(NULL), 0);
@@ -320,8 +318,7 @@ static bool thread_count_is(void *arg)
 /* API (cio_shutdown): with several workers and the timer running it joins
  * every library thread (stats and /proc agree), restores the signal, and
  * the next call starts the library again. */
-static void shutdown_joins_every_thread_and_the_library_restarts_lazily(
-    void **state)
+static void shutdown_joins_every_thread_and_the_library_restarts_lazily(void **state)
 {
     (void)state;
     int base = thread_count();
@@ -482,15 +479,15 @@ static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
     memcpy(seen, trace.ev, sizeof seen);
     pthread_mutex_unlock(&trace.mu);
     const int types[] = {CIO_EV_OP_START, CIO_EV_OP_RUN, CIO_EV_TIMER_FIRE,
-                         CIO_EV_SIGNAL, CIO_EV_EINTR, CIO_EV_OP_DONE};
+                         CIO_EV_SIGNAL,   CIO_EV_EINTR,  CIO_EV_OP_DONE};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (first_event(types[i]) < 0)
             fail_msg("no event of type %d among %d", types[i], n);
     for (int i = 0; i < n; i++) {
         const cio_event *e = &seen[i];
         assert_true(e->when >= t0 && e->when <= t1);
-        if (e->type == CIO_EV_OP_START || e->type == CIO_EV_OP_RUN ||
-            e->type == CIO_EV_EINTR || e->type == CIO_EV_OP_DONE) {
+        if (e->type == CIO_EV_OP_START || e->type == CIO_EV_OP_RUN || e->type == CIO_EV_EINTR ||
+            e->type == CIO_EV_OP_DONE) {
             assert_int_equal(e->fd, p[0]);
             assert_int_equal(e->which, CIO_READ);
         }
@@ -518,7 +515,7 @@ static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
     close(p[1]);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
 {

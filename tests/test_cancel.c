@@ -29,8 +29,7 @@ static void write_str(int fd, const char *s)
 }
 
 /* Wait until t's op sits in a read/write syscall on fd. */
-static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
-                         int which)
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd, int which)
 {
     assert_non_null(t);
     assert_true(wait_op_starts(started_before + 1, JOIN_MS));
@@ -55,8 +54,7 @@ static unsigned char *pattern_buffer(size_t n)
 
 /* Rule 6: cio_cancel interrupts a blocked read with ECANCELED; a read
  * started after the cancel runs normally and reads the data. */
-static void cancel_interrupts_a_blocked_read_and_the_next_read_runs_normally(
-    void **state)
+static void cancel_interrupts_a_blocked_read_and_the_next_read_runs_normally(void **state)
 {
     (void)state;
     int p[2];
@@ -167,8 +165,7 @@ static void cancel_of_one_direction_leaves_the_other_blocked(void **state)
     assert_still_blocked(r);
     peer = start_raw_reader(sv[1], BIG);
     assert_non_null(peer);
-    assert_int_equal(cio_write(f, data + sent, BIG - sent),
-                     (ssize_t)(BIG - sent));
+    assert_int_equal(cio_write(f, data + sent, BIG - sent), (ssize_t)(BIG - sent));
     assert_true(raw_reader_join(peer, JOIN_MS));
     assert_int_equal(peer->got, BIG);
     assert_int_equal(pattern_mismatch(peer->buf, BIG, 0), BIG);
@@ -188,8 +185,7 @@ static void cancel_of_one_direction_leaves_the_other_blocked(void **state)
 /* Rules 5, 6: a write blocked on a full pipe with nothing written fails
  * ECANCELED on cancel; the pipe holds exactly what it held; the next
  * write runs normally. */
-static void cancel_of_a_write_that_wrote_nothing_fails_it_with_ECANCELED(
-    void **state)
+static void cancel_of_a_write_that_wrote_nothing_fails_it_with_ECANCELED(void **state)
 {
     (void)state;
     int p[2];
@@ -264,8 +260,7 @@ static void cancel_interrupts_reads_blocked_and_waiting_to_start(void **state)
 
 /* Rule 7: cio_close with a read blocked fails the read with EBADF, returns
  * 0, and the fd is closed when it returns. */
-static void close_fails_a_blocked_read_with_EBADF_and_closes_the_fd(
-    void **state)
+static void close_fails_a_blocked_read_with_EBADF_and_closes_the_fd(void **state)
 {
     (void)state;
     int p[2];
@@ -289,8 +284,7 @@ static void close_fails_a_blocked_read_with_EBADF_and_closes_the_fd(
 /* Rules 5, 7: cio_close with one read blocked, one read waiting its turn
  * and one write blocked: every op fails with EBADF (the write may instead
  * return the positive count it got out), close returns 0, fd closed. */
-static void close_fails_waiting_and_blocked_ops_of_both_directions(
-    void **state)
+static void close_fails_waiting_and_blocked_ops_of_both_directions(void **state)
 {
     (void)state;
     int sv[2];
@@ -316,8 +310,7 @@ static void close_fails_waiting_and_blocked_ops_of_both_directions(
     assert_int_equal(r1->err, EBADF);
     assert_int_equal(r2->result, -1);
     assert_int_equal(r2->err, EBADF);
-    assert_true((w->result == -1 && w->err == EBADF) ||
-                (w->result > 0 && (size_t)w->result < BIG));
+    assert_true((w->result == -1 && w->err == EBADF) || (w->result > 0 && (size_t)w->result < BIG));
     /* what the peer holds is a prefix of the pattern, of that length */
     if (w->result > 0) {
         unsigned char *got = malloc(BIG);
@@ -361,8 +354,7 @@ static void close_never_lets_a_stale_op_touch_a_reused_fd_number(void **state)
         write_str(q[1], "NEW!");
         assert_true(op_join(t, JOIN_MS));
         if (t->result != -1 || t->err != EBADF)
-            fprintf(stderr, "iteration %d: stale read gave %zd errno %d\n", i,
-                    t->result, t->err);
+            fprintf(stderr, "iteration %d: stale read gave %zd errno %d\n", i, t->result, t->err);
         assert_int_equal(t->result, -1);
         assert_int_equal(t->err, EBADF);
         op_free(t);
@@ -466,8 +458,7 @@ static void reads_on_one_file_are_serialised(void **state)
 /* Rule 8: two big writes on one full pipe never sit in write(2) together,
  * so their bytes never interleave: the reader sees one whole run of 'A's
  * and one of 'B's. */
-static void writes_on_one_file_are_serialised_and_never_interleave(
-    void **state)
+static void writes_on_one_file_are_serialised_and_never_interleave(void **state)
 {
     (void)state;
     enum { RUN = 300000 };
@@ -525,8 +516,7 @@ static void writes_on_one_file_are_serialised_and_never_interleave(
 
 /* Rule 8: a read blocked on a socket does not hold up a write on the same
  * file: the write completes at once while the read stays blocked. */
-static void a_read_and_a_write_on_one_file_proceed_at_the_same_time(
-    void **state)
+static void a_read_and_a_write_on_one_file_proceed_at_the_same_time(void **state)
 {
     (void)state;
     int sv[2];
@@ -667,7 +657,7 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
     assert_int_equal(close(p[1]), 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
 {

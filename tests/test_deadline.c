@@ -35,11 +35,10 @@
 
 static int setup_backend(void **state)
 {
-    fixture_setup(state);
+    fixture_setup_watched(state);
     cio_options opt = {.timer = CIO_TEST_TIMER};
     if (cio_init(&opt) != 0) {
-        fprintf(stderr, "cio_init(timer=%d): %s\n", CIO_TEST_TIMER,
-                strerror(errno));
+        fprintf(stderr, "cio_init(timer=%d): %s\n", CIO_TEST_TIMER, strerror(errno));
         return -1;
     }
     return 0;
@@ -55,8 +54,7 @@ static void assert_timed_out(ssize_t r, int err, cio_time_t end, cio_time_t d)
 }
 
 /* Wait until t's op sits in a read/write syscall on fd. */
-static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
-                         int which)
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd, int which)
 {
     assert_non_null(t);
     assert_true(wait_op_starts(started_before + 1, JOIN_MS));
@@ -100,8 +98,7 @@ static void read_times_out_on_empty_pipe_and_data_survives(void **state)
 
 /* Rule 2: an op started after its deadline fails at once and leaves the fd
  * alone: the data in the pipe stays for a raw read. */
-static void op_started_after_deadline_fails_at_once_without_touching_fd(
-    void **state)
+static void op_started_after_deadline_fails_at_once_without_touching_fd(void **state)
 {
     (void)state;
     int p[2];
@@ -132,8 +129,7 @@ static void op_started_after_deadline_fails_at_once_without_touching_fd(
 
 /* Rule 2 and the time convention: cio_now() itself, 1, negative values and
  * INT64_MIN are past deadlines, for reads and writes alike. */
-static void deadline_of_exactly_now_and_negative_deadlines_count_as_expired(
-    void **state)
+static void deadline_of_exactly_now_and_negative_deadlines_count_as_expired(void **state)
 {
     (void)state;
     int p[2];
@@ -149,8 +145,7 @@ static void deadline_of_exactly_now_and_negative_deadlines_count_as_expired(
     for (int i = 0; i < 5; i++) {
         cio_time_t d = i == 4 ? cio_now() : fixed[i];
         assert_int_equal(cio_set_read_deadline(rf, d), 0);
-        assert_int_equal(cio_set_write_deadline(wf, i == 4 ? cio_now() : d),
-                         0);
+        assert_int_equal(cio_set_write_deadline(wf, i == 4 ? cio_now() : d), 0);
         assert_int_equal(cio_read(rf, buf, sizeof buf), -1);
         assert_int_equal(errno, ETIMEDOUT);
         assert_int_equal(cio_write(wf, "y", 1), -1);
@@ -225,8 +220,7 @@ static void moving_the_deadline_into_the_past_interrupts_at_once(void **state)
 
 /* Rule 3: clearing the deadline of a blocked read lets it wait past the old
  * deadline without limit; data then completes it. */
-static void clearing_the_deadline_lets_a_blocked_read_wait_without_limit(
-    void **state)
+static void clearing_the_deadline_lets_a_blocked_read_wait_without_limit(void **state)
 {
     (void)state;
     int p[2];
@@ -256,8 +250,7 @@ static void clearing_the_deadline_lets_a_blocked_read_wait_without_limit(
 /* Rules 1, 3 (Go #57114 and the extend-did-not-disarm bug): a 30 ms
  * deadline cleared, or moved far out, before any op runs must never fire:
  * a read blocked well past 30 ms stays blocked until data comes. */
-static void a_deadline_cleared_or_moved_out_before_it_fires_leaves_no_stale_timer(
-    void **state)
+static void a_deadline_cleared_or_moved_out_before_it_fires_leaves_no_stale_timer(void **state)
 {
     (void)state;
     for (int variant = 0; variant < 2; variant++) {
@@ -335,6 +328,57 @@ static void a_timeout_leaves_nothing_behind_for_the_next_read(void **state)
             fprintf(stderr, "iteration %d: read %zd errno %d\n", i, r, err);
         assert_int_equal(r, 1);
         assert_int_equal(buf[0], '!');
+    }
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
+/* Rules 1, 3 (Go #57114, the stale timer): a deadline cleared, or moved
+ * far out, just as it fires must never fire afterwards.  Over many
+ * iterations the deadline, due a few microseconds out together with those
+ * of a crowd of idle files (so the timer thread has a batch to work
+ * through), is cleared or moved at a random moment; the next read, blocking
+ * until a byte comes at a random moment, gets that byte, never ETIMEDOUT. */
+static void a_deadline_cleared_as_it_fires_never_fires_later(void **state)
+{
+    (void)state;
+    enum { CROWD = 32 };
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int p[2], crowd_fds[CROWD][2];
+    cio_file *crowd[CROWD];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    for (int c = 0; c < CROWD; c++) {
+        assert_int_equal(make_pipe(crowd_fds[c]), 0);
+        crowd[c] = cio_fdopen(crowd_fds[c][0]);
+        assert_non_null(crowd[c]);
+    }
+
+    for (int i = 0; i < 600; i++) {
+        cio_time_t d = cio_now() + (cio_time_t)(20 + rng_below(&rng, 100)) * 1000;
+        for (int c = 0; c < CROWD; c++)
+            assert_int_equal(cio_set_read_deadline(crowd[c], d), 0);
+        assert_int_equal(cio_set_read_deadline(f, d), 0);
+        random_delay_us(&rng, 150);
+        cio_time_t later = i % 2 ? CIO_NO_DEADLINE : cio_after_ms(60000);
+        assert_int_equal(cio_set_read_deadline(f, later), 0);
+        struct late_writer w = {p[1], rng_below(&rng, 200), 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, late_write_main, &w), 0);
+        ssize_t r = cio_read(f, buf, sizeof buf);
+        int err = errno;
+        pthread_join(th, NULL);
+        assert_int_equal(w.result, 1);
+        if (r != 1)
+            fail_msg("iteration %d: read gave %zd errno %d", i, r, err);
+        assert_int_equal(buf[0], '!');
+    }
+    for (int c = 0; c < CROWD; c++) {
+        assert_int_equal(cio_close(crowd[c]), 0);
+        close(crowd_fds[c][1]);
     }
     assert_int_equal(cio_close(f), 0);
     assert_int_equal(close(p[1]), 0);
@@ -477,8 +521,7 @@ static void write_times_out_on_a_full_pipe_and_writes_nothing(void **state)
 /* Rule 5: a write of more than the pipe holds, cut by its deadline, returns
  * the positive count; the next call fails ETIMEDOUT; after clearing, the
  * rest goes out and the reader gets every byte once, in order. */
-static void write_cut_short_by_deadline_returns_its_count_and_resumes(
-    void **state)
+static void write_cut_short_by_deadline_returns_its_count_and_resumes(void **state)
 {
     (void)state;
     int p[2];
@@ -508,8 +551,7 @@ static void write_cut_short_by_deadline_returns_its_count_and_resumes(
     struct raw_reader *rr = start_raw_reader(p[0], total + 64);
     assert_non_null(rr);
     assert_int_equal(cio_set_write_deadline(wf, CIO_NO_DEADLINE), 0);
-    assert_int_equal(cio_write(wf, data + n, total - (size_t)n),
-                     (ssize_t)(total - (size_t)n));
+    assert_int_equal(cio_write(wf, data + n, total - (size_t)n), (ssize_t)(total - (size_t)n));
     assert_int_equal(cio_close(wf), 0); /* EOF ends the reader */
     assert_true(raw_reader_join(rr, JOIN_MS));
     assert_int_equal(rr->got, total);
@@ -520,10 +562,9 @@ static void write_cut_short_by_deadline_returns_its_count_and_resumes(
 }
 
 /* Rule 5: zero-length reads and writes return 0 at once and consume
- * nothing, even on an empty pipe (read) or a full one (write) with no
- * deadline, where any real syscall would block. */
-static void zero_length_read_and_write_return_0_at_once_and_consume_nothing(
-    void **state)
+ * nothing: even with a past deadline, and on an empty pipe (read) or a
+ * full one (write) with no deadline, where a real syscall would block. */
+static void zero_length_read_and_write_return_0_at_once_and_consume_nothing(void **state)
 {
     (void)state;
     int p[2];
@@ -543,6 +584,13 @@ static void zero_length_read_and_write_return_0_at_once_and_consume_nothing(
     write_str(p[1], "ab");
     assert_int_equal(cio_read(rf, buf, 0), 0);
     assert_int_equal(cio_write(wf, "zz", 0), 0);
+    /* at once means before any deadline check, too */
+    assert_int_equal(cio_set_deadline(rf, cio_now()), 0);
+    assert_int_equal(cio_set_deadline(wf, cio_now()), 0);
+    assert_int_equal(cio_read(rf, buf, 0), 0);
+    assert_int_equal(cio_write(wf, "zz", 0), 0);
+    assert_int_equal(cio_set_deadline(rf, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_set_deadline(wf, CIO_NO_DEADLINE), 0);
     assert_int_equal(read(p[0], buf, sizeof buf), 2);
     assert_memory_equal(buf, "ab", 2);
 
@@ -678,6 +726,7 @@ int main(void)
         T(clearing_the_deadline_lets_a_blocked_read_wait_without_limit),
         T(a_deadline_cleared_or_moved_out_before_it_fires_leaves_no_stale_timer),
         T(a_timeout_leaves_nothing_behind_for_the_next_read),
+        T(a_deadline_cleared_as_it_fires_never_fires_later),
         T(read_and_write_deadlines_are_independent),
         T(set_deadline_sets_both_directions),
         T(write_times_out_on_a_full_pipe_and_writes_nothing),
@@ -689,6 +738,5 @@ int main(void)
     const char *name = CIO_TEST_TIMER == CIO_TIMER_HEAP      ? "deadline_heap"
                        : CIO_TEST_TIMER == CIO_TIMER_TIMERFD ? "deadline_timerfd"
                                                              : "deadline";
-    return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0],
-                                   NULL, NULL);
+    return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

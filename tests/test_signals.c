@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,8 +34,7 @@ static void write_str(int fd, const char *s)
     assert_int_equal(write_all(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
-static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd,
-                         int which)
+static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd, int which)
 {
     assert_non_null(t);
     assert_true(wait_op_starts(started_before + 1, JOIN_MS));
@@ -99,8 +99,7 @@ static int timed_out_read(int64_t ms)
 /* Rule 9: cio_init fails with EBUSY when another handler owns the signal,
  * and changes nothing: that handler stays, no thread starts, SIGUSR1 is
  * untouched; the default signal then still works. */
-static void init_fails_with_EBUSY_when_another_handler_owns_the_signal(
-    void **state)
+static void init_fails_with_EBUSY_when_another_handler_owns_the_signal(void **state)
 {
     (void)state;
     install_counting_handler(SIGUSR2);
@@ -128,8 +127,7 @@ static void init_fails_with_EBUSY_when_another_handler_owns_the_signal(
 
 /* Rule 9: the cancel signal's handler is installed without SA_RESTART
  * while the library runs, and cio_shutdown restores the default. */
-static void the_handler_has_no_SA_RESTART_and_shutdown_restores_the_default(
-    void **state)
+static void the_handler_has_no_SA_RESTART_and_shutdown_restores_the_default(void **state)
 {
     (void)state;
     assert_true(handler_is_default(SIGUSR1));
@@ -198,8 +196,7 @@ static void *all_blocked_main(void *arg)
 
 /* Rule 10: a caller that blocks every signal (and starts the library from
  * that mask) still gets its timeouts on time and its reads cancelled. */
-static void a_caller_blocking_every_signal_gets_timeouts_and_cancels(
-    void **state)
+static void a_caller_blocking_every_signal_gets_timeouts_and_cancels(void **state)
 {
     (void)state;
     struct all_blocked_run run = {0};
@@ -207,8 +204,7 @@ static void a_caller_blocking_every_signal_gets_timeouts_and_cancels(
     assert_int_equal(pthread_create(&th, NULL, all_blocked_main, &run), 0);
     pthread_join(th, NULL);
     if (run.bad)
-        fail_msg("timed-out read on an all-blocked thread: check at line %d",
-                 run.bad);
+        fail_msg("timed-out read on an all-blocked thread: check at line %d", run.bad);
 
     int p[2];
     assert_int_equal(make_pipe(p), 0);
@@ -288,9 +284,8 @@ struct mask_check {
  * the cancel signal, and the worker in read(2) on fd is among them. */
 static bool library_masks_are_right(void *arg)
 {
-    const int must_block[] = {SIGINT,  SIGTERM, SIGHUP,   SIGUSR2,
-                                     SIGALRM, SIGCHLD, SIGPIPE,  SIGWINCH,
-                                     SIGURG,  SIGQUIT, SIGRTMIN, SIGRTMAX};
+    const int must_block[] = {SIGINT,  SIGTERM,  SIGHUP, SIGUSR2, SIGALRM,  SIGCHLD,
+                              SIGPIPE, SIGWINCH, SIGURG, SIGQUIT, SIGRTMIN, SIGRTMAX};
     struct mask_check *mc = arg;
     mc->checked = mc->workers = 0;
     DIR *d = opendir("/proc/self/task");
@@ -301,8 +296,8 @@ static bool library_masks_are_right(void *arg)
     while (ok && (e = readdir(d))) {
         int tid = atoi(e->d_name);
         uint64_t mask;
-        if (e->d_name[0] == '.' || tid == mc->skip_tid ||
-            tid_in(tid, mc->before, mc->nbefore) || !thread_sigblk(e->d_name, &mask))
+        if (e->d_name[0] == '.' || tid == mc->skip_tid || tid_in(tid, mc->before, mc->nbefore) ||
+            !thread_sigblk(e->d_name, &mask))
             continue;
         mc->checked++;
         mc->workers += thread_in_syscall_on(tid, mc->fd, CIO_READ);
@@ -312,8 +307,8 @@ static bool library_masks_are_right(void *arg)
         }
         for (size_t i = 0; ok && i < sizeof must_block / sizeof must_block[0]; i++)
             if (!(mask & (1ull << (must_block[i] - 1)))) {
-                snprintf(mc->why, sizeof mc->why, "thread %d lets signal %d in",
-                         tid, must_block[i]);
+                snprintf(mc->why, sizeof mc->why, "thread %d lets signal %d in", tid,
+                         must_block[i]);
                 ok = false;
             }
     }
@@ -326,8 +321,7 @@ static bool library_masks_are_right(void *arg)
 /* Rule 10: while a worker is blocked and a deadline is armed, every thread
  * the library started (once it has started up: a thread is born with
  * every signal blocked) blocks every signal but the cancel signal. */
-static void library_threads_block_every_signal_but_the_cancel_signal(
-    void **state)
+static void library_threads_block_every_signal_but_the_cancel_signal(void **state)
 {
     (void)state;
     struct mask_check mc = {.why = ""};
@@ -370,8 +364,7 @@ struct stream {
     atomic_int reader_done;
 };
 
-static void stream_fail(struct stream *s, int line, const char *what, long a,
-                        long b)
+static void stream_fail(struct stream *s, int line, const char *what, long a, long b)
 {
     if (!s->bad_line) {
         s->bad_line = line;
@@ -416,9 +409,9 @@ static void *stream_reader(void *arg)
     unsigned char *buf = malloc(20000);
     while (buf) {
         size_t n = 1 + rng_below(&rng, 20000);
-        cio_time_t d = rng_below(&rng, 2) ? cio_now() + 1000 * (cio_time_t)(
-                                                100 + rng_below(&rng, 3000))
-                                          : CIO_NO_DEADLINE;
+        cio_time_t d = rng_below(&rng, 2)
+                           ? cio_now() + 1000 * (cio_time_t)(100 + rng_below(&rng, 3000))
+                           : CIO_NO_DEADLINE;
         cio_set_read_deadline(s->rf, d);
         ssize_t r = cio_read(s->rf, buf, n);
         int err = errno;
@@ -440,8 +433,7 @@ static void *stream_reader(void *arg)
         }
         size_t m = pattern_mismatch(buf, (size_t)r, s->got);
         if (m != (size_t)r) {
-            stream_fail(s, __LINE__, "wrong byte at stream offset",
-                        (long)(s->got + m), (long)r);
+            stream_fail(s, __LINE__, "wrong byte at stream offset", (long)(s->got + m), (long)r);
             break;
         }
         s->got += (size_t)r;
@@ -512,8 +504,8 @@ static long run_stream_under_storm(const int *signos, int nsig, size_t total)
     pthread_join(k, NULL);
     long eintrs = (long)(trace_count(CIO_EV_EINTR) - eintr0);
     printf("stream: %zu bytes, %ld reads (%ld timeouts), %ld writes, %ld "
-           "signals, %ld EINTR\n", s.got, s.reads, s.timeouts, s.writes,
-           st.sent, eintrs);
+           "signals, %ld EINTR\n",
+           s.got, s.reads, s.timeouts, s.writes, st.sent, eintrs);
     if (s.bad_line)
         fail_msg("line %d: %s", s.bad_line, s.bad);
     assert_int_equal(s.got, total);
@@ -533,13 +525,14 @@ static long run_stream_under_storm(const int *signos, int nsig, size_t total)
 /* Rules 10, 11: a storm of process-directed cancel signals during reads
  * with and without deadlines, and writes: no op fails spuriously, no
  * timeout comes early, no byte is lost or duplicated. */
-static void a_storm_of_process_directed_cancel_signals_disturbs_no_op(
-    void **state)
+static void a_storm_of_process_directed_cancel_signals_disturbs_no_op(void **state)
 {
     (void)state;
     const int sig[] = {SIGUSR1};
+    /* where the kernel sends each signal is its choice (often the same
+     * thread again), so how many land in a syscall is only reported */
     long spurious = run_stream_under_storm(sig, 1, 4u << 20);
-    assert_true(spurious > 0); /* the storm did hit syscalls: retried */
+    printf("EINTRs that were not timeouts: %ld\n", spurious);
 
     /* and reads on an empty pipe still time out not before the deadline */
     struct stream s = {.seed = test_seed("empty pipe")};
@@ -553,6 +546,61 @@ static void a_storm_of_process_directed_cancel_signals_disturbs_no_op(
     pthread_join(k, NULL);
     assert_int_equal(bad, 0);
     assert_true(wait_no_pending(SIGUSR1, JOIN_MS));
+}
+
+static bool eintr_count_reached(void *arg)
+{
+    return trace_count(CIO_EV_EINTR) >= *(uint64_t *)arg;
+}
+
+/* The tid of a thread in a read-like syscall on fd, 0 if none. */
+static pid_t reader_in_syscall_on(int fd)
+{
+    int tids[64];
+    int n = list_tids(tids, 64);
+    for (int i = 0; i < n; i++)
+        if (thread_in_syscall_on(tids[i], fd, CIO_READ))
+            return tids[i];
+    return 0;
+}
+
+/* Rule 10 (last sentence): cancel signals sent straight to a worker blocked
+ * in read(2), with no cancel asked for, each make the syscall fail with
+ * EINTR (the tracer counts them), and the worker retries: the read stays
+ * blocked and then returns the data. */
+static void stray_cancel_signals_on_a_blocked_worker_are_retried(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    uint64_t before = op_starts();
+    struct op_thread *t = start_reader(f, 8);
+    wait_blocked(t, before, p[0], CIO_READ);
+    pid_t worker = reader_in_syscall_on(p[0]);
+    if (worker == 0)
+        skip(); /* the kernel does not say which thread reads */
+    assert_true(worker != atomic_load(&t->tid));
+
+    uint64_t eintr0 = trace_count(CIO_EV_EINTR);
+    for (int i = 0; i < 50; i++) {
+        assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+        uint64_t seen = trace_count(CIO_EV_EINTR);
+        assert_int_equal(syscall(SYS_tgkill, getpid(), worker, SIGUSR1), 0);
+        uint64_t want = seen + 1;
+        if (!wait_until(eintr_count_reached, &want, JOIN_MS))
+            fail_msg("signal %d to the worker gave no EINTR", i);
+    }
+    assert_true(trace_count(CIO_EV_EINTR) - eintr0 >= 50);
+    assert_false(op_is_done(t));
+    write_str(p[1], "kept");
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, 4);
+    assert_memory_equal(t->buf, "kept", 4);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
 }
 
 /* Rule 10: signals meant for the application (SIGUSR2, SIGWINCH, SIGURG,
@@ -611,8 +659,7 @@ static void cancels_at_random_moments_never_hang(void **state)
         if (!op_join(t, JOIN_MS))
             fail_msg("iteration %d: cancelled read never returned", i);
         if (t->result != -1 || t->err != ECANCELED)
-            fail_msg("iteration %d: read gave %zd errno %d", i, t->result,
-                     t->err);
+            fail_msg("iteration %d: read gave %zd errno %d", i, t->result, t->err);
         if (elapsed_ms(c, t->end) > worst_ms)
             worst_ms = elapsed_ms(c, t->end);
         op_free(t);
@@ -655,8 +702,8 @@ static void deadlines_at_random_moments_never_hang(void **state)
         if (!op_join(t, JOIN_MS))
             fail_msg("iteration %d: timed read never returned", i);
         if (t->result != -1 || t->err != ETIMEDOUT || t->end < d)
-            fail_msg("iteration %d: read gave %zd errno %d, %lld ns early", i,
-                     t->result, t->err, (long long)(d - t->end));
+            fail_msg("iteration %d: read gave %zd errno %d, %lld ns early", i, t->result, t->err,
+                     (long long)(d - t->end));
         op_free(t);
     }
     cio_get_stats(&s1);
@@ -728,8 +775,7 @@ static int child_uses_the_library(void)
 static void assert_child_ok(int status)
 {
     if (status != 0)
-        fail_msg("child failed: status %d (a line number of %s if > 0)",
-                 status, __FILE__);
+        fail_msg("child failed: status %d (a line number of %s if > 0)", status, __FILE__);
 }
 
 /* Rule 13: after the library was used, a forked child can use it (its
@@ -751,8 +797,7 @@ static void a_forked_child_can_use_the_library(void **state)
 /* Rule 13: a fork while a read is blocked in the parent: the child uses
  * the library, and the parent's read then completes with the data written
  * after the fork. */
-static void a_fork_during_a_blocked_read_leaves_the_parents_read_intact(
-    void **state)
+static void a_fork_during_a_blocked_read_leaves_the_parents_read_intact(void **state)
 {
     (void)state;
     int p[2];
@@ -799,8 +844,7 @@ static int child_uses_the_inherited_file(cio_file *f)
 /* Rule 13: ops in flight in the parent do not exist in the child: the
  * child's own read on the same file is not held up by the parent's (it
  * times out on its deadline) and its cio_close does not wait for it. */
-static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(
-    void **state)
+static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(void **state)
 {
     (void)state;
     int p[2];
@@ -903,7 +947,7 @@ static void the_library_never_changes_the_fds_flags(void **state)
     }
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
 {
@@ -914,6 +958,7 @@ int main(void)
         T(a_custom_cancel_signal_carries_timeouts_and_cancels),
         T(a_caller_blocking_every_signal_gets_timeouts_and_cancels),
         T(library_threads_block_every_signal_but_the_cancel_signal),
+        T(stray_cancel_signals_on_a_blocked_worker_are_retried),
         T(a_storm_of_process_directed_cancel_signals_disturbs_no_op),
         T(unrelated_signals_never_land_on_library_threads),
         T(cancels_at_random_moments_never_hang),

@@ -32,14 +32,16 @@
  *   change is logged with cio_now() before and after the call); ECANCELED
  *   only if a cio_cancel of that direction overlapped the window; EBADF and
  *   end of file only while the file is being closed; a short write only if
- *   one of those could cut it.  Anything else (EINTR above all) fails.  With
- *   the signal storm alone (and deadlines that never come due) every op
- *   must succeed whole.
+ *   one of those could cut it; success not if a deadline surely in force all
+ *   along had passed before the op started.  Anything else (EINTR above
+ *   all) fails.  With the signal storm alone (and deadlines that never come
+ *   due) every op must succeed whole.
  * - fd reuse: files are closed (cio_close, or cio_detach and a drain) while
- *   their ops are blocked or just handed to the pool; the next pipe gets the
- *   same numbers (checked), and data written to it before its files even
- *   exist must all reach its own reader: a stale worker reading or writing
- *   the old number would break the new stream.
+ *   their ops are blocked or just handed to the pool; each new pipe gets
+ *   numbers just given up, its own or those of a slot still closing
+ *   (checked), and the data written to it before its files even exist must
+ *   all reach its own reader: a stale worker reading or writing a reused
+ *   number would break that stream or the one it came from.
  * - Stats: at quiescence ops_started == ops_done, and the deltas of
  *   ops_started, timeouts and cancels equal the number of our own calls and
  *   of their ETIMEDOUT and ECANCELED results.
@@ -47,7 +49,7 @@
  *   stream runs) use the library with a deadline; the parent's reads then
  *   complete with the exact data.
  *
- * Knobs: CIO_STRESS_SECONDS (default 10) is the wall time of each chaos
+ * Knobs: CIO_STRESS_SECONDS (default 15) is the wall time of each chaos
  * phase; CIO_TEST_TIME_SCALE does not stretch it (sanitizer runs do fewer
  * ops in the same time), only the bounded waits.  CIO_STRESS_SEED replays
  * the random choices (not the thread interleaving).  Each test prints
@@ -84,7 +86,7 @@ const char *__tsan_default_options(void)
 }
 #endif
 
-#define DEFAULT_SECONDS 10.0
+#define DEFAULT_SECONDS 15.0
 #define JOIN_MS 20000     /* bound on waiting for a thread to finish */
 #define SETTLE_MS 10000   /* bound on waiting for ops to settle before a close */
 #define LATE_BOUND_MS 2000
@@ -337,6 +339,26 @@ static int deadline_could_cut(struct side *sd, cio_time_t s, cio_time_t e)
     return verdict;
 }
 
+/* Rule 2: was a deadline already passed when an op that ran during [s, e]
+ * started, and in force all along?  (The change that set it had returned
+ * before s, and no change began before e.)  Then the op must fail at once
+ * without touching the fd: succeeding is wrong. */
+static bool deadline_surely_passed(struct side *sd, cio_time_t s, cio_time_t e)
+{
+    pthread_mutex_lock(&sd->mu);
+    bool passed = false;
+    uint64_t oldest = sd->n > RING ? sd->n - RING : 0;
+    for (uint64_t k = sd->n; k > oldest; k--) {
+        const struct epoch *ep = &sd->log[(k - 1) % RING];
+        if (ep->begin >= e)
+            continue; /* set after the op ended */
+        passed = ep->end <= s && ep->value != CIO_NO_DEADLINE && ep->value <= s;
+        break;
+    }
+    pthread_mutex_unlock(&sd->mu);
+    return passed;
+}
+
 /* ---- one op, and the verdict on its outcome -------------------------------- */
 
 /* Every op ends in exactly one of done (including a short write and end of
@@ -404,6 +426,9 @@ static ssize_t judged_op(const struct judged *j, int which, void *buf, size_t n)
     if (r >= 0) {
         t->done++;
         t->bytes += (uint64_t)r;
+        if (deadline_surely_passed(sd, s, e))
+            record_failure("%s %d: %s of %zu returned %zd though its deadline had passed "
+                           "before it started", j->who, j->id, op, n, r);
         if (which == CIO_WRITE && (size_t)r != n) {
             t->partial++;
             if (r == 0 || !cut_possible(j, which, 0, s, e, ended_before, begun_after))
@@ -1380,8 +1405,8 @@ static void *slot_reader(void *arg)
         if (got > 0) {
             size_t m = pattern_mismatch(buf, (size_t)got, inc->base + inc->got);
             if (m != (size_t)got)
-                record_failure("slot %d, incarnation %u: byte %" PRIu64 " is wrong (a stale "
-                               "op on a reused fd?)", s->id, inc->gen, inc->got + m);
+                record_failure("slot %d, incarnation %u: byte %" PRIu64 " is wrong (lost, "
+                               "duplicated, or a stale op's)", s->id, inc->gen, inc->got + m);
             inc->got += (uint64_t)got;
         } else if (got == 0 && !atomic_load(&s->closing)) {
             record_failure("slot %d: end of file while not closing", s->id);
@@ -1495,7 +1520,9 @@ static uint64_t drain_and_check(struct slot *s, struct incarnation *inc, int fd)
 }
 
 /* Close the slot's files under whatever ops are in flight; reopen it (on
- * numbers given up by this slot or another) unless this is the last time. */
+ * numbers given up by this slot or another) unless this is the last time.
+ * Closes run outside any lock of ours, so one slot may reopen on numbers
+ * while another slot's cio_close is still under way. */
 static void slot_cycle(struct slot *s, struct rng *r, bool reopen)
 {
     pthread_mutex_lock(&s->mu);
@@ -1598,9 +1625,11 @@ static void slot_init(struct closing_test *ct, int id, unsigned seed)
  * again (cio_close, or cio_detach and a drain) while ops are blocked or
  * just handed to the pool, under a signal storm.  Ops in flight end
  * normally or with EBADF (EOF for a reader once the write end is closed),
- * never otherwise; the new pipe takes the old fd numbers, and every byte
- * written to it (some before its files exist) reaches its own reader in
- * order: no stale worker touched the reused numbers. */
+ * never otherwise.  Each new pipe takes fd numbers just given up (its own
+ * or, while that slot may still be closing, another slot's: checked), and
+ * every byte written to it (some before its files exist) reaches its own
+ * reader in order, and exactly what was written is read or left in the
+ * pipe: no stale worker read or wrote a reused number. */
 static void closing_under_load_never_lets_a_stale_op_touch_a_reused_fd(void **state)
 {
     (void)state;
@@ -1626,8 +1655,15 @@ static void closing_under_load_never_lets_a_stale_op_touch_a_reused_fd(void **st
     while (cio_now() < end && !failed())
         sleep_us(10000);
     atomic_store(&ct->stop, 1);
-    if (!crew_join(&ct->crew, JOIN_MS))
-        fail_msg("slots still running (first failure: %s)", failure.msg);
+    if (!crew_join(&ct->crew, JOIN_MS)) {
+        for (int i = 0; i < SLOTS; i++)
+            fprintf(stderr, "slot %d: closing %d, writer %d, reader %d, chaos %d committed\n",
+                    i, atomic_load(&ct->slots[i].closing), ct->slots[i].committed[M_WRITER],
+                    ct->slots[i].committed[M_READER], ct->slots[i].committed[M_CHAOS]);
+        fail_msg("slots still running %d ms after the end: an op never stopped, or a "
+                 "cio_close never returned (first failure: %s)", (int)scaled_ms(JOIN_MS),
+                 failure.msg);
+    }
     cio_set_trace(NULL, NULL);
 
     struct tally sum = {0};

@@ -1,0 +1,96 @@
+/*
+ * Reads that outlive their caller (DESIGN rule 15).
+ *
+ * A signal cannot pull every wait out of the kernel: a read of a local
+ * disk, an NFS hard mount, a FUSE file whose daemon ignores interrupts.  On
+ * such files (regular files and block devices) a worker reads into a bounce
+ * buffer of its op, so that when it does not answer the signal within
+ * CIO__ORPHAN_GRACE the caller can return ETIMEDOUT (or ECANCELED, EBADF)
+ * on time and leave the op to the worker: an orphan.
+ *
+ * The orphan keeps the file alive (a reference) and the fd open.  A read
+ * orphan keeps its direction busy, so the next read waits for it (under its
+ * own deadline); when it finishes, the bytes it read become the file's
+ * pending bytes and the next reads take them first: nothing is lost and the
+ * order is kept.  A pread orphan's bytes are simply dropped: pread moves no
+ * offset, so nothing is lost.  cio_close returns at once and the last orphan
+ * closes the fd; cio_detach waits for the orphans, then seeks back over the
+ * pending bytes nobody read, so the fd it hands back is where a reader
+ * expects it.
+ */
+#include "file.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* An orphan finished, on its worker, with f->mu held. */
+static void adopt(cio__op *op)
+{
+    cio_file *f = op->owner;
+    struct dir *d = &f->dir[CIO__R];
+    int keep = !op->parallel && op->result > 0 && !f->close_deferred;
+    if (d->orphan == op) {
+        d->orphan = NULL;
+        d->busy = 0;
+    }
+    if (keep) {
+        op->done = 0; /* from now on: how much of it was taken */
+        d->pending = op;
+    }
+    int close_fd = --f->orphans == 0 && f->close_deferred;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (!keep)
+        free(op);
+    if (close_fd)
+        close(f->fd);
+    cio__file_unref(f);
+}
+
+void cio__orphan_keep_locked(cio_file *f, struct dir *d, cio__op *op)
+{
+    op->owner = f;
+    op->adopt = adopt;
+    f->orphans++;
+    atomic_fetch_add(&f->refs, 1);
+    if (!op->parallel)
+        d->orphan = op; /* d stays busy until adopt */
+    *op->gone = 1;
+}
+
+long cio__pending_take_locked(struct dir *d, cio__op *op)
+{
+    cio__op *p = d->pending;
+    if (!p)
+        return 0;
+    size_t k = (size_t)p->result - p->done;
+    if (k > op->n)
+        k = op->n;
+    op->deliver(op, (const char *)p->buf + p->done, k);
+    p->done += k;
+    if (p->done == (size_t)p->result)
+        cio__pending_free(d);
+    return (long)k;
+}
+
+int cio__orphan_release_locked(cio_file *f, int detach)
+{
+    if (!detach && f->orphans > 0) {
+        f->close_deferred = 1;
+        return 1;
+    }
+    while (f->orphans > 0)
+        pthread_cond_wait(&f->cv, &f->mu);
+    cio__op *p = f->dir[CIO__R].pending;
+    if (detach && p)
+        lseek(f->fd, -(off_t)((size_t)p->result - p->done), SEEK_CUR);
+    cio__pending_free(&f->dir[CIO__R]);
+    return 0;
+}
+
+void cio__pending_free(struct dir *d)
+{
+    free(d->pending);
+    d->pending = NULL;
+}

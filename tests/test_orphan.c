@@ -1,0 +1,349 @@
+/*
+ * Description: DESIGN rule 15, deadlines that hold where a signal cannot
+ * reach.  A read of a regular file can sit in the kernel in a wait that no
+ * signal interrupts (a disk, an NFS hard mount, a FUSE daemon that ignores
+ * FUSE_INTERRUPT).  This machine gives no such file to a test (mounting FUSE
+ * needs privileges CI may not have), so the test builds one at the syscall
+ * layer: link-time interposition (ld --wrap) of read, pread and preadv2
+ * makes the calls that the static library makes on one chosen fd stall,
+ * ignoring every signal, until the test releases them.  preadv2 (the
+ * library's non-blocking try) answers EAGAIN for that fd, as it does for
+ * uncached pages, so the read goes to a worker and stalls there.
+ *
+ * What is checked: the caller gets ETIMEDOUT (or ECANCELED, or EBADF) on
+ * time, within the documented grace, although the worker is still stuck;
+ * the bytes the stuck read brings in later are handed whole to the next
+ * reads, in order, and the file offset is right; a read started while the
+ * orphan still runs waits for it under its own deadline; cio_close returns
+ * without waiting and the fd number stays reserved (open) until the worker
+ * leaves, then it is closed; cio_detach waits and seeks back over unread
+ * pending bytes; a pread orphan's bytes are dropped with no offset moved.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+
+#include <cancelio.h>
+
+/* ---- the stall double ---------------------------------------------------- */
+
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __real_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags);
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;      /* the fd whose reads stall; -1 for none */
+    int stalled; /* readers stuck now */
+    int release; /* let them go */
+} stall = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0};
+
+/* Block like an uninterruptible kernel wait: a condvar wait does not return
+ * on a signal, so the library's EINTR never comes. */
+static void maybe_stall(int fd)
+{
+    pthread_mutex_lock(&stall.mu);
+    if (fd == stall.fd) {
+        stall.stalled++;
+        pthread_cond_broadcast(&stall.cv);
+        while (!stall.release)
+            pthread_cond_wait(&stall.cv, &stall.mu);
+        stall.stalled--;
+        pthread_cond_broadcast(&stall.cv);
+    }
+    pthread_mutex_unlock(&stall.mu);
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+    maybe_stall(fd);
+    return __real_read(fd, buf, n);
+}
+
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+    maybe_stall(fd);
+    return __real_pread(fd, buf, n, off);
+}
+
+ssize_t __wrap_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+    pthread_mutex_lock(&stall.mu);
+    int stalls = fd == stall.fd;
+    pthread_mutex_unlock(&stall.mu);
+    if (stalls) {
+        errno = EAGAIN; /* as for pages not in the cache */
+        return -1;
+    }
+    return __real_preadv2(fd, iov, cnt, off, flags);
+}
+
+static void stall_arm(int fd)
+{
+    pthread_mutex_lock(&stall.mu);
+    stall.fd = fd;
+    stall.release = 0;
+    pthread_mutex_unlock(&stall.mu);
+}
+
+static int stalled_now(void)
+{
+    pthread_mutex_lock(&stall.mu);
+    int n = stall.stalled;
+    pthread_mutex_unlock(&stall.mu);
+    return n;
+}
+
+static bool one_stalled(void *arg)
+{
+    (void)arg;
+    return stalled_now() == 1;
+}
+
+static bool none_stalled(void *arg)
+{
+    (void)arg;
+    return stalled_now() == 0;
+}
+
+static void stall_release(void)
+{
+    pthread_mutex_lock(&stall.mu);
+    stall.release = 1;
+    stall.fd = -1;
+    pthread_cond_broadcast(&stall.cv);
+    pthread_mutex_unlock(&stall.mu);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static const char text[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/* A regular file holding text, open for reading at offset 0. */
+static int text_file(void)
+{
+    char path[] = "/tmp/cio-orphan-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+static bool fd_closed(void *arg)
+{
+    return !fd_is_open(*(int *)arg);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+/* Rule 15: the deadline holds although the worker's read cannot be
+ * interrupted, and the bytes it reads later go, whole and in order, to the
+ * next reads; the offset ends where plain reads would have left it. */
+static void a_stuck_read_times_out_on_time_and_its_bytes_go_to_the_next_read(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    char buf[64];
+    cio_time_t d = cio_after_ms(50);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_read(f, buf, 10), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    cio_time_t t = cio_now();
+    assert_true(t >= d);
+    /* the grace is 10 ms; the bound is generous for a loaded machine */
+    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+    assert_int_equal(stalled_now(), 1); /* the worker really is still stuck */
+
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    /* the orphan read 10 bytes; they come first, then the rest of the file */
+    memset(buf, 0, sizeof buf);
+    assert_int_equal(cio_read(f, buf, 4), 4);
+    assert_memory_equal(buf, "0123", 4);
+    assert_int_equal(cio_read(f, buf, 64), 6);
+    assert_memory_equal(buf, "456789", 6);
+    assert_int_equal(cio_read(f, buf, 64), (ssize_t)(sizeof text - 11));
+    assert_memory_equal(buf, text + 10, sizeof text - 11);
+    assert_int_equal(cio_read(f, buf, 64), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)(sizeof text - 1));
+    assert_int_equal(cio_close(f), 0);
+}
+
+/* Rule 15 with rule 6: a cancel also lets the caller go on time. */
+static void a_stuck_read_is_cancelled_on_time(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    struct op_thread *t = start_reader(f, 8);
+    assert_non_null(t);
+    assert_true(wait_until(one_stalled, NULL, scaled_ms(5000)));
+    cio_time_t c = cio_now();
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(t, scaled_ms(2000)));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ECANCELED);
+    assert_true(elapsed_ms(c, t->end) < (double)scaled_ms(1000));
+    op_free(t);
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    char buf[64];
+    assert_int_equal(cio_read(f, buf, 64), 8); /* the orphan's 8 bytes */
+    assert_memory_equal(buf, text, 8);
+    assert_int_equal(cio_read(f, buf, 4), 4);
+    assert_memory_equal(buf, text + 8, 4);
+    assert_int_equal(cio_close(f), 0);
+}
+
+/* Rule 15: a read that starts while the orphan still runs waits for it,
+ * under its own deadline, and consumes nothing when that passes. */
+static void a_read_behind_a_stuck_orphan_honours_its_own_deadline(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    char buf[64];
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(30)), 0);
+    assert_int_equal(cio_read(f, buf, 5), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    cio_time_t d = cio_after_ms(40);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_read(f, buf, 5), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_true(cio_now() >= d);
+    assert_int_equal(stalled_now(), 1);
+    stall_release();
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_read(f, buf, 64), 5); /* waits for the orphan */
+    assert_memory_equal(buf, text, 5);
+    assert_int_equal(cio_close(f), 0);
+}
+
+/* Rule 15 with rule 7: cio_close returns without waiting on the kernel;
+ * the fd number stays open (reserved) until the stuck worker leaves, and
+ * is closed then. */
+static void close_returns_at_once_and_the_fd_stays_reserved_until_the_worker_leaves(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    struct op_thread *t = start_reader(f, 8);
+    assert_non_null(t);
+    assert_true(wait_until(one_stalled, NULL, scaled_ms(5000)));
+    cio_time_t c = cio_now();
+    assert_int_equal(cio_close(f), 0);
+    assert_true(elapsed_ms(c, cio_now()) < (double)scaled_ms(1000));
+    assert_true(op_join(t, scaled_ms(2000)));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, EBADF);
+    op_free(t);
+    assert_true(fd_is_open(fd)); /* not reusable while the worker is inside */
+    assert_int_equal(stalled_now(), 1);
+    stall_release();
+    assert_true(wait_until(fd_closed, &fd, scaled_ms(5000)));
+}
+
+/* Rule 15 with cio_detach: it waits for the orphan, then hands the fd back
+ * positioned after the bytes the caller really got. */
+static void detach_waits_for_the_orphan_and_seeks_back_over_unread_bytes(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    char buf[64];
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(20)), 0);
+    assert_int_equal(cio_read(f, buf, 12), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_read(f, buf, 2), 2); /* 10 of the 12 stay pending */
+    assert_int_equal(cio_detach(f), fd);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 2);
+    assert_int_equal(read(fd, buf, 3), 3);
+    assert_memory_equal(buf, text + 2, 3);
+    close(fd);
+}
+
+/* Rule 15 for pread: the caller goes on time, and since pread moves no
+ * offset the orphan's bytes are simply dropped. */
+static void a_stuck_pread_times_out_and_moves_nothing(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    char buf[16];
+    cio_time_t d = cio_after_ms(30);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_pread(f, buf, 6, 3), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_true(cio_now() >= d);
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_pread(f, buf, 6, 3), 6);
+    assert_memory_equal(buf, text + 3, 6);
+    assert_int_equal(cio_read(f, buf, 4), 4); /* the offset never moved */
+    assert_memory_equal(buf, text, 4);
+    assert_int_equal(cio_close(f), 0);
+}
+
+static int teardown(void **state)
+{
+    stall_release();
+    wait_until(none_stalled, NULL, scaled_ms(5000));
+    return fixture_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            a_stuck_read_times_out_on_time_and_its_bytes_go_to_the_next_read, fixture_setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(a_stuck_read_is_cancelled_on_time, fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(a_read_behind_a_stuck_orphan_honours_its_own_deadline,
+                                        fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            close_returns_at_once_and_the_fd_stays_reserved_until_the_worker_leaves, fixture_setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            detach_waits_for_the_orphan_and_seeks_back_over_unread_bytes, fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stuck_pread_times_out_and_moves_nothing, fixture_setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
