@@ -97,7 +97,8 @@ CIO_API int cio_detach(cio_file *f);
  * read deadline, cio_cancel or cio_close.  n == 0 returns 0 at once.
  * Errors: EINVAL f or buf NULL; ETIMEDOUT the read deadline passed (nothing
  *         was consumed); ECANCELED cio_cancel; EBADF cio_close, or a bad fd;
- *         EAGAIN no worker thread could be made; read(2)'s own errors. */
+ *         EAGAIN, ENOMEM no worker thread could be made; read(2)'s own
+ *         errors. */
 CIO_API ssize_t cio_read(cio_file *f, void *buf, size_t n);
 
 /* Write all n bytes, blocking until they are written or the write deadline,
@@ -109,7 +110,8 @@ CIO_API ssize_t cio_write(cio_file *f, const void *buf, size_t n);
 
 /* Set the read and write deadlines to t (CIO_NO_DEADLINE clears them).  A
  * blocked op sees the new deadline at once.  Never blocks.
- * Errors: EINVAL f NULL; EBADF f is closing; ENOMEM. */
+ * Errors: EINVAL f NULL; EBADF f is closing; ENOMEM (nothing changed);
+ *         EAGAIN the timer thread could not be made. */
 CIO_API int cio_set_deadline(cio_file *f, cio_time_t t);
 CIO_API int cio_set_read_deadline(cio_file *f, cio_time_t t);
 CIO_API int cio_set_write_deadline(cio_file *f, cio_time_t t);

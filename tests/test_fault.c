@@ -234,8 +234,7 @@ static void close_pipe_file(struct pipe_file *p)
  * afterwards, on the fast path and through a worker; and with a worker
  * busy on another file, a second blocking read fails the same way while
  * the first one goes on unharmed. */
-static void a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after(
-    void **state)
+static void a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after(void **state)
 {
     (void)state;
     assert_int_equal(cio_init(NULL), 0);
@@ -337,8 +336,7 @@ static void a_write_that_cannot_get_a_worker_returns_the_bytes_already_written(v
  * before the deadline, within a generous bound after), cancel (C) and close
  * (D), at once; E waits on.  Data for A frees the worker, which then runs
  * E; B's file works after its timeout; never more than one worker. */
-static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close(
-    void **state)
+static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close(void **state)
 {
     (void)state;
     cio_options opt = {.max_threads = 1};
@@ -407,8 +405,7 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
  * the one worker (busy elsewhere).  Its deadline passes while it waits: it
  * must return the count written (and the next write fail ETIMEDOUT), not
  * -1, or the caller writes those bytes twice.  The same for a cancel. */
-static void a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written(
-    void **state)
+static void a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written(void **state)
 {
     (void)state;
     cio_options opt = {.max_threads = 1};
@@ -527,8 +524,7 @@ static void assert_no_read_deadline(cio_file *f, int fd, cio_time_t past)
  * past keeps it (its read fails ETIMEDOUT at once); cio_set_deadline,
  * whose read half fits and write half does not, undoes the read half.
  * Then the heap grows as usual and the deadline works. */
-static void an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one(
-    void **state)
+static void an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one(void **state)
 {
     (void)state;
     assert_int_equal(cio_init(NULL), 0);
@@ -617,7 +613,7 @@ static void every_failure_on_a_cold_start_is_reported_and_leaks_nothing(void **s
     struct pipe_file p;
     open_pipe_file(&p);
     cio_shutdown();
-    int threads0 = thread_count(); /* ours alone */
+    int threads0 = thread_count();                                         /* ours alone */
     assert_int_equal(cio_set_read_deadline(p.f, cio_after_ms(600000)), 0); /* heap grown */
     assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);
     int points = 0;
@@ -648,8 +644,7 @@ static void every_failure_on_a_cold_start_is_reported_and_leaks_nothing(void **s
             if (r1 == 0)
                 assert_int_equal(r2, -1);
             if (e != ENOMEM && e != EAGAIN)
-                fail_msg("%s %d failing: errno %s", kind ? "thread" : "allocation", k,
-                         strerror(e));
+                fail_msg("%s %d failing: errno %s", kind ? "thread" : "allocation", k, strerror(e));
             if (r1 != 0)
                 assert_int_equal(timers(), 0); /* the deadline was not armed */
             assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);

@@ -87,10 +87,10 @@ const char *__tsan_default_options(void)
 #endif
 
 #define DEFAULT_SECONDS 15.0
-#define JOIN_MS 20000     /* bound on waiting for a thread to finish */
-#define SETTLE_MS 10000   /* bound on waiting for ops to settle before a close */
+#define JOIN_MS 20000   /* bound on waiting for a thread to finish */
+#define SETTLE_MS 10000 /* bound on waiting for ops to settle before a close */
 #define LATE_BOUND_MS 2000
-#define RING 1024         /* deadline changes remembered per direction */
+#define RING 1024 /* deadline changes remembered per direction */
 #define MAX_READ 65536
 #define MAX_WRITE (2 * 65536)
 #define REC 64
@@ -111,8 +111,8 @@ static double stress_seconds(void)
 static unsigned stress_seed(const char *what)
 {
     const char *s = getenv("CIO_STRESS_SEED");
-    unsigned seed = s ? (unsigned)strtoul(s, NULL, 0)
-                      : (unsigned)(cio_now() ^ ((cio_time_t)getpid() << 16));
+    unsigned seed =
+        s ? (unsigned)strtoul(s, NULL, 0) : (unsigned)(cio_now() ^ ((cio_time_t)getpid() << 16));
     printf("[ SEED     ] %s: CIO_STRESS_SEED=%u\n", what, seed);
     fflush(stdout);
     return seed;
@@ -268,8 +268,8 @@ struct epoch {
 
 struct side {
     pthread_mutex_t mu;
-    uint64_t n;              /* mu: changes logged; log[(n-1) % RING] in force */
-    struct epoch log[RING];  /* mu */
+    uint64_t n;             /* mu: changes logged; log[(n-1) % RING] in force */
+    struct epoch log[RING]; /* mu */
     atomic_uint_fast64_t cancels_begun, cancels_ended;
 };
 
@@ -391,8 +391,8 @@ struct judged {
 
 /* Was the cut of an op during [s, e] possible?  (ETIMEDOUT, ECANCELED,
  * EBADF or a short write.)  Counts an unjudgeable timeout. */
-static bool cut_possible(const struct judged *j, int which, int err, cio_time_t s,
-                         cio_time_t e, uint64_t ended_before, uint64_t begun_after)
+static bool cut_possible(const struct judged *j, int which, int err, cio_time_t s, cio_time_t e,
+                         uint64_t ended_before, uint64_t begun_after)
 {
     struct side *sd = side_of(j->sf, which);
     bool closing = j->closing && atomic_load(j->closing);
@@ -428,12 +428,14 @@ static ssize_t judged_op(const struct judged *j, int which, void *buf, size_t n)
         t->bytes += (uint64_t)r;
         if (deadline_surely_passed(sd, s, e))
             record_failure("%s %d: %s of %zu returned %zd though its deadline had passed "
-                           "before it started", j->who, j->id, op, n, r);
+                           "before it started",
+                           j->who, j->id, op, n, r);
         if (which == CIO_WRITE && (size_t)r != n) {
             t->partial++;
             if (r == 0 || !cut_possible(j, which, 0, s, e, ended_before, begun_after))
                 record_failure("%s %d: write of %zu returned %zd with nothing that could "
-                               "cut it", j->who, j->id, n, r);
+                               "cut it",
+                               j->who, j->id, n, r);
         }
         return r;
     }
@@ -449,15 +451,14 @@ static ssize_t judged_op(const struct judged *j, int which, void *buf, size_t n)
         break;
     default:
         t->other++;
-        record_failure("%s %d: %s of %zu failed with %s", j->who, j->id, op, n,
-                       strerror(err));
+        record_failure("%s %d: %s of %zu failed with %s", j->who, j->id, op, n, strerror(err));
         errno = err;
         return r;
     }
     if (!cut_possible(j, which, err, s, e, ended_before, begun_after))
         record_failure("%s %d: %s of %zu failed with %s after %.3f ms, which nothing "
-                       "the chaos did can explain", j->who, j->id, op, n, strerror(err),
-                       elapsed_ms(s, e));
+                       "the chaos did can explain",
+                       j->who, j->id, op, n, strerror(err), elapsed_ms(s, e));
     errno = err;
     return r;
 }
@@ -546,8 +547,8 @@ static void chaos_set(struct sfile *sf, int mask, enum chaos_kind kind, struct r
         pthread_mutex_unlock(&sd->mu);
     }
     if (rc != 0)
-        record_failure("cio_set_deadline(fd %d, mask %d, %lld): %s", sf->fd, mask,
-                       (long long)t, strerror(err));
+        record_failure("cio_set_deadline(fd %d, mask %d, %lld): %s", sf->fd, mask, (long long)t,
+                       strerror(err));
 }
 
 static void chaos_cancel(struct sfile *sf, int mask)
@@ -594,7 +595,7 @@ static void benign_step(struct sfile *sf, struct rng *r)
         if (mask & (i + 1))
             pthread_mutex_lock(&sf->side[i].mu);
     cio_time_t cur = first->log[(first->n - 1) % RING].value;
-    cio_time_t t = rng_below(r, 4) == 0 ? CIO_NO_DEADLINE
+    cio_time_t t = rng_below(r, 4) == 0         ? CIO_NO_DEADLINE
                    : cur > 0 && rng_below(r, 2) ? cur + NS_PER_MS * (1 + rng_below(r, 1000))
                                                 : cio_after_ms(60000 + rng_below(r, 60000));
     cio_time_t b = cio_now();
@@ -783,9 +784,9 @@ struct stream {
     uint64_t base;         /* byte k of the stream is pattern_byte(base + k) */
     unsigned seed;
     atomic_int *stop_io;
-    atomic_int ended;          /* the writer ended the stream */
+    atomic_int ended;           /* the writer ended the stream */
     atomic_uint_fast64_t final; /* ... after writing this many bytes */
-    uint64_t written, got;     /* the writer's, the reader's */
+    uint64_t written, got;      /* the writer's, the reader's */
     struct tally wt, rt;
 };
 
@@ -837,7 +838,8 @@ static void *stream_reader(void *arg)
             size_t m = pattern_mismatch(buf, (size_t)got, st->base + st->got);
             if (m != (size_t)got) {
                 record_failure("stream %d: byte %" PRIu64 " of the stream is wrong (in a read "
-                               "of %zd)", st->id, st->got + m, got);
+                               "of %zd)",
+                               st->id, st->got + m, got);
                 broken = true; /* keep draining so the writer can finish */
             }
         }
@@ -849,8 +851,8 @@ static void *stream_reader(void *arg)
             if (!atomic_load(&st->ended))
                 record_failure("stream %d: end of file before the writer ended it", st->id);
             else if (st->got != atomic_load(&st->final))
-                record_failure("stream %d: read %" PRIu64 " bytes of %" PRIu64, st->id,
-                               st->got, (uint64_t)atomic_load(&st->final));
+                record_failure("stream %d: read %" PRIu64 " bytes of %" PRIu64, st->id, st->got,
+                               (uint64_t)atomic_load(&st->final));
             break;
         }
         nap(&r, 200);
@@ -933,7 +935,8 @@ static void *records_writer(void *arg)
             rc->written += k;
         else if (w > 0)
             record_failure("records %d: a write of %" PRIu64 " bytes (atomic, <= PIPE_BUF) "
-                           "was cut at %zd", rc->id, k * REC, w);
+                           "was cut at %zd",
+                           rc->id, k * REC, w);
         if (w <= 0 || rng_below(&r, 8) == 0)
             nap(&r, 200);
     }
@@ -1018,8 +1021,7 @@ static void assert_stats_add_up(const cio_stats *s0, const struct tally *sum)
 {
     cio_stats s1;
     cio_get_stats(&s1);
-    assert_int_equal(sum->done + sum->timeouts + sum->cancels + sum->closed + sum->other,
-                     sum->ops);
+    assert_int_equal(sum->done + sum->timeouts + sum->cancels + sum->closed + sum->other, sum->ops);
     assert_int_equal(s1.ops_started, s1.ops_done);
     assert_int_equal(s1.ops_started - s0->ops_started, sum->ops);
     assert_int_equal(s1.ops_done - s0->ops_done, sum->ops);
@@ -1029,21 +1031,92 @@ static void assert_stats_add_up(const cio_stats *s0, const struct tally *sum)
 }
 
 static void print_summary(const char *test, double seconds, unsigned seed, const struct tally *t,
-                          struct storm *st, uint64_t chaos, const cio_stats *s0,
-                          const char *extra)
+                          struct storm *st, uint64_t chaos, const cio_stats *s0, const char *extra)
 {
     cio_stats s1;
     cio_get_stats(&s1);
     uint64_t cancel = atomic_load(&st->sent_cancel), other = atomic_load(&st->sent_other);
-    printf("STRESS test=%s seconds=%.1f seed=%u ops=%" PRIu64 " bytes=%" PRIu64
-           " signals=%" PRIu64 " (cancel signal %" PRIu64 ", unrelated %" PRIu64
-           " of which handled %" PRIu64 ") timeouts=%" PRIu64 " cancels=%" PRIu64
-           " closed=%" PRIu64 " partial_writes=%" PRIu64 " chaos_actions=%" PRIu64
-           " unjudged=%" PRIu64 " lib_signals=%" PRIu64 " resignals=%" PRIu64 "%s%s\n",
-           test, seconds, seed, t->ops, t->bytes, cancel + other, cancel, other, storm_handled(), t->timeouts, t->cancels, t->closed,
-           t->partial, chaos, t->unjudged, (uint64_t)(s1.signals_sent - s0->signals_sent),
-           (uint64_t)(s1.resignals - s0->resignals), extra ? " " : "", extra ? extra : "");
+    printf("STRESS test=%s seconds=%.1f seed=%u ops=%" PRIu64 " bytes=%" PRIu64 " signals=%" PRIu64
+           " (cancel signal %" PRIu64 ", unrelated %" PRIu64 " of which handled %" PRIu64
+           ") timeouts=%" PRIu64 " cancels=%" PRIu64 " closed=%" PRIu64 " partial_writes=%" PRIu64
+           " chaos_actions=%" PRIu64 " unjudged=%" PRIu64 " lib_signals=%" PRIu64
+           " resignals=%" PRIu64 "%s%s\n",
+           test, seconds, seed, t->ops, t->bytes, cancel + other, cancel, other, storm_handled(),
+           t->timeouts, t->cancels, t->closed, t->partial, chaos, t->unjudged,
+           (uint64_t)(s1.signals_sent - s0->signals_sent), (uint64_t)(s1.resignals - s0->resignals),
+           extra ? " " : "", extra ? extra : "");
     fflush(stdout);
+}
+
+/* ---- rule 3: a blocked read ends when its deadline moves into the past ------- */
+
+/* The chaos above moves each deadline every few ms, which would hide a
+ * blocked op that a deadline moved into the past fails to stop; so one
+ * reader of a pipe nobody writes to is probed alone: its deadline is moved
+ * into the past at random moments and the read must end within a bound. */
+struct prober {
+    struct sfile sf; /* the read end; the write end stays open, unwritten */
+    int wfd;
+    unsigned seed;
+    atomic_int *stop;
+    atomic_int reader_done;
+    atomic_uint_fast64_t ended; /* the reader's ops that returned */
+    struct tally t;
+    uint64_t probes;
+    double worst_ms;
+};
+
+static void *probed_reader(void *arg)
+{
+    struct prober *p = arg;
+    struct judged j = {&p->sf, &p->t, NULL, "probed reader", 0};
+    struct rng r;
+    rng_init(&r, p->seed ^ 0x3141);
+    char buf[16];
+    while (!atomic_load(p->stop)) {
+        if (judged_op(&j, CIO_READ, buf, sizeof buf) >= 0)
+            record_failure("probed reader: a read of a pipe nobody writes to returned");
+        atomic_fetch_add(&p->ended, 1);
+        nap(&r, 200); /* the deadline may still be past: do not spin */
+    }
+    atomic_store(&p->reader_done, 1);
+    return NULL;
+}
+
+struct probe_wait {
+    struct prober *p;
+    uint64_t ended;
+};
+
+static bool probe_answered(void *arg)
+{
+    struct probe_wait *w = arg;
+    return atomic_load(&w->p->ended) > w->ended;
+}
+
+static void *prober_main(void *arg)
+{
+    struct prober *p = arg;
+    struct rng r;
+    rng_init(&r, p->seed);
+    while (!atomic_load(p->stop) && !failed()) {
+        nap(&r, 3000);
+        struct probe_wait w = {p, atomic_load(&p->ended)};
+        cio_time_t t0 = cio_now();
+        chaos_set(&p->sf, CIO_READ, PAST, &r);
+        if (!wait_until(probe_answered, &w, LATE_BOUND_MS))
+            record_failure("a read went on %d ms after its deadline moved into the past",
+                           (int)scaled_ms(LATE_BOUND_MS));
+        double ms = elapsed_ms(t0, cio_now());
+        p->worst_ms = ms > p->worst_ms ? ms : p->worst_ms;
+        p->probes++;
+        chaos_set(&p->sf, CIO_READ, CLEAR, &r);
+    }
+    while (!atomic_load(&p->reader_done)) { /* the reader may be blocked */
+        chaos_cancel(&p->sf, CIO_READ);
+        sleep_us(1000);
+    }
+    return NULL;
 }
 
 /* ---- the mixed workload: streams and records, with or without chaos -------- */
@@ -1066,6 +1139,7 @@ struct mixed {
     struct stream streams[NSTREAMS];
     struct records recs[NRECS];
     struct chaos chaos[NCHAOS];
+    struct prober prober;
     struct crew io, agents;
     struct storm storm;
     atomic_int stop_chaos, stop_io;
@@ -1092,8 +1166,8 @@ static void add_stream(struct mixed *m, int id, struct sfile *rf, struct sfile *
     st->stop_io = &m->stop_io;
 }
 
-static void add_records(struct mixed *m, int id, struct sfile *rf, struct sfile *wf,
-                        bool packets, unsigned seed)
+static void add_records(struct mixed *m, int id, struct sfile *rf, struct sfile *wf, bool packets,
+                        unsigned seed)
 {
     struct records *rc = &m->recs[id];
     rc->id = id + 100;
@@ -1143,9 +1217,20 @@ static void start_mixed(struct mixed *m, bool chaos, unsigned seed)
         crew_start(&m->io, records_writer, &m->recs[i]);
     }
     for (int i = 0; i < NCHAOS; i++) {
-        m->chaos[i] = (struct chaos){m->all, m->nfiles, seed * 41 + (unsigned)i, !chaos,
-                                     &m->stop_chaos, 0, 0};
+        m->chaos[i] = (struct chaos){
+            m->all, m->nfiles, seed * 41 + (unsigned)i, !chaos, &m->stop_chaos, 0, 0};
         crew_start(&m->agents, chaos_main, &m->chaos[i]);
+    }
+    if (chaos) {
+        struct prober *p = &m->prober;
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        assert_true(sfile_open(&p->sf, fds[0], CIO_READ));
+        p->wfd = fds[1];
+        p->seed = seed * 47;
+        p->stop = &m->stop_chaos;
+        crew_start(&m->agents, probed_reader, p);
+        crew_start(&m->agents, prober_main, p);
     }
 }
 
@@ -1179,6 +1264,7 @@ static void sum_mixed(struct mixed *m, struct tally *sum, uint64_t *chaos)
     }
     for (int i = 0; i < NCHAOS; i++)
         *chaos += m->chaos[i].actions;
+    tally_add(sum, &m->prober.t);
 }
 
 /* Every stream and record channel moved data; then close what is left. */
@@ -1207,6 +1293,11 @@ static void check_and_close_mixed(struct mixed *m)
     }
     for (int i = 0; i < m->nfiles; i++)
         sfile_fini(&m->files[i]);
+    if (m->prober.sf.f) {
+        assert_int_equal(cio_close(m->prober.sf.f), 0);
+        close(m->prober.wfd);
+        sfile_fini(&m->prober.sf);
+    }
 }
 
 static void run_mixed(const char *test, bool chaos)
@@ -1229,8 +1320,13 @@ static void run_mixed(const char *test, bool chaos)
     sum_mixed(m, &sum, &actions);
     assert_no_failure();
     assert_stats_add_up(&s0, &sum);
-    print_summary(test, seconds, seed, &sum, &m->storm, actions, &s0, NULL);
+    char extra[96] = "";
+    if (chaos)
+        snprintf(extra, sizeof extra, "rule3_probes=%" PRIu64 " worst_rule3_ms=%.3f",
+                 m->prober.probes, m->prober.worst_ms);
+    print_summary(test, seconds, seed, &sum, &m->storm, actions, &s0, chaos ? extra : NULL);
     storm_stop(&m->storm);
+    uint64_t probes = m->prober.probes;
     check_and_close_mixed(m);
     assert_no_failure();
 
@@ -1242,6 +1338,7 @@ static void run_mixed(const char *test, bool chaos)
     if (chaos) {
         assert_true(sum.timeouts > 0);
         assert_true(sum.cancels > 0);
+        assert_true(probes > 0);
     } else {
         assert_int_equal(sum.timeouts, 0);
         assert_int_equal(sum.cancels, 0);
@@ -1295,12 +1392,12 @@ struct slot {
     unsigned seed;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_int closing;         /* written under mu */
-    int finished;               /* mu */
-    struct incarnation *inc;    /* mu */
-    int committed[NMEMBERS];    /* mu */
+    atomic_int closing;      /* written under mu */
+    int finished;            /* mu */
+    struct incarnation *inc; /* mu */
+    int committed[NMEMBERS]; /* mu */
     atomic_int entered[NMEMBERS];
-    struct tally t[NMEMBERS];   /* each member's own */
+    struct tally t[NMEMBERS]; /* each member's own */
     atomic_int *stop;
     uint64_t incarnations, reopens, reused, own_numbers, detached, drained, checked;
     uint64_t busy_closes, chaos;
@@ -1406,7 +1503,8 @@ static void *slot_reader(void *arg)
             size_t m = pattern_mismatch(buf, (size_t)got, inc->base + inc->got);
             if (m != (size_t)got)
                 record_failure("slot %d, incarnation %u: byte %" PRIu64 " is wrong (lost, "
-                               "duplicated, or a stale op's)", s->id, inc->gen, inc->got + m);
+                               "duplicated, or a stale op's)",
+                               s->id, inc->gen, inc->got + m);
             inc->got += (uint64_t)got;
         } else if (got == 0 && !atomic_load(&s->closing)) {
             record_failure("slot %d: end of file while not closing", s->id);
@@ -1515,7 +1613,8 @@ static uint64_t drain_and_check(struct slot *s, struct incarnation *inc, int fd)
     }
     if (off != inc->written)
         record_failure("slot %d, incarnation %u: %" PRIu64 " bytes read and left of %" PRIu64
-                       " written", s->id, inc->gen, off, inc->written);
+                       " written",
+                       s->id, inc->gen, off, inc->written);
     return off - inc->got;
 }
 
@@ -1657,12 +1756,12 @@ static void closing_under_load_never_lets_a_stale_op_touch_a_reused_fd(void **st
     atomic_store(&ct->stop, 1);
     if (!crew_join(&ct->crew, JOIN_MS)) {
         for (int i = 0; i < SLOTS; i++)
-            fprintf(stderr, "slot %d: closing %d, writer %d, reader %d, chaos %d committed\n",
-                    i, atomic_load(&ct->slots[i].closing), ct->slots[i].committed[M_WRITER],
+            fprintf(stderr, "slot %d: closing %d, writer %d, reader %d, chaos %d committed\n", i,
+                    atomic_load(&ct->slots[i].closing), ct->slots[i].committed[M_WRITER],
                     ct->slots[i].committed[M_READER], ct->slots[i].committed[M_CHAOS]);
         fail_msg("slots still running %d ms after the end: an op never stopped, or a "
-                 "cio_close never returned (first failure: %s)", (int)scaled_ms(JOIN_MS),
-                 failure.msg);
+                 "cio_close never returned (first failure: %s)",
+                 (int)scaled_ms(JOIN_MS), failure.msg);
     }
     cio_set_trace(NULL, NULL);
 
@@ -1687,9 +1786,9 @@ static void closing_under_load_never_lets_a_stale_op_touch_a_reused_fd(void **st
     assert_stats_add_up(&s0, &sum);
     char extra[256];
     snprintf(extra, sizeof extra,
-             "incarnations=%" PRIu64 " fd_reused=%" PRIu64 " (own %" PRIu64 ", another slot's %"
-             PRIu64 ") closes_with_ops_in_flight=%" PRIu64 " detached_and_drained=%" PRIu64
-             " bytes_checked=%" PRIu64,
+             "incarnations=%" PRIu64 " fd_reused=%" PRIu64 " (own %" PRIu64
+             ", another slot's %" PRIu64 ") closes_with_ops_in_flight=%" PRIu64
+             " detached_and_drained=%" PRIu64 " bytes_checked=%" PRIu64,
              incs, reused, own, reused - own, busy, detached, checked + drained);
     print_summary(__func__, seconds, seed, &sum, &ct->storm, chaos, &s0, extra);
     storm_stop(&ct->storm);
@@ -1871,8 +1970,8 @@ static int fork_once(int iteration)
  * library: a read with a 50 ms deadline times out, not early, and data is
  * read.  The parent's blocked reads survive each fork and complete with
  * the exact data written after it, and the stream loses nothing. */
-static void children_forked_under_blocked_reads_use_the_library_and_the_parent_carries_on(
-    void **state)
+static void
+children_forked_under_blocked_reads_use_the_library_and_the_parent_carries_on(void **state)
 {
     (void)state;
     double seconds = stress_seconds();
