@@ -51,7 +51,8 @@ int reset_peak_rss(void);              /* 0 if VmHWM could be reset */
  * /proc/self/task/tid/syscall, else its state 'S'); 1 when it did. */
 int wait_blocked_in(long tid, long nr, ns_t limit);
 long current_tid(void);
-int allowed_cpus(void); /* CPUs the process could run on at start */
+long voluntary_switches(long tid); /* times thread tid went to sleep, -1 if unknown */
+int allowed_cpus(void);            /* CPUs the process could run on at start */
 /* Pin the calling thread to the i-th of those CPUs; i < 0: to all of them. */
 void pin_self(int i);
 void die(const char *what); /* perror and exit(2): the bench cannot go on */

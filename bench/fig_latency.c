@@ -308,7 +308,16 @@ static ns_t cancel_cio(blocker *b, uint64_t *signals)
     return dt;
 }
 
-static void report_cancel(const char *where, ns_t *vc, ns_t *vr, size_t n)
+/* Wait until both blocked threads sleep between trials; their sleeps so far. */
+static void sleeps(blocker *b, long out[2])
+{
+    for (int i = 0; i < 2; i++) {
+        wait_blocked_in(atomic_load(&b[i].tid), SYS_futex, NS_PER_S);
+        out[i] = voluntary_switches(atomic_load(&b[i].tid));
+    }
+}
+
+static void report_cancel(const char *where, ns_t *vc, ns_t *vr, size_t n, const double *slept)
 {
     char name[48], base[48], note[160];
     const char *stat[3] = {"p50", "p99", "max"};
@@ -317,8 +326,10 @@ static void report_cancel(const char *where, ns_t *vc, ns_t *vr, size_t n)
     r[1] = percentile(vr, n, 99);
     c[0] = percentile(vc, n, 50);
     r[0] = percentile(vr, n, 50);
-    snprintf(note, sizeof note, "%zu trials, blocked thread pinned to %s CPU as the canceller", n,
-             strcmp(where, "same") == 0 ? "the same" : "another");
+    snprintf(note, sizeof note,
+             "%zu trials, blocked thread pinned to %s CPU as the canceller; "
+             "the caller slept %.2f times a trial (floor %.2f)",
+             n, strcmp(where, "same") == 0 ? "the same" : "another", slept[1], slept[0]);
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "cancel_%s_cpu_%s", where, stat[i]);
         snprintf(base, sizeof base, "kill_eintr_%s_cpu_%s", where, stat[i]);
@@ -337,31 +348,35 @@ static size_t cancel_trials(int cpu, size_t n)
     empty_pipe(b);
     cio_file *f = cio_fdopen(a[0]);
     traced_fd = a[0];
-    blocker raw, cio;
-    blocker_start(&raw, 1, b[0], NULL, cpu);
-    blocker_start(&cio, 0, -1, f, cpu);
+    blocker bl[2]; /* the floor's reader, cancelio's caller */
+    blocker_start(&bl[0], 1, b[0], NULL, cpu);
+    blocker_start(&bl[1], 0, -1, f, cpu);
     ns_t *vr = calloc(n, sizeof *vr), *vc = calloc(n, sizeof *vc);
     uint64_t signals;
     size_t multi = 0;
+    long s0[2], s1[2];
+    sleeps(bl, s0);
     for (size_t i = 0; i < n; i++) {
         if (i % 2) {
-            vr[i] = cancel_raw(&raw);
-            vc[i] = cancel_cio(&cio, &signals);
+            vr[i] = cancel_raw(&bl[0]);
+            vc[i] = cancel_cio(&bl[1], &signals);
         } else {
-            vc[i] = cancel_cio(&cio, &signals);
-            vr[i] = cancel_raw(&raw);
+            vc[i] = cancel_cio(&bl[1], &signals);
+            vr[i] = cancel_raw(&bl[0]);
         }
         multi += signals > 1;
     }
-    blocker_stop(&raw);
-    blocker_stop(&cio);
+    sleeps(bl, s1);
+    double slept[2] = {(double)(s1[0] - s0[0]) / (double)n, (double)(s1[1] - s0[1]) / (double)n};
+    blocker_stop(&bl[0]);
+    blocker_stop(&bl[1]);
     const char *where = cpu == 0 ? "same" : "cross";
     char name[64];
     snprintf(name, sizeof name, "cancel_cio_%s.txt", where);
     save_samples(name, vc, n);
     snprintf(name, sizeof name, "cancel_raw_%s.txt", where);
     save_samples(name, vr, n);
-    report_cancel(where, vc, vr, n);
+    report_cancel(where, vc, vr, n, slept);
     free(vr);
     free(vc);
     cio_close(f);

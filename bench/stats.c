@@ -187,6 +187,22 @@ static long blocked_syscall(long tid)
     return nr;
 }
 
+long voluntary_switches(long tid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return -1;
+    long v = -1;
+    while (v < 0 && fgets(line, sizeof line, in)) {
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+            v = strtol(line + 24, NULL, 10);
+    }
+    fclose(in);
+    return v;
+}
+
 static int is_sleeping(long tid)
 {
     char path[64], buf[512];
@@ -296,8 +312,9 @@ static void print_line(const bench_result *r)
     const char *u = key_unit(r->unit);
     printf("BENCH fig=%d name=%s value_%s=%.6g", r->figure, r->name, u, r->value);
     if (r->baseline[0])
-        printf(" baseline=%s baseline_%s=%.6g ratio=%.4g", r->baseline, u, r->baseline_value,
-               ratio_of(r));
+        printf(" baseline=%s baseline_%s=%.6g", r->baseline, u, r->baseline_value);
+    if (r->baseline[0] && r->baseline_value != 0)
+        printf(" ratio=%.4g", ratio_of(r));
     if (r->target_kind == TARGET_RATIO_MAX)
         printf(" target_ratio=%g", r->target);
     else if (r->target_kind == TARGET_VALUE_MAX)

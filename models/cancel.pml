@@ -107,6 +107,14 @@ byte in_op[NW] = NONE;          /* ghost: the op it is inside (steps 2..6) */
 
 bool all_done;                  /* ghost: the caller returned from every op */
 
+#ifdef ORPHAN
+/* Rule 15 (src/orphan.c): on a file that may orphan, a caller whose worker
+ * does not answer within CIO__ORPHAN_GRACE returns the reason and leaves
+ * the op to the worker.  The read direction stays busy until then. */
+bool orphaned[NOPS];            /* op->orphaned */
+byte orph = NONE;               /* d->orphan */
+#endif
+
 #if defined(W_LATE) || defined(W_LOST)
 byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for */
 #define SIG_FOR(w, k) sig_for[w] = k
@@ -279,7 +287,17 @@ proctype worker(byte w; byte first) {
             atomic {
                 LOCK(WORKER(w));
                 in_op[w] = NONE;
+#ifdef ORPHAN
+                if
+                :: orphaned[k] ->       /* adopt: the result is the worker's */
+                    st[k] = DONE;
+                    wk[k] = NONE;
+                    orph = NONE         /* the direction is free again */
+                :: else -> finish(k, r)
+                fi;
+#else
                 finish(k, r);
+#endif
                 UNLOCK(WORKER(w))
             }
         fi;
@@ -325,7 +343,12 @@ active proctype caller() {
         /* step 1: publish.  enter_locked, link_locked (the op is now in
          * flight: d->ops), cio__op_prepare_locked (state NEW, reason 0). */
         atomic {
+#ifdef ORPHAN
+            /* enter_locked: a direction busy with an orphan is waited for */
+            LOCK_WHEN(CALLER, orph == NONE || closing);
+#else
             LOCK(CALLER);
+#endif
             inside = 1;
             if
             :: closing ->               /* enter_locked: -EBADF at once */
@@ -403,6 +426,21 @@ active proctype caller() {
                     UNLOCK(CALLER)
                 fi
                }
+#ifdef ORPHAN
+            /* the grace ran out (any moment after the reason): the caller
+             * returns the reason, unlinks the op and leaves it to the worker
+             * (cio__orphan_keep_locked) */
+            :: atomic {
+                LOCK_WHEN(CALLER, st[k] == RUNNING && reason[k] != 0);
+                orphaned[k] = 1;
+                res[k] = reason[k];
+                orph = k;
+                cur = NONE;
+                inside = 0;
+                UNLOCK(CALLER);
+                break
+               }
+#endif
             od
         fi;
         /* property (c): an op fails with a cancel only if a cancel was

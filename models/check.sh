@@ -8,6 +8,9 @@
 #   models/check.sh --real           the real model only
 #   models/check.sh --mutant NAME    one mutant (repeatable); 0 iff it is caught
 #   models/check.sh --witness NAME   one witness (repeatable); 0 iff reachable
+#   models/check.sh --variant ORPHAN the model of a file whose reads may be
+#                                    orphaned (rule 15); 0 iff it passes like
+#                                    the real model (it does not: see the doc)
 #   models/check.sh --list           the mutants and witnesses
 #   --per-op    also check (b) op by op (claims done0, done1, ...)
 #   --trail     also print spin's counter-example for the first failed check of
@@ -39,6 +42,7 @@ JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART)
 WITNESSES=(LATE LOST UNQUEUE STEP2 TRY DATA RETIRE)
+VARIANTS=(ORPHAN)
 
 # What each check must report for each mutant: pass, end (invalid end
 # state), assert (assertion violated) or cycle (acceptance cycle).
@@ -62,6 +66,7 @@ declare -A WHAT=(
     [TRY]="a cancel lands during the caller's non-blocking try"
     [DATA]="the syscall returns data although the op has a reason"
     [RETIRE]="an idle worker retires (and the pool starts another)"
+    [ORPHAN]="rule 15: the caller gives up on an op its worker did not end in time"
 )
 declare -A LABEL=(
     [safety]="(a) end states, (c) (d) asserts"
@@ -72,12 +77,13 @@ declare -A LABEL=(
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 
 want_all=0 want_real=0 trail=0 per_op=0
-sel_mut=() sel_wit=() defs=()
+sel_mut=() sel_wit=() sel_var=() defs=()
 while [ $# -gt 0 ]; do
     case $1 in
     --real) want_real=1 ;;
     --mutant) [ $# -ge 2 ] || usage; sel_mut+=("$2"); shift ;;
     --witness) [ $# -ge 2 ] || usage; sel_wit+=("$2"); shift ;;
+    --variant) [ $# -ge 2 ] || usage; sel_var+=("$2"); shift ;;
     --trail) trail=1 ;;
     --per-op) per_op=1 ;;
     -j) [ $# -ge 2 ] || usage; JOBS=$2; shift ;;
@@ -85,6 +91,7 @@ while [ $# -gt 0 ]; do
     --list)
         for m in "${MUTANTS[@]}"; do printf 'mutant  %-17s %s\n' "$m" "${WHAT[$m]}"; done
         for w in "${WITNESSES[@]}"; do printf 'witness %-17s %s\n' "$w" "${WHAT[$w]}"; done
+        for v in "${VARIANTS[@]}"; do printf 'variant %-17s %s\n' "$v" "${WHAT[$v]}"; done
         exit 0 ;;
     -h|--help) usage ;;
     *) echo "check.sh: unknown argument: $1" >&2; usage ;;
@@ -92,7 +99,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 # nothing selected (no arguments, or only --trail / --per-op / -j / -D): all
-if [ $want_real -eq 0 ] && [ ${#sel_mut[@]} -eq 0 ] && [ ${#sel_wit[@]} -eq 0 ]; then
+if [ $want_real -eq 0 ] && [ ${#sel_mut[@]} -eq 0 ] && [ ${#sel_wit[@]} -eq 0 ] &&
+    [ ${#sel_var[@]} -eq 0 ]; then
     want_all=1
 fi
 if [ $want_all -eq 1 ]; then
@@ -103,6 +111,9 @@ for m in "${sel_mut[@]}"; do
 done
 for w in "${sel_wit[@]}"; do
     [[ " ${WITNESSES[*]} " == *" $w "* ]] || { echo "check.sh: no witness $w (see --list)" >&2; exit 2; }
+done
+for v in "${sel_var[@]}"; do
+    [[ " ${VARIANTS[*]} " == *" $v "* ]] || { echo "check.sh: no variant $v (see --list)" >&2; exit 2; }
 done
 
 for tool in spin gcc; do
@@ -136,7 +147,7 @@ parallel() {
 # build VARIANT [DEFINE]: spin -a and the two pan binaries in $WORK/VARIANT
 build() {
     local v=$1 d=${2:-} dir=$WORK/$1 opt=-O1
-    [ "$v" = REAL ] && opt=-O2
+    [[ $v == REAL || $v == V_* ]] && opt=-O2
     mkdir -p "$dir" && cp "$MODEL" "$dir/cancel.pml"
     (
         cd "$dir" &&
@@ -256,6 +267,11 @@ for w in "${sel_wit[@]}"; do
     builds+=("build W_$w -DW_$w")
     checks+=("check W_$w safety")
 done
+for v in "${sel_var[@]}"; do
+    builds+=("build V_$v -D$v")
+    for c in "${CLAIMS[@]}"; do checks+=("check V_$v $c"); done
+    checks+=("check V_$v safety")
+done
 
 echo "spin: $(spin -V | head -1); model: $MODEL${defs[*]:+; ${defs[*]}}"
 echo "(jobs: $JOBS; building ${#builds[@]} variants, running ${#checks[@]} checks)"
@@ -264,21 +280,33 @@ parallel "${checks[@]}"
 
 status=0
 
+# report_model VARIANT DEFINE: every check must pass
+report_model() {
+    local v=$1 d=${2:-} c o r label
+    [ -e "$WORK/$v/build.failed" ] && sed 's/^/        /' "$WORK/$v/spin.out"
+    for c in safety "${CLAIMS[@]}"; do
+        o=$(outcome "$v" "$c")
+        if [ "$o" = pass ]; then r=PASS; else r=FAIL; status=1; fi
+        label=${LABEL[$c]:-"(b) reason[${c#done}] -> <> DONE (-f)"}
+        printf '  %-4s  %-8s %-38s %-42s %5s s\n' "$r" "$c" "$label" "$(states "$v" "$c")" "$(cat "$WORK/$v/$c.time" 2>/dev/null)"
+        if [ "$o" != pass ]; then
+            echo "        spin reports: $(describe "$o"): $(error_line "$v" "$c")"
+            [ $trail -eq 1 ] && print_trail "$v" "$c" "$d"
+        fi
+    done
+}
+
 if [ $want_real -eq 1 ]; then
     echo
     echo "REAL MODEL: every check must pass"
-    [ -e "$WORK/REAL/build.failed" ] && sed 's/^/        /' "$WORK/REAL/spin.out"
-    for c in safety "${CLAIMS[@]}"; do
-        o=$(outcome REAL "$c")
-        if [ "$o" = pass ]; then r=PASS; else r=FAIL; status=1; fi
-        label=${LABEL[$c]:-"(b) reason[${c#done}] -> <> DONE (-f)"}
-        printf '  %-4s  %-8s %-38s %-42s %5s s\n' "$r" "$c" "$label" "$(states REAL "$c")" "$(cat "$WORK/REAL/$c.time" 2>/dev/null)"
-        if [ "$o" != pass ]; then
-            echo "        spin reports: $(describe "$o"): $(error_line REAL "$c")"
-            [ $trail -eq 1 ] && print_trail REAL "$c"
-        fi
-    done
+    report_model REAL
 fi
+
+for v in "${sel_var[@]}"; do
+    echo
+    echo "VARIANT $v (${WHAT[$v]}): every check must pass"
+    report_model "V_$v" "-D$v"
+done
 
 if [ ${#sel_mut[@]} -gt 0 ]; then
     echo
@@ -321,5 +349,6 @@ times >"$WORK/times" # (a builtin: in a pipe it would run in a subshell)
 cpu=$(tail -1 "$WORK/times" | awk '{ u = $1; s = $2; sub(/s$/, "", u); sub(/s$/, "", s)
     split(u, a, "m"); split(s, b, "m"); printf "%.1f", a[1] * 60 + a[2] + b[1] * 60 + b[2] }')
 echo "total time: $(echo "$(date +%s.%N) $T0" | awk '{ printf "%.1f", $1 - $2 }') s (cpu: $cpu s)"
+[ $want_all -eq 1 ] && echo "(not run by default: --variant ORPHAN, reads that may outlive their caller; see docs/model-checking.md)"
 if [ $status -eq 0 ]; then echo "RESULT: OK"; else echo "RESULT: FAILED"; fi
 exit $status

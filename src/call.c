@@ -60,6 +60,16 @@ void cio__calls_cancel_all(void)
     pthread_mutex_unlock(&calls.mu);
 }
 
+/* Calls have no file to count them: they go straight to the totals.  r is
+ * the outcome, a count or -errno. */
+static void count(long r)
+{
+    cio__op_counts c = {1, 0, 0, 0};
+    cio__count_outcome(&c, r);
+    cio__counts_fold(&c);
+    CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
+}
+
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
     long r = cio__lib_ensure();
@@ -90,16 +100,20 @@ long cio__call_run(cio__op *op, cio_time_t deadline)
 struct call_args {
     cio_func fn;
     void *arg;
+    cio_time_t deadline;
+    int late; /* fn returned -1 at or after the deadline */
 };
 
 static long call_thunk(cio__op *op)
 {
-    const struct call_args *a = op->arg;
+    struct call_args *a = op->arg;
     current = op;
     errno = 0;
     long r = a->fn(a->arg);
     op->err = errno;
     current = NULL;
+    /* decided here, not by the caller: fn may beat the caller's wake-up */
+    a->late = r == -1 && a->deadline != CIO_NO_DEADLINE && cio_now() >= a->deadline;
     return r;
 }
 
@@ -107,12 +121,16 @@ long cio_call(cio_func fn, void *arg, cio_time_t deadline)
 {
     if (!fn)
         return cio__fail(-EINVAL);
-    struct call_args a = {fn, arg};
+    struct call_args a = {fn, arg, deadline, 0};
     cio__op op = {.run = call_thunk, .arg = &a};
     long r = cio__call_run(&op, deadline);
     int reason = cio__op_stop_reason(&op);
-    if (!op.started || (r == -1 && reason))
-        return cio__fail(op.started ? -reason : r);
+    if (!op.started || (r == -1 && (reason || a.late))) {
+        long e = !op.started ? r : reason ? -reason : -ETIMEDOUT;
+        count(e);
+        return cio__fail(e);
+    }
+    count(r == -1 ? -op.err : r);
     errno = op.err;
     return r;
 }
@@ -150,6 +168,7 @@ cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline
     struct open_args a = {path, flags, mode};
     cio__op op = {.run = open_thunk, .arg = &a};
     long fd = cio__call_run(&op, deadline);
+    count(fd);
     if (fd < 0)
         return (void)cio__fail(fd), NULL;
     cio_file *f = cio_fdopen((int)fd);

@@ -46,7 +46,7 @@ static void deliver_copy(cio__op *op, const char *src, size_t len)
 
 /* A read that may outlive its caller (rule 15) reads into a bounce buffer
  * inside its own op, which the worker frees if the caller has gone. */
-#define BOUNCE_MAX ((size_t)1 << 20)
+#define BOUNCE_MAX ((size_t)8 << 20)
 
 static ssize_t run_bounced(cio_file *f, const cio__op *tmpl)
 {

@@ -37,7 +37,8 @@ static void wait_blocked(struct op_thread *t, uint64_t started_before, int fd, i
 static bool handler_is_default(int signo)
 {
     struct sigaction sa;
-    sigaction(signo, NULL, &sa);
+    if (sigaction(signo, NULL, &sa) != 0)
+        return true; /* a signal no handler can be set for */
     return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
 }
 

@@ -1375,6 +1375,46 @@ static void call_returns_what_fn_returned_with_fns_errno(void **state)
     assert_int_equal(errno, ENOENT); /* fn's -1 before its deadline: fn's errno */
 }
 
+struct late_arg {
+    cio_time_t deadline;
+    long value;
+};
+
+/* Busy until the deadline has passed (no syscall: nothing to interrupt),
+ * then fail with EIO, or return value if it is not -1. */
+static long late_fn(void *arg)
+{
+    const struct late_arg *a = arg;
+    while (cio_now() < a->deadline)
+        ;
+    errno = EIO;
+    return a->value;
+}
+
+/* "When fn returns -1 after its deadline passed, cio_call fails with
+ * ETIMEDOUT" even if fn was not in a syscall the signal could cut, and
+ * however fast fn returns after the deadline (before the caller has
+ * noticed it); any other value fn returns late is returned as it is. */
+static void call_fails_with_ETIMEDOUT_whenever_fn_returns_minus_1_after_its_deadline(void **state)
+{
+    (void)state;
+    int eio = 0, other = 0;
+    for (int k = 0; k < 20; k++) {
+        struct late_arg a = {cio_after_ms(2), -1};
+        errno = 0;
+        long r = cio_call(late_fn, &a, a.deadline);
+        int e = errno;
+        eio += r == -1 && e == EIO;
+        other += r != -1 || (e != EIO && e != ETIMEDOUT);
+    }
+    printf("fn returned -1 just after its deadline: %d of 20 came back as EIO\n", eio);
+    assert_int_equal(other, 0);
+    assert_int_equal(eio, 0);
+    struct late_arg b = {cio_after_ms(2), 5};
+    assert_int_equal(cio_call(late_fn, &b, b.deadline), 5);
+    assert_int_equal(errno, EIO);
+}
+
 /* cio_interrupted() is 0 outside a cio_call (on the caller's thread,
  * before and after calls), 0 inside fn before the deadline, and nothing of
  * a call that was cut off sticks to the worker that ran it. */
@@ -1692,7 +1732,7 @@ static void the_counters_balance_and_nothing_outlives_the_suite(void **state)
 static int take_suite_baseline(void)
 {
     void *st = NULL;
-    fixture_setup(&st);
+    fixture_setup_watched(&st); /* the watchdog thread exists from here on */
     struct fn_arg a = {.value = 1};
     int p[2];
     char c;
@@ -1703,14 +1743,13 @@ static int take_suite_baseline(void)
     cio_read(f, &c, 1);
     cio_close(f);
     close(p[1]);
-    if (fixture_teardown(&st) != 0)
-        return -1;
+    cio_shutdown();
     suite_baseline.fds = fd_count();
     suite_baseline.threads = thread_count();
-    return 0;
+    return fixture_teardown(&st);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, calls_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, calls_teardown)
 
 int main(void)
 {
@@ -1743,6 +1782,7 @@ int main(void)
         T(open_with_a_deadline_already_past_fails_without_opening),
         T(shutdown_fails_a_blocked_open_with_ECANCELED),
         T(call_returns_what_fn_returned_with_fns_errno),
+        T(call_fails_with_ETIMEDOUT_whenever_fn_returns_minus_1_after_its_deadline),
         T(interrupted_is_0_outside_a_call_and_before_the_deadline),
         T(call_with_a_deadline_already_past_fails_at_once_without_running_fn),
         T(call_cuts_off_waitpid_at_its_deadline),

@@ -657,6 +657,232 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
     assert_int_equal(close(p[1]), 0);
 }
 
+/* Rules 2, 6, 7 for ops waiting for a worker: with max_threads 1 and the
+ * one worker busy, a read handed to the pool waits in its queue; a cancel,
+ * a deadline and a close each stop such a read at once, and a queued read
+ * left alone runs when the worker is free. */
+static void an_op_queued_for_a_worker_honours_cancel_deadline_and_close(void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 1};
+    assert_int_equal(cio_init(&opt), 0);
+    int p[4][2];
+    cio_file *f[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(make_pipe(p[i]), 0);
+        f[i] = cio_fdopen(p[i][0]);
+        assert_non_null(f[i]);
+    }
+    uint64_t before = op_starts();
+    struct op_thread *busy = start_reader(f[0], 8); /* takes the worker */
+    wait_blocked(busy, before, p[0][0], CIO_READ);
+
+    /* f[1]: cancelled in the queue */
+    before = op_starts();
+    struct op_thread *t = start_reader(f[1], 8);
+    assert_non_null(t);
+    assert_true(wait_op_starts(before + 1, JOIN_MS));
+    assert_true(wait_op_sleeping(t, JOIN_MS));
+    assert_int_equal(threads_in_syscall_on(p[1][0], CIO_READ) > 0, 0);
+    assert_int_equal(cio_cancel(f[1], CIO_READ), 0);
+    assert_true(op_join(t, AT_ONCE_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ECANCELED);
+    op_free(t);
+
+    /* f[2]: its deadline passes in the queue */
+    cio_time_t d = cio_after_ms(50);
+    assert_int_equal(cio_set_read_deadline(f[2], d), 0);
+    t = start_reader(f[2], 8);
+    assert_non_null(t);
+    assert_true(op_join(t, JOIN_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ETIMEDOUT);
+    assert_true(t->end >= d);
+    op_free(t);
+
+    /* f[3]: closed while queued, then a queued read on f[1] runs later */
+    before = op_starts();
+    t = start_reader(f[3], 8);
+    assert_non_null(t);
+    assert_true(wait_op_starts(before + 1, JOIN_MS));
+    assert_true(wait_op_sleeping(t, JOIN_MS));
+    assert_int_equal(cio_close(f[3]), 0);
+    assert_true(op_join(t, AT_ONCE_MS));
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, EBADF);
+    op_free(t);
+
+    before = op_starts();
+    t = start_reader(f[1], 8);
+    assert_non_null(t);
+    assert_true(wait_op_starts(before + 1, JOIN_MS));
+    write_str(p[1][1], "q");
+    assert_false(op_is_done(busy));
+    write_str(p[0][1], "b");
+    assert_true(op_join(busy, JOIN_MS));
+    assert_int_equal(busy->result, 1);
+    assert_true(op_join(t, JOIN_MS)); /* it got the worker after busy */
+    assert_int_equal(t->result, 1);
+    assert_int_equal(t->buf[0], 'q');
+    op_free(busy);
+    op_free(t);
+    for (int i = 0; i < 4; i++) {
+        if (i != 3)
+            assert_int_equal(cio_close(f[i]), 0);
+        close(p[i][1]);
+    }
+}
+
+struct chaos_stream {
+    cio_file *rf, *wf;
+    size_t total;
+    unsigned seed;
+    atomic_int writer_done, stop;
+    /* each thread's own results, read after join */
+    size_t sent, got;
+    long write_cuts, read_cuts, partial_writes;
+    int bad_line;
+    long bad_a, bad_b;
+};
+
+static void chaos_fail(struct chaos_stream *c, int line, long a, long b)
+{
+    if (!c->bad_line) {
+        c->bad_line = line;
+        c->bad_a = a;
+        c->bad_b = b;
+    }
+}
+
+static void *chaos_writer(void *arg)
+{
+    struct chaos_stream *c = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, c->seed * 5 + 1);
+    unsigned char *chunk = malloc(8192);
+    while (chunk && c->sent < c->total && !c->bad_line) {
+        size_t n = 1 + rng_below(&rng, 8192);
+        if (n > c->total - c->sent)
+            n = c->total - c->sent;
+        fill_pattern(chunk, n, c->sent);
+        ssize_t r = cio_write(c->wf, chunk, n);
+        int err = errno;
+        if (r > 0) {
+            if ((size_t)r > n)
+                chaos_fail(c, __LINE__, (long)r, (long)n);
+            c->partial_writes += (size_t)r < n;
+            c->sent += (size_t)r; /* resume after what went out */
+        } else if (r == -1 && (err == ECANCELED || err == ETIMEDOUT)) {
+            c->write_cuts++;
+            if (err == ETIMEDOUT)
+                cio_set_write_deadline(c->wf, CIO_NO_DEADLINE);
+        } else {
+            chaos_fail(c, __LINE__, (long)r, err);
+        }
+    }
+    free(chunk);
+    atomic_store(&c->writer_done, 1);
+    return NULL;
+}
+
+static void *chaos_reader(void *arg)
+{
+    struct chaos_stream *c = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, c->seed * 5 + 2);
+    unsigned char *buf = malloc(8192);
+    while (buf && !c->bad_line) {
+        ssize_t r = cio_read(c->rf, buf, 1 + rng_below(&rng, 8192));
+        int err = errno;
+        if (r == 0)
+            break;
+        if (r > 0) {
+            size_t m = pattern_mismatch(buf, (size_t)r, c->got);
+            if (m != (size_t)r)
+                chaos_fail(c, __LINE__, (long)(c->got + m), (long)r);
+            c->got += (size_t)r;
+            if (rng_below(&rng, 4) == 0)
+                random_delay_us(&rng, 300); /* so writes block too */
+        } else if (err == ECANCELED || err == ETIMEDOUT) {
+            c->read_cuts++;
+            if (err == ETIMEDOUT)
+                cio_set_read_deadline(c->rf, CIO_NO_DEADLINE);
+        } else {
+            chaos_fail(c, __LINE__, (long)r, err);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void *chaos_main(void *arg)
+{
+    struct chaos_stream *c = arg;
+    block_cancel_signal_in_this_thread();
+    struct rng rng;
+    rng_init(&rng, c->seed * 5 + 3);
+    while (!atomic_load(&c->stop)) {
+        random_delay_us(&rng, 400);
+        cio_time_t soon = cio_now() + 1000 * (cio_time_t)rng_below(&rng, 400);
+        switch (rng_below(&rng, 5)) {
+        case 0:
+            cio_cancel(c->rf, CIO_READ);
+            break;
+        case 1:
+            cio_cancel(c->wf, CIO_WRITE);
+            break;
+        case 2:
+            cio_set_read_deadline(c->rf, soon);
+            break;
+        case 3:
+            cio_set_write_deadline(c->wf, soon);
+            break;
+        default:
+            cio_set_deadline(c->rf, CIO_NO_DEADLINE);
+            cio_set_deadline(c->wf, CIO_NO_DEADLINE);
+        }
+    }
+    return NULL;
+}
+
+/* Rules 4-6: a stream through a pipe, written with cio_write and read with
+ * cio_read, while a third thread cancels both directions and sets short
+ * deadlines at random moments: every cut write returns its count or fails
+ * with nothing written (the writer resumes from there), every cut read
+ * consumed nothing, so the reader gets each byte exactly once, in order. */
+static void reads_and_writes_cut_at_random_moments_lose_and_repeat_no_byte(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    struct chaos_stream c = {.total = 2u << 20, .seed = test_seed(__func__)};
+    c.rf = cio_fdopen(p[0]);
+    c.wf = cio_fdopen(p[1]);
+    assert_non_null(c.rf);
+    assert_non_null(c.wf);
+    pthread_t w, r, k;
+    assert_int_equal(pthread_create(&r, NULL, chaos_reader, &c), 0);
+    assert_int_equal(pthread_create(&w, NULL, chaos_writer, &c), 0);
+    assert_int_equal(pthread_create(&k, NULL, chaos_main, &c), 0);
+    pthread_join(w, NULL);
+    atomic_store(&c.stop, 1);
+    pthread_join(k, NULL);
+    assert_int_equal(cio_set_deadline(c.rf, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_close(c.wf), 0); /* EOF ends the reader */
+    pthread_join(r, NULL);
+    printf("sent %zu, got %zu; cuts: %ld writes (%ld partial), %ld reads\n", c.sent, c.got,
+           c.write_cuts, c.partial_writes, c.read_cuts);
+    if (c.bad_line)
+        fail_msg("check at line %d failed (%ld, %ld)", c.bad_line, c.bad_a, c.bad_b);
+    assert_int_equal(c.sent, c.total);
+    assert_int_equal(c.got, c.total);
+    assert_true(c.write_cuts + c.partial_writes + c.read_cuts > 0);
+    assert_int_equal(cio_close(c.rf), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
@@ -677,6 +903,8 @@ int main(void)
         T(a_read_and_a_write_on_one_file_proceed_at_the_same_time),
         T(errors_of_the_underlying_syscall_come_back_unchanged),
         T(a_cancel_racing_with_data_loses_no_byte),
+        T(an_op_queued_for_a_worker_honours_cancel_deadline_and_close),
+        T(reads_and_writes_cut_at_random_moments_lose_and_repeat_no_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1321,7 +1321,9 @@ static void sendmsg_and_recvmsg_carry_an_iovec_and_an_fd_over_af_unix(void **sta
     } out_ctl, in_ctl;
     memset(&out_ctl, 0, sizeof out_ctl);
     struct iovec out[2] = {{"hdr:", 4}, {"body!", 5}};
-    struct msghdr m = {.msg_iov = out, .msg_iovlen = 2, .msg_control = out_ctl.buf,
+    struct msghdr m = {.msg_iov = out,
+                       .msg_iovlen = 2,
+                       .msg_control = out_ctl.buf,
                        .msg_controllen = sizeof out_ctl.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
@@ -1333,7 +1335,9 @@ static void sendmsg_and_recvmsg_carry_an_iovec_and_an_fd_over_af_unix(void **sta
     char x[3], y[16];
     struct iovec in[2] = {{x, sizeof x}, {y, sizeof y}};
     memset(&in_ctl, 0, sizeof in_ctl);
-    struct msghdr r = {.msg_iov = in, .msg_iovlen = 2, .msg_control = in_ctl.buf,
+    struct msghdr r = {.msg_iov = in,
+                       .msg_iovlen = 2,
+                       .msg_control = in_ctl.buf,
                        .msg_controllen = sizeof in_ctl.buf};
     assert_int_equal(cio_recvmsg(b, &r, 0), 9);
     assert_memory_equal(x, "hdr", 3);
@@ -1385,8 +1389,8 @@ static void recvmsg_times_out_on_its_read_deadline_and_the_message_survives(void
 /* Rule 2: a sendmsg on a full socket fails with ETIMEDOUT at its write
  * deadline, not before, having sent nothing; the next one, after the peer
  * reads, goes out whole. */
-static void sendmsg_on_a_full_socket_times_out_on_its_write_deadline_having_sent_nothing(
-    void **state)
+static void
+sendmsg_on_a_full_socket_times_out_on_its_write_deadline_having_sent_nothing(void **state)
 {
     (void)state;
     int sv[2];
@@ -1531,7 +1535,7 @@ static int take_suite_baseline(void)
     void *st = NULL;
     int sv[2];
     char c;
-    fixture_setup(&st);
+    fixture_setup_watched(&st); /* the watchdog thread exists from here on */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
         return -1;
     cio_file *f = cio_fdopen(sv[0]);
@@ -1539,14 +1543,13 @@ static int take_suite_baseline(void)
     cio_recv(f, &c, 1, 0);
     cio_close(f);
     close(sv[1]);
-    if (fixture_teardown(&st) != 0)
-        return -1;
+    cio_shutdown();
     suite_baseline.fds = fd_count();
     suite_baseline.threads = thread_count();
-    return 0;
+    return fixture_teardown(&st);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
 {
