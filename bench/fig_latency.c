@@ -277,7 +277,7 @@ static ns_t cancel_raw(blocker *b)
 {
     blocker_go(b);
     while (!atomic_load(&b->entered))
-        ;
+        sleep_for_ns(10 * NS_PER_US); /* it may share this CPU: do not spin */
     if (!wait_blocked_in(atomic_load(&b->tid), SYS_read, NS_PER_S))
         die("figure 3: the raw reader never blocked");
     ns_t t0 = now_ns();

@@ -129,6 +129,8 @@ static unsigned spawn(scale_run *s, cio_file **files)
             break;
     }
     pthread_attr_destroy(&a);
+    if (k == 0)
+        die("figure 4: pthread_create");
     return k;
 }
 
@@ -259,7 +261,7 @@ static void run_cio(scale_run *s, const baseline *b)
     for (unsigned i = 0; fin < k && i < k; i++)
         cio_cancel(files[i], CIO_READ); /* a read that never timed out */
     long hwm = hwm_ok ? proc_status_kib("VmHWM") : rss;
-    double gross = (double)((hwm > rss ? hwm : rss) - rss0) / (double)s->n;
+    double gross = (double)((hwm > rss ? hwm : rss) - rss0) / (double)k;
     unsigned bad;
     ns_t late = max_late(s, k, &bad, "cio");
     for (unsigned i = 0; i < k; i++)

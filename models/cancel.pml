@@ -34,7 +34,10 @@
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART.  Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
- * that the checks are known not to pass vacuously.
+ * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
+ * (a caller may give up on a RUNNING op with a reason and leave it to its
+ * worker), as on regular files and block devices; it is not part of the
+ * real model because it fails (b), see docs/model-checking.md.
  */
 
 #ifndef NOPS

@@ -60,14 +60,14 @@ void cio__calls_cancel_all(void)
     pthread_mutex_unlock(&calls.mu);
 }
 
-/* Calls have no file to count them: they go straight to the totals.  r is
- * the outcome, a count or -errno. */
-static void count(long r)
+/* Calls have no file to count them: they go straight to the totals.
+ * result is what the caller gets (-1 on failure), err its errno. */
+static void count(long result, int err)
 {
     cio__op_counts c = {1, 0, 0, 0};
-    cio__count_outcome(&c, r);
+    cio__count_outcome(&c, result == -1 ? -err : 0);
     cio__counts_fold(&c);
-    CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
+    CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, result, result == -1 ? err : 0);
 }
 
 long cio__call_run(cio__op *op, cio_time_t deadline)
@@ -86,9 +86,9 @@ long cio__call_run(cio__op *op, cio_time_t deadline)
     op->fd = -1;
     op->mu = &c.mu;
     op->cv = &c.cv;
+    cio__op_prepare_locked(op); /* before enlist: a shutdown's reason stays */
     enlist(&c);
     pthread_mutex_lock(&c.mu);
-    cio__op_prepare_locked(op);
     r = cio__op_run_locked(op, deadline);
     pthread_mutex_unlock(&c.mu);
     delist(&c);
@@ -127,10 +127,10 @@ long cio_call(cio_func fn, void *arg, cio_time_t deadline)
     int reason = cio__op_stop_reason(&op);
     if (!op.started || (r == -1 && (reason || a.late))) {
         long e = !op.started ? r : reason ? -reason : -ETIMEDOUT;
-        count(e);
+        count(-1, (int)-e);
         return cio__fail(e);
     }
-    count(r == -1 ? -op.err : r);
+    count(r, op.err);
     errno = op.err;
     return r;
 }
@@ -168,7 +168,7 @@ cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline
     struct open_args a = {path, flags, mode};
     cio__op op = {.run = open_thunk, .arg = &a};
     long fd = cio__call_run(&op, deadline);
-    count(fd);
+    count(fd < 0 ? -1 : fd, fd < 0 ? (int)-fd : 0);
     if (fd < 0)
         return (void)cio__fail(fd), NULL;
     cio_file *f = cio_fdopen((int)fd);

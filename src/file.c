@@ -159,6 +159,7 @@ cio_file *cio_fdopen(int fd)
     atomic_init(&f->refs, 1);
     for (int i = 0; i < 2; i++)
         cio__timer_init(&f->dir[i].timer, &timer_ops[i]);
+    cio__orphan_init(f);
     registry_add(f);
     return f;
 }
@@ -415,6 +416,7 @@ static void reset_for_child(cio_file *f)
     f->orphans = 0;
     for (int i = 0; i < 2; i++) {
         f->dir[i].orphan = NULL;
+        f->dir[i].orphans = NULL;
         f->dir[i].busy = 0;
         f->dir[i].waiters = 0;
         f->dir[i].ops = NULL;

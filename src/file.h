@@ -16,6 +16,8 @@ struct dir {
     uint64_t cancel_gen; /* f->mu: bumped by each cio_cancel */
     cio__op *ops;        /* f->mu: the ops in flight (one, but for pread) */
     cio__op *orphan;     /* f->mu: a read that outlived its caller, running */
+    cio__op *orphans;    /* f->mu: every orphan running (reads and preads) */
+    cio__timer kick;     /* re-sends the signal to orphans (read side only) */
     cio__op *pending;    /* f->mu: an orphan's bytes, for the next read */
 };
 
@@ -45,5 +47,6 @@ long cio__pending_take_locked(struct dir *d, cio__op *op);
  * when an orphan still runs and will close the fd itself. */
 int cio__orphan_release_locked(cio_file *f, int detach);
 void cio__pending_free(struct dir *d);
+void cio__orphan_init(cio_file *f); /* in cio_fdopen */
 
 #endif

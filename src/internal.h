@@ -104,6 +104,9 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline);
 
 /* Make op stop with reason (-errno never: a positive errno); mu held. */
 void cio__op_interrupt_locked(cio__op *op, int reason);
+/* Step 5 for an op whose caller has gone (an orphan): re-send the signal
+ * if it is due; returns when the next one is due.  mu held. */
+cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
 /* Called by the pool on the worker: runs op through to DONE. */
 void cio__op_execute(cio__op *op, struct cio__worker *w);
 /* In a thunk after EINTR: the reason to stop, or 0 to retry. */

@@ -55,6 +55,13 @@ static void kick_locked(cio__op *op)
     op->backoff = op->backoff * 2 > KICK_MAX ? KICK_MAX : op->backoff * 2;
 }
 
+cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now)
+{
+    if (op->state == CIO__OP_RUNNING && cio__op_stop_reason(op) && now >= op->next_kick)
+        kick_locked(op);
+    return op->next_kick;
+}
+
 void cio__op_interrupt_locked(cio__op *op, int reason)
 {
     int none = 0;

@@ -17,12 +17,71 @@
  * closes the fd; cio_detach waits for the orphans, then seeks back over the
  * pending bytes nobody read, so the fd it hands back is where a reader
  * expects it.
+ *
+ * Nobody waits for an orphan, so the read side's `kick` timer takes over
+ * step 5 of the cancel protocol for it: it re-sends the signal with the
+ * same back-off for as long as the orphan is inside its syscall, so an
+ * orphan whose signal was lost before the syscall still gets one.
  */
 #include "file.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static void orphans_link(struct dir *d, cio__op *op)
+{
+    op->fprev = NULL;
+    op->fnext = d->orphans;
+    if (d->orphans)
+        d->orphans->fprev = op;
+    d->orphans = op;
+}
+
+static void orphans_unlink(struct dir *d, cio__op *op)
+{
+    if (op->fprev)
+        op->fprev->fnext = op->fnext;
+    else
+        d->orphans = op->fnext;
+    if (op->fnext)
+        op->fnext->fprev = op->fprev;
+}
+
+static cio_file *file_of_kick(cio__timer *t)
+{
+    return (cio_file *)((char *)t - offsetof(struct dir, kick) - offsetof(cio_file, dir));
+}
+
+static void hold_kick(cio__timer *t)
+{
+    atomic_fetch_add(&file_of_kick(t)->refs, 1);
+}
+
+/* Re-send the signal to every orphan that is due; re-arm for the next. */
+static void fire_kick(cio__timer *t)
+{
+    cio_file *f = file_of_kick(t);
+    struct dir *d = &f->dir[CIO__R];
+    pthread_mutex_lock(&f->mu);
+    cio_time_t now = cio_now(), next = 0;
+    for (cio__op *op = d->orphans; op; op = op->fnext) {
+        cio_time_t due = cio__op_kick_if_due_locked(op, now);
+        if (!next || due < next)
+            next = due;
+    }
+    if (next)
+        cio__timer_arm(&d->kick, next);
+    pthread_mutex_unlock(&f->mu);
+    cio__file_unref(f);
+}
+
+static const cio__timer_ops kick_ops = {hold_kick, fire_kick};
+
+void cio__orphan_init(cio_file *f)
+{
+    cio__timer_init(&f->dir[CIO__R].kick, &kick_ops);
+}
 
 /* An orphan finished, on its worker, with f->mu held. */
 static void adopt(cio__op *op)
@@ -34,6 +93,9 @@ static void adopt(cio__op *op)
         d->orphan = NULL;
         d->busy = 0;
     }
+    orphans_unlink(d, op);
+    if (!d->orphans)
+        cio__timer_disarm(&d->kick);
     if (keep) {
         op->done = 0; /* from now on: how much of it was taken */
         d->pending = op;
@@ -56,6 +118,9 @@ void cio__orphan_keep_locked(cio_file *f, struct dir *d, cio__op *op)
     atomic_fetch_add(&f->refs, 1);
     if (!op->parallel)
         d->orphan = op; /* d stays busy until adopt */
+    struct dir *r = &f->dir[CIO__R];
+    orphans_link(r, op);
+    cio__timer_arm(&r->kick, op->next_kick);
     *op->gone = 1;
 }
 

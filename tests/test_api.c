@@ -421,6 +421,43 @@ static void fileno_gives_the_fd_and_close_reports_closes_error(void **state)
     close(p[1]);
 }
 
+/* Rule 8 (and the "any fd" promise): on a regular file reads and writes
+ * move the file position like read(2)/write(2), with EOF as 0; /dev/zero
+ * and /dev/null behave as themselves. */
+static void regular_files_and_devices_behave_as_with_read_and_write(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cio-test-XXXXXX", buf[16];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    assert_int_equal(cio_write(f, "hello", 5), 5);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 5);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_int_equal(cio_read(f, buf, 2), 2);
+    assert_memory_equal(buf, "he", 2);
+    assert_int_equal(cio_read(f, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "llo", 3);
+    assert_int_equal(cio_read(f, buf, sizeof buf), 0);
+    assert_int_equal(cio_close(f), 0);
+
+    int z = open("/dev/zero", O_RDONLY), n = open("/dev/null", O_RDWR);
+    assert_true(z >= 0 && n >= 0);
+    cio_file *zf = cio_fdopen(z), *nf = cio_fdopen(n);
+    assert_non_null(zf);
+    assert_non_null(nf);
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(cio_read(zf, buf, sizeof buf), (ssize_t)sizeof buf);
+    for (size_t i = 0; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_equal(cio_write(nf, buf, sizeof buf), (ssize_t)sizeof buf);
+    assert_int_equal(cio_read(nf, buf, sizeof buf), 0);
+    assert_int_equal(cio_close(zf), 0);
+    assert_int_equal(cio_close(nf), 0);
+}
+
 /* ---- tracing ------------------------------------------------------------ */
 
 enum { MAX_EVENTS = 256 };
@@ -534,6 +571,7 @@ int main(void)
         T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
+        T(regular_files_and_devices_behave_as_with_read_and_write),
         T(a_tracer_sees_every_step_of_a_timed_out_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -483,6 +483,39 @@ static void set_deadline_sets_both_directions(void **state)
     assert_int_equal(close(sv[1]), 0);
 }
 
+/* Rules 2, 4 on a terminal (an fd with no non-blocking try): a read on a
+ * pty master times out with ETIMEDOUT not before its deadline, and what
+ * the slave writes afterwards is read whole by the next read. */
+static void read_times_out_on_a_tty_and_data_survives(void **state)
+{
+    (void)state;
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
+        if (m >= 0)
+            close(m);
+        skip(); /* no pseudo-terminals here */
+    }
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    assert_true(s >= 0);
+    cio_file *f = cio_fdopen(m);
+    assert_non_null(f);
+    int fl = fcntl(m, F_GETFL);
+    char buf[16];
+    cio_time_t d = cio_after_ms(DEADLINE_MS);
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    ssize_t r = cio_read(f, buf, sizeof buf);
+    int err = errno;
+    assert_timed_out(r, err, cio_now(), d);
+    assert_int_equal(fcntl(m, F_GETFL), fl);
+
+    write_str(s, "tty");
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(60000)), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "tty", 3);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(s), 0);
+}
+
 /* Rules 2, 5: a write to a full pipe times out with ETIMEDOUT and writes
  * nothing: the reader then sees exactly the bytes that were there before. */
 static void write_times_out_on_a_full_pipe_and_writes_nothing(void **state)
@@ -729,6 +762,7 @@ int main(void)
         T(a_deadline_cleared_as_it_fires_never_fires_later),
         T(read_and_write_deadlines_are_independent),
         T(set_deadline_sets_both_directions),
+        T(read_times_out_on_a_tty_and_data_survives),
         T(write_times_out_on_a_full_pipe_and_writes_nothing),
         T(write_cut_short_by_deadline_returns_its_count_and_resumes),
         T(zero_length_read_and_write_return_0_at_once_and_consume_nothing),

@@ -50,36 +50,55 @@ ssize_t __wrap_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int 
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int fd;      /* the fd whose reads stall; -1 for none */
-    int stalled; /* readers stuck now */
-    int release; /* let them go */
-} stall = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0};
+    int fd;        /* the fd whose reads stall; -1 for none */
+    int stalled;   /* readers stuck now */
+    int release;   /* let them go */
+    int then_wait; /* released, wait in an interruptible read before failing */
+    int waiting;   /* inside that interruptible read now */
+    int idle[2];   /* a pipe nobody writes: the interruptible wait */
+} stall = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0, 0, 0, {-1, -1}};
 
 /* Block like an uninterruptible kernel wait: a condvar wait does not return
- * on a signal, so the library's EINTR never comes. */
-static void maybe_stall(int fd)
+ * on a signal, so the library's EINTR never comes.  Returns -1 (errno
+ * EINTR) when, once released, it was told to go on waiting in a read that
+ * a signal does interrupt: an op whose every signal so far was lost. */
+static int maybe_stall(int fd)
 {
+    int interrupted = 0;
     pthread_mutex_lock(&stall.mu);
     if (fd == stall.fd) {
         stall.stalled++;
         pthread_cond_broadcast(&stall.cv);
         while (!stall.release)
             pthread_cond_wait(&stall.cv, &stall.mu);
+        if (stall.then_wait) {
+            stall.waiting++;
+            pthread_mutex_unlock(&stall.mu);
+            char c;
+            interrupted = __real_read(stall.idle[0], &c, 1) < 0 && errno == EINTR;
+            pthread_mutex_lock(&stall.mu);
+            stall.waiting--;
+        }
         stall.stalled--;
         pthread_cond_broadcast(&stall.cv);
     }
     pthread_mutex_unlock(&stall.mu);
+    if (interrupted)
+        errno = EINTR;
+    return interrupted ? -1 : 0;
 }
 
 ssize_t __wrap_read(int fd, void *buf, size_t n)
 {
-    maybe_stall(fd);
+    if (maybe_stall(fd) < 0)
+        return -1;
     return __real_read(fd, buf, n);
 }
 
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 {
-    maybe_stall(fd);
+    if (maybe_stall(fd) < 0)
+        return -1;
     return __real_pread(fd, buf, n, off);
 }
 
@@ -100,6 +119,7 @@ static void stall_arm(int fd)
     pthread_mutex_lock(&stall.mu);
     stall.fd = fd;
     stall.release = 0;
+    stall.then_wait = 0;
     pthread_mutex_unlock(&stall.mu);
 }
 
@@ -321,9 +341,42 @@ static void a_stuck_pread_times_out_and_moves_nothing(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+/* Rule 15 with rule 11: an orphan whose signals were all lost (it was not
+ * yet in an interruptible wait) still gets signalled once it is, with no
+ * caller left to re-send: it leaves, and the fd that cio_close left to it
+ * is closed. */
+static void an_orphan_whose_signals_were_lost_is_signalled_again(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    assert_int_equal(pipe(stall.idle), 0);
+    stall_arm(fd);
+    pthread_mutex_lock(&stall.mu);
+    stall.then_wait = 1;
+    pthread_mutex_unlock(&stall.mu);
+    char buf[8];
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(20)), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(cio_close(f), 0);
+    assert_true(fd_is_open(fd));
+    /* now the worker blocks where a signal does reach it: only the
+     * library's re-sending can get it out */
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_true(wait_until(fd_closed, &fd, scaled_ms(5000)));
+    close(stall.idle[0]);
+    close(stall.idle[1]);
+    stall.idle[0] = stall.idle[1] = -1;
+}
+
 static int teardown(void **state)
 {
     stall_release();
+    if (stall.idle[1] >= 0 && write(stall.idle[1], "x", 1) != 1) /* free a waiter */
+        return -1;
     wait_until(none_stalled, NULL, scaled_ms(5000));
     return fixture_teardown(state);
 }
@@ -344,6 +397,8 @@ int main(void)
             detach_waits_for_the_orphan_and_seeks_back_over_unread_bytes, fixture_setup, teardown),
         cmocka_unit_test_setup_teardown(a_stuck_pread_times_out_and_moves_nothing, fixture_setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(an_orphan_whose_signals_were_lost_is_signalled_again,
+                                        fixture_setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
