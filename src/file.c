@@ -114,15 +114,27 @@ static void hold_timer(cio__timer *t)
     atomic_fetch_add(&file_of_dir(dir_of_timer(t), i)->refs, 1);
 }
 
+/* Arm d's timer at its deadline; f->mu held.  If that fails (ENOMEM in the
+ * heap), the deadline stands and the op will see it when it next looks. */
+static int rearm_locked(struct dir *d)
+{
+    int e = cio__timer_arm(&d->timer, d->deadline);
+    d->armed_at = e < 0 ? CIO_NO_DEADLINE : d->deadline;
+    return e;
+}
+
 /* A timer taken out of the heap; stale if the deadline moved since. */
 static void fire(cio__timer *t, int i)
 {
     struct dir *d = dir_of_timer(t);
     cio_file *f = file_of_dir(d, i);
     pthread_mutex_lock(&f->mu);
+    d->armed_at = CIO_NO_DEADLINE;
     if (!f->closing && expired(d)) {
         CIO__EMIT(CIO_EV_TIMER_FIRE, f->fd, i + 1, NULL, 0, ETIMEDOUT);
         expire_locked(f, d);
+    } else if (!f->closing && d->deadline != CIO_NO_DEADLINE) {
+        rearm_locked(d); /* the deadline was moved later: sleep on */
     }
     pthread_mutex_unlock(&f->mu);
     cio__file_unref(f);
@@ -189,14 +201,25 @@ static int enter_locked(cio_file *f, struct dir *d, int serial)
     }
 }
 
+/* Up to this size the try keeps f->mu across its syscall: it cannot block
+ * (RWF_NOWAIT, MSG_DONTWAIT), it takes about as long as the second lock
+ * pair it saves, and nothing else waits on f->mu for more than that.
+ * Larger tries copy for longer, and let a write proceed meanwhile. */
+#define TRY_LOCKED_MAX ((size_t)16 * 1024)
+
 /* The fast path: the op, tried on the caller's thread without blocking.
  * 1 when that settled it (result in *r), 0 when a worker must run it.  A
  * cancel or deadline that came meanwhile only set op->reason. */
 static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
 {
-    pthread_mutex_unlock(&f->mu);
-    long t = op->try(op);
-    pthread_mutex_lock(&f->mu);
+    long t;
+    if (op->n <= TRY_LOCKED_MAX) {
+        t = op->try(op);
+    } else {
+        pthread_mutex_unlock(&f->mu);
+        t = op->try(op);
+        pthread_mutex_lock(&f->mu);
+    }
     if (t >= 0)
         op->done += (size_t)t;
     else if (t == -EOPNOTSUPP)
@@ -266,17 +289,25 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     return r;
 }
 
+/* Moving a deadline later leaves the timer where it is (armed_at <= t):
+ * when it fires early, fire() finds the deadline not passed and re-arms it
+ * at the real one.  So the idle-timeout idiom, a deadline pushed later
+ * before every op, costs one lock and a store, not a heap update. */
 static int set_locked(cio_file *f, int i, cio_time_t t)
 {
     struct dir *d = &f->dir[i];
     if (t != CIO_NO_DEADLINE && t > cio_now()) {
-        int e = cio__timer_arm(&d->timer, t);
-        if (e < 0)
-            return e; /* nothing changed */
+        cio_time_t old = d->deadline;
         d->deadline = t;
-        return 0;
+        if (d->armed_at != CIO_NO_DEADLINE && d->armed_at <= t)
+            return 0;
+        int e = rearm_locked(d);
+        if (e < 0)
+            d->deadline = old; /* nothing changed */
+        return e;
     }
     cio__timer_disarm(&d->timer);
+    d->armed_at = CIO_NO_DEADLINE;
     d->deadline = t;
     if (t != CIO_NO_DEADLINE)
         expire_locked(f, d); /* rule 3: moved into the past stops it now */
@@ -357,6 +388,7 @@ static int release(cio_file *f, int detach)
     f->closing = 1;
     for (int i = 0; i < 2; i++) {
         cio__timer_disarm(&f->dir[i].timer);
+        f->dir[i].armed_at = CIO_NO_DEADLINE;
         interrupt_all_locked(&f->dir[i], EBADF);
     }
     pthread_cond_broadcast(&f->cv);

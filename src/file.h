@@ -10,6 +10,8 @@
 struct dir {
     cio_time_t deadline; /* f->mu; 0 = none */
     cio__timer timer;    /* armed while deadline is in the future */
+    cio_time_t armed_at; /* f->mu: the key timer was last armed with, 0 = none;
+                            it may be earlier than deadline (see set_locked) */
     int busy;            /* f->mu: an op of this direction is running */
     int no_nowait;       /* f->mu: the fd cannot do a non-blocking try */
     unsigned waiters;    /* f->mu: ops waiting for busy to clear */

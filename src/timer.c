@@ -33,17 +33,20 @@ static cio__timer *owner(cio__heap_node *n)
     return (cio__timer *)((char *)n - offsetof(cio__timer, node));
 }
 
-/* Take out every due timer, holding each owner; timer.mu held. */
+/* Take out every due timer, earliest first, holding each owner; timer.mu
+ * held.  The batch keeps that order, so a thread that fell behind serves
+ * the oldest deadline first. */
 static cio__timer *take_due_locked(cio_time_t now)
 {
-    cio__timer *batch = NULL;
+    cio__timer *batch = NULL, **tail = &batch;
     cio__heap_node *n;
     while ((n = cio__heap_min(&timer.heap)) && n->key <= now) {
         cio__timer *t = owner(n);
         cio__heap_remove(&timer.heap, n);
         t->ops->hold(t);
-        t->fire_next = batch;
-        batch = t;
+        t->fire_next = NULL;
+        *tail = t;
+        tail = &t->fire_next;
     }
     return batch;
 }
@@ -84,7 +87,7 @@ static int ensure_thread_locked(void)
     if (e)
         return -EAGAIN;
     timer.running = 1;
-    timer.sleeping_until = -1; /* unknown until it sleeps: always wake it */
+    timer.sleeping_until = CIO_NO_DEADLINE; /* it reads the heap before it sleeps */
     return 0;
 }
 
