@@ -738,6 +738,58 @@ static void deadlines_at_random_moments_never_hang(void **state)
     close(p[1]);
 }
 
+struct started_or_done {
+    struct op_thread *t;
+    uint64_t starts;
+};
+
+/* The op was handed to the pool, or is already over (failed at once). */
+static bool started_or_done(void *arg)
+{
+    struct started_or_done *sd = arg;
+    return op_starts() >= sd->starts || op_is_done(sd->t);
+}
+
+/* Rules 3, 11: 1000 reads whose deadline, armed a random 0-300 us out or
+ * not at all, is moved into the past a random 0-200 us after the read was
+ * handed to the pool: each fails ETIMEDOUT, soon after the move. */
+static void deadlines_moved_into_the_past_at_random_moments_interrupt_at_once(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    double worst_ms = 0;
+    for (int i = 0; i < N; i++) {
+        cio_time_t armed = rng_below(&rng, 2) ? cio_now() + 1000 * (cio_time_t)rng_below(&rng, 301)
+                                              : CIO_NO_DEADLINE;
+        assert_int_equal(cio_set_read_deadline(f, armed), 0);
+        uint64_t before = op_starts();
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        struct started_or_done sd = {t, before + 1};
+        assert_true(wait_until(started_or_done, &sd, JOIN_MS));
+        random_delay_us(&rng, 200);
+        cio_time_t moved = cio_now();
+        assert_int_equal(cio_set_read_deadline(f, moved), 0);
+        if (!op_join(t, JOIN_MS))
+            fail_msg("iteration %d: read went on after its deadline moved into the past", i);
+        if (t->result != -1 || t->err != ETIMEDOUT)
+            fail_msg("iteration %d: read gave %zd errno %d", i, t->result, t->err);
+        if (elapsed_ms(moved, t->end) > worst_ms)
+            worst_ms = elapsed_ms(moved, t->end);
+        op_free(t);
+    }
+    printf("worst latency after the move: %.3f ms\n", worst_ms);
+    assert_true(worst_ms < (double)scaled_ms(1000));
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
 /* ---- fork --------------------------------------------------------------- */
 
 /* Wait (bounded) for child pid; kill it if it hangs.  Returns its exit
@@ -1014,6 +1066,7 @@ int main(void)
         T(unrelated_signals_never_land_on_library_threads),
         T(cancels_at_random_moments_never_hang),
         T(deadlines_at_random_moments_never_hang),
+        T(deadlines_moved_into_the_past_at_random_moments_interrupt_at_once),
         T(a_forked_child_can_use_the_library),
         T(a_fork_during_a_blocked_read_leaves_the_parents_read_intact),
         T(ops_in_flight_in_the_parent_do_not_exist_in_the_child),
