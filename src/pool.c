@@ -25,6 +25,7 @@ struct cio__worker {
     cio__op *op;              /* the op handed to it, NULL while idle */
     struct cio__worker *prev; /* on the idle list, or the dead list */
     struct cio__worker *next;
+    struct cio__worker *all_prev, *all_next; /* every worker not yet reaped */
 };
 
 static struct {
@@ -35,6 +36,7 @@ static struct {
     unsigned threads, idle, serial;
     struct cio__worker *idle_head; /* most recently idle first */
     struct cio__worker *dead;      /* exited, waiting to be joined */
+    struct cio__worker *all;       /* every worker not yet reaped (for fork) */
     cio__op *queue, *queue_tail;   /* ops waiting for a worker */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .stopping = 1};
 
@@ -102,6 +104,25 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void all_link(struct cio__worker *w)
+{
+    w->all_prev = NULL;
+    w->all_next = pool.all;
+    if (pool.all)
+        pool.all->all_prev = w;
+    pool.all = w;
+}
+
+static void all_unlink(struct cio__worker *w)
+{
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        pool.all = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+}
+
 /* Join the threads that exited; pool.mu held. */
 static void reap_locked(void)
 {
@@ -109,6 +130,7 @@ static void reap_locked(void)
         struct cio__worker *w = pool.dead;
         pool.dead = w->next;
         pthread_join(w->tid, NULL);
+        all_unlink(w);
         pthread_cond_destroy(&w->cv);
         free(w);
     }
@@ -145,6 +167,7 @@ static int spawn_locked(cio__op *op)
         return -EAGAIN;
     }
     pool.threads++;
+    all_link(w);
     return 0;
 }
 
@@ -255,13 +278,10 @@ void cio__pool_lock_for_fork(void)
 void cio__pool_unlock_after_fork(int child)
 {
     if (child) {
-        struct cio__worker *lists[2] = {pool.idle_head, pool.dead};
-        for (int i = 0; i < 2; i++) {
-            while (lists[i]) {
-                struct cio__worker *w = lists[i];
-                lists[i] = w->next;
-                free(w);
-            }
+        while (pool.all) { /* idle, busy and dead alike */
+            struct cio__worker *w = pool.all;
+            pool.all = w->all_next;
+            free(w);
         }
         pool.idle_head = pool.dead = NULL;
         pool.queue = pool.queue_tail = NULL;
