@@ -9,7 +9,6 @@
  *   2. files.mu        (file.c: the registry of live files)
  *   3. file->mu        (file.c: a file's state, and the ops in flight on it)
  *   4. timer.mu        (timer.c: the heap) and pool.mu (pool.c); never both
- *   5. trace.mu        (stats.c)
  * No thread ever blocks in a syscall, or waits for another thread, while it
  * holds timer.mu or pool.mu; file->mu is held across pthread_kill and
  * pthread_create, never across I/O.
@@ -230,7 +229,5 @@ void cio__emit(int type, int fd, int which, const struct cio__worker *w, long re
         if (atomic_load_explicit(&cio__tracing, memory_order_relaxed))                             \
             cio__emit(type, fd, which, w, res, err);                                               \
     } while (0)
-void cio__trace_lock_for_fork(void);
-void cio__trace_unlock_after_fork(void);
 
 #endif

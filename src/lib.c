@@ -143,12 +143,10 @@ static void on_fork_prepare(void)
     cio__files_lock_for_fork();
     cio__timer_lock_for_fork();
     cio__pool_lock_for_fork();
-    cio__trace_lock_for_fork();
 }
 
 static void on_fork_parent(void)
 {
-    cio__trace_unlock_after_fork();
     cio__pool_unlock_after_fork(0);
     cio__timer_unlock_after_fork(0);
     cio__files_unlock_after_fork(0);
@@ -157,7 +155,6 @@ static void on_fork_parent(void)
 
 static void on_fork_child(void)
 {
-    cio__trace_unlock_after_fork();
     cio__pool_unlock_after_fork(1);
     cio__timer_unlock_after_fork(1);
     cio__files_unlock_after_fork(1);

@@ -2,15 +2,26 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 cio__counters cio__stats;
 atomic_int cio__tracing;
 
-static struct {
-    pthread_mutex_t mu;
-    cio_trace_fn fn; /* trace.mu */
+/* The tracer is an immutable pair behind one atomic pointer, so an event
+ * takes no lock: millions of events a second from every thread would make
+ * a lock the hottest in the library, and a worker waiting for it between
+ * step 2 and its syscall is one more place where a signal gets lost.  A
+ * replaced pair is kept (on `retired`), since an event on another thread
+ * may still be using it; cio_set_trace is rare, the pairs are small. */
+struct tracer {
+    cio_trace_fn fn;
     void *arg;
-} trace = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct tracer *retired;
+};
+
+static _Atomic(struct tracer *) tracer;
+static struct tracer *retired; /* set_mu */
+static pthread_mutex_t set_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void cio__count(atomic_uint_fast64_t *c)
 {
@@ -55,28 +66,26 @@ void cio_get_stats(cio_stats *out)
 
 void cio_set_trace(cio_trace_fn fn, void *arg)
 {
-    pthread_mutex_lock(&trace.mu);
-    trace.fn = fn;
-    trace.arg = arg;
-    atomic_store(&cio__tracing, fn != NULL);
-    pthread_mutex_unlock(&trace.mu);
+    struct tracer *t = NULL;
+    if (fn && (t = malloc(sizeof *t))) {
+        t->fn = fn;
+        t->arg = arg;
+    }
+    pthread_mutex_lock(&set_mu);
+    struct tracer *old = atomic_exchange(&tracer, t);
+    atomic_store(&cio__tracing, t != NULL);
+    if (old) {
+        old->retired = retired;
+        retired = old;
+    }
+    pthread_mutex_unlock(&set_mu);
 }
 
 void cio__emit(int type, int fd, int which, const struct cio__worker *w, long result, int err)
 {
+    struct tracer *t = atomic_load_explicit(&tracer, memory_order_acquire);
+    if (!t)
+        return;
     cio_event ev = {type, fd, which, cio__worker_serial(w), result, err, cio_now()};
-    pthread_mutex_lock(&trace.mu);
-    if (trace.fn)
-        trace.fn(&ev, trace.arg);
-    pthread_mutex_unlock(&trace.mu);
-}
-
-void cio__trace_lock_for_fork(void)
-{
-    pthread_mutex_lock(&trace.mu);
-}
-
-void cio__trace_unlock_after_fork(void)
-{
-    pthread_mutex_unlock(&trace.mu);
+    t->fn(&ev, t->arg);
 }
