@@ -195,8 +195,9 @@ CIO_API int cio_interrupted(void);
 
 /* Tracing: the library's own events, for teaching and debugging.  The
  * callback runs on whichever thread the event happens on (a worker, the
- * timer thread, a caller), sometimes with internal locks held: it must not
- * call into cancelio and should be short.  NULL turns tracing off; with no
+ * timer thread, a caller), many at once and with no lock of the tracer's
+ * own, sometimes with internal locks held: it must not call into cancelio,
+ * should be short, and does its own synchronisation.  NULL turns tracing off; with no
  * tracer set an event costs one atomic load. */
 enum cio_event_type {
     CIO_EV_OP_START = 1, /* a caller handed an op to the pool */
