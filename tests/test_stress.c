@@ -57,6 +57,7 @@
  */
 #include "support.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1102,6 +1103,45 @@ static bool probe_answered(void *arg)
     return atomic_load(&w->p->ended) > w->ended;
 }
 
+/* One line of /proc/self/task/TID/NAME, without its newline, into out. */
+static void task_file(const char *tid, const char *name, char *out, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%s/%s", tid, name);
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f && fgets(out, (int)n, f))
+        out[strcspn(out, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+/* Where every thread is, for a probe that is slow: the first time only. */
+static void dump_threads_once(void)
+{
+    static atomic_int done;
+    if (atomic_exchange(&done, 1))
+        return;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    fprintf(stderr, "slow rule-3 probe: the threads now (tid wchan syscall):\n");
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char wchan[64], sys[128];
+        task_file(e->d_name, "wchan", wchan, sizeof wchan);
+        task_file(e->d_name, "syscall", sys, sizeof sys);
+        fprintf(stderr, "  %s %s %.40s\n", e->d_name, wchan, sys);
+    }
+    if (d)
+        closedir(d);
+    cio_stats st;
+    cio_get_stats(&st);
+    fprintf(stderr,
+            "  stats: threads %u idle %u timers %u signals %" PRIu64 " resignals %" PRIu64 "\n",
+            st.threads, st.threads_idle, st.timers, st.signals_sent, st.resignals);
+}
+
 static void *prober_main(void *arg)
 {
     struct prober *p = arg;
@@ -1112,6 +1152,8 @@ static void *prober_main(void *arg)
         struct probe_wait w = {p, atomic_load(&p->ended)};
         cio_time_t t0 = cio_now();
         chaos_set(&p->sf, CIO_READ, PAST, &r);
+        if (!wait_until(probe_answered, &w, SLOW_MS))
+            dump_threads_once(); /* for whoever looks into slow probes */
         if (!wait_until(probe_answered, &w, LATE_BOUND_MS))
             record_failure("a read went on %d ms after its deadline moved into the past",
                            (int)scaled_ms(LATE_BOUND_MS));
