@@ -111,7 +111,7 @@ byte in_op[NW] = NONE;          /* ghost: the op it is inside (steps 2..6) */
 bool all_done;                  /* ghost: the caller returned from every op */
 
 #ifdef ORPHAN
-/* Rule 15 (src/orphan.c): on a file that may orphan, a caller whose worker
+/* Rule 15 (src/io/orphan.c): on a file that may orphan, a caller whose worker
  * does not answer within CIO__ORPHAN_GRACE returns the reason and leaves
  * the op to the worker.  The read direction stays busy until then. */
 bool orphaned[NOPS];            /* op->orphaned */

@@ -17,7 +17,7 @@
 #define CIO_INTERNAL_H
 
 #include "cancelio.h"
-#include "heap.h"
+#include "core/heap.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "heap.h"
+#include "core/heap.h"
 
 #define N 512
 

@@ -26,6 +26,6 @@ cio_add_test(NAME test_api SOURCES test_api.c
 
 # The timer heap, white-box (written with the library).
 if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/test_heap.c")
-    cio_add_test(NAME test_heap SOURCES test_heap.c INTERNAL heap.c
+    cio_add_test(NAME test_heap SOURCES test_heap.c INTERNAL core/heap.c
                  LABELS unit TIMEOUT 60)
 endif()

@@ -8,7 +8,7 @@
  * inside an op (waiting or running); close waits for it to reach 0 before
  * the fd is closed, so an fd number is never reused under a running op.
  */
-#include "file.h"
+#include "io/file.h"
 
 #include <errno.h>
 #include <fcntl.h>

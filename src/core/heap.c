@@ -1,4 +1,4 @@
-#include "heap.h"
+#include "core/heap.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -23,7 +23,7 @@
  * same back-off for as long as the orphan is inside its syscall, so an
  * orphan whose signal was lost before the syscall still gets one.
  */
-#include "file.h"
+#include "io/file.h"
 
 #include <stdlib.h>
 #include <string.h>
