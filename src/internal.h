@@ -113,6 +113,13 @@ int cio__op_stop_reason(cio__op *op);
 
 /* ---- io.c ---- */
 
+/* A syscall's result as the library speaks: r, or -errno when r < 0. */
+long cio__sys(long r);
+/* Step 3 on the worker: run once (one syscall; its result or -errno) again
+ * after every EINTR for which op has no reason to stop.  The result, or
+ * -reason. */
+long cio__retry(cio__op *op, cio__thunk once);
+
 /* After EPIPE on a worker: take the SIGPIPE that write(2) raised there. */
 void cio__take_sigpipe(cio__op *op);
 /* Raise in the caller what the worker took, as the syscall would have. */
@@ -187,6 +194,10 @@ void cio__timer_unlock_after_fork(int child);
 int cio__lib_ensure(void); /* initialise with defaults if needed */
 /* Run op on f in direction d with Go's deadline rules; the result. */
 long cio__file_do(cio_file *f, int d, cio__op *op);
+/* Adopt fd, a descriptor the library just made (cio_accept, cio_open); a
+ * negative fd is the error to report.  If that fails the fd is closed and
+ * errno says why, as cio_fdopen set it. */
+cio_file *cio__file_adopt(long fd);
 /* Reads on f may outlive their caller: they need a bounce buffer. */
 int cio__file_may_orphan(const cio_file *f);
 

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 
 struct call {
     pthread_mutex_t mu;
@@ -146,19 +145,15 @@ struct open_args {
     mode_t mode;
 };
 
-static long open_thunk(cio__op *op)
+static long open_once(cio__op *op)
 {
     const struct open_args *a = op->arg;
-    for (;;) {
-        int fd = open(a->path, a->flags, a->mode);
-        if (fd >= 0)
-            return fd;
-        if (errno != EINTR)
-            return -errno;
-        int reason = cio__op_stop_reason(op);
-        if (reason)
-            return -reason;
-    }
+    return cio__sys(open(a->path, a->flags, a->mode));
+}
+
+static long open_thunk(cio__op *op)
+{
+    return cio__retry(op, open_once);
 }
 
 cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline)
@@ -169,13 +164,5 @@ cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline
     cio__op op = {.run = open_thunk, .arg = &a};
     long fd = cio__call_run(&op, deadline);
     count(fd < 0 ? -1 : fd, fd < 0 ? (int)-fd : 0);
-    if (fd < 0)
-        return (void)cio__fail(fd), NULL;
-    cio_file *f = cio_fdopen((int)fd);
-    if (!f) {
-        int e = errno;
-        close((int)fd);
-        errno = e;
-    }
-    return f;
+    return cio__file_adopt(fd);
 }

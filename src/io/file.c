@@ -176,6 +176,19 @@ cio_file *cio_fdopen(int fd)
     return f;
 }
 
+cio_file *cio__file_adopt(long fd)
+{
+    if (fd < 0)
+        return (void)cio__fail(fd), NULL;
+    cio_file *f = cio_fdopen((int)fd);
+    if (!f) {
+        int e = errno; /* close may change it; the caller reports fdopen's */
+        close((int)fd);
+        errno = e;
+    }
+    return f;
+}
+
 int cio_fileno(const cio_file *f)
 {
     return f ? f->fd : (int)cio__fail(-EINVAL);

@@ -12,25 +12,39 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The syscall failed with EINTR: the op's reason to stop, or 0 to retry. */
+/* The syscall failed with EINTR: the op's reason to stop, or 0 to retry
+ * (step 3 of the protocol: a stray or late signal changes nothing). */
 static int interrupted(cio__op *op)
 {
     CIO__EMIT(CIO_EV_EINTR, op->fd, op->which + 1, op->worker, -EINTR, EINTR);
     return cio__op_stop_reason(op);
 }
 
-static long read_thunk(cio__op *op)
+long cio__sys(long r)
+{
+    return r >= 0 ? r : -errno;
+}
+
+long cio__retry(cio__op *op, cio__thunk once)
 {
     for (;;) {
-        ssize_t r = read(op->fd, op->buf, op->n);
-        if (r >= 0)
+        long r = once(op);
+        if (r != -EINTR)
             return r;
-        if (errno != EINTR)
-            return -errno;
         int reason = interrupted(op);
         if (reason)
             return -reason;
     }
+}
+
+static long read_once(cio__op *op)
+{
+    return cio__sys(read(op->fd, op->buf, op->n));
+}
+
+static long read_thunk(cio__op *op)
+{
+    return cio__retry(op, read_once);
 }
 
 /* On the caller's thread: straight into the caller's buffer. */
@@ -80,24 +94,35 @@ void cio__take_sigpipe(cio__op *op)
 }
 
 /* Rule 5: all n bytes, or the count written before the cut, or the reason.
- * It resumes after op->done, the bytes that the caller's try wrote. */
-static long write_thunk(cio__op *op)
+ * It resumes after op->done, the bytes that the caller's try wrote; `once`
+ * writes some of what is left after `done` (its count, or -errno). */
+static long write_all(cio__op *op, long (*once)(cio__op *op, size_t done))
 {
-    const char *p = op->buf;
     size_t done = op->done;
     while (done < op->n) {
-        ssize_t r = write(op->fd, p + done, op->n - done);
+        long r = once(op, done);
         if (r >= 0) {
             done += (size_t)r;
             continue;
         }
-        if (errno == EPIPE)
+        if (r == -EPIPE)
             cio__take_sigpipe(op);
-        int reason = errno == EINTR ? interrupted(op) : errno;
+        int reason = r == -EINTR ? interrupted(op) : (int)-r;
         if (reason)
             return done ? (long)done : -reason;
     }
     return (long)done;
+}
+
+static long write_once(cio__op *op, size_t done)
+{
+    const char *p = op->buf;
+    return cio__sys(write(op->fd, p + done, op->n - done));
+}
+
+static long write_thunk(cio__op *op)
+{
+    return write_all(op, write_once);
 }
 
 static long write_try(cio__op *op)
@@ -144,38 +169,25 @@ ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 
 /* ---- positioned I/O: not serialised, like pread(2) ---- */
 
+static long pread_once(cio__op *op)
+{
+    return cio__sys(pread(op->fd, op->buf, op->n, op->off));
+}
+
 static long pread_thunk(cio__op *op)
 {
-    for (;;) {
-        ssize_t r = pread(op->fd, op->buf, op->n, op->off);
-        if (r >= 0)
-            return r;
-        if (errno != EINTR)
-            return -errno;
-        int reason = interrupted(op);
-        if (reason)
-            return -reason;
-    }
+    return cio__retry(op, pread_once);
+}
+
+static long pwrite_once(cio__op *op, size_t done)
+{
+    const char *p = op->buf;
+    return cio__sys(pwrite(op->fd, p + done, op->n - done, op->off + (off_t)done));
 }
 
 static long pwrite_thunk(cio__op *op)
 {
-    const char *p = op->buf;
-    off_t off = op->off;
-    size_t done = op->done;
-    while (done < op->n) {
-        ssize_t r = pwrite(op->fd, p + done, op->n - done, off + (off_t)done);
-        if (r >= 0) {
-            done += (size_t)r;
-            continue;
-        }
-        if (errno == EPIPE)
-            cio__take_sigpipe(op);
-        int reason = errno == EINTR ? interrupted(op) : errno;
-        if (reason)
-            return done ? (long)done : -reason;
-    }
-    return (long)done;
+    return write_all(op, pwrite_once);
 }
 
 ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off)
@@ -221,52 +233,35 @@ static void deliver_scatter(cio__op *op, const char *src, size_t len)
     }
 }
 
-static long readv_thunk(cio__op *op)
+static long readv_once(cio__op *op)
 {
     const struct vec *v = op->arg;
-    for (;;) {
-        ssize_t r = readv(op->fd, v->iov, v->iovcnt);
-        if (r >= 0)
-            return r;
-        if (errno != EINTR)
-            return -errno;
-        int reason = interrupted(op);
-        if (reason)
-            return -reason;
-    }
+    return cio__sys(readv(op->fd, v->iov, v->iovcnt));
 }
 
-/* writev until every byte is out: after a short write, the rest goes out
- * one buffer at a time (no copy of the caller's iovec array is needed). */
-static long writev_thunk(cio__op *op)
+static long readv_thunk(cio__op *op)
+{
+    return cio__retry(op, readv_once);
+}
+
+/* The whole iovec first; after a short write, the rest goes out one buffer
+ * at a time (no copy of the caller's iovec array is needed).  done < n, so
+ * some buffer still has bytes left. */
+static long writev_once(cio__op *op, size_t done)
 {
     const struct vec *v = op->arg;
-    size_t done = 0;
-    for (;;) {
-        ssize_t r;
-        if (done == 0) {
-            r = writev(op->fd, v->iov, v->iovcnt);
-        } else {
-            size_t skip = done;
-            int i = 0;
-            while (i < v->iovcnt && skip >= v->iov[i].iov_len)
-                skip -= v->iov[i++].iov_len;
-            if (i == v->iovcnt)
-                return (long)done;
-            r = write(op->fd, (const char *)v->iov[i].iov_base + skip, v->iov[i].iov_len - skip);
-        }
-        if (r >= 0) {
-            done += (size_t)r;
-            if (done >= op->n)
-                return (long)done;
-            continue;
-        }
-        if (errno == EPIPE)
-            cio__take_sigpipe(op);
-        int reason = errno == EINTR ? interrupted(op) : errno;
-        if (reason)
-            return done ? (long)done : -reason;
-    }
+    if (done == 0)
+        return cio__sys(writev(op->fd, v->iov, v->iovcnt));
+    int i = 0;
+    while (done >= v->iov[i].iov_len)
+        done -= v->iov[i++].iov_len;
+    const char *p = v->iov[i].iov_base;
+    return cio__sys(write(op->fd, p + done, v->iov[i].iov_len - done));
+}
+
+static long writev_thunk(cio__op *op)
+{
+    return write_all(op, writev_once);
 }
 
 static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 struct msg_args {
     int flags;
@@ -20,39 +19,35 @@ struct msg_args {
     struct msghdr *msg;    /* recvmsg, sendmsg */
 };
 
-static long once(cio__op *op, int flags)
+static long msg_flags(cio__op *op, int flags)
 {
     struct msg_args *a = op->arg;
-    ssize_t r;
     if (op->which == CIO__R)
-        r = a->msg ? recvmsg(op->fd, a->msg, flags)
-                   : recvfrom(op->fd, op->buf, op->n, flags, a->addr, a->addrlen);
-    else
-        r = a->msg ? sendmsg(op->fd, a->msg, flags)
-                   : sendto(op->fd, op->buf, op->n, flags, a->addr, a->alen);
-    return r >= 0 ? r : -errno;
+        return cio__sys(a->msg ? recvmsg(op->fd, a->msg, flags)
+                               : recvfrom(op->fd, op->buf, op->n, flags, a->addr, a->addrlen));
+    return cio__sys(a->msg ? sendmsg(op->fd, a->msg, flags)
+                           : sendto(op->fd, op->buf, op->n, flags, a->addr, a->alen));
+}
+
+static long msg_once(cio__op *op)
+{
+    const struct msg_args *a = op->arg;
+    return msg_flags(op, a->flags);
 }
 
 /* One recv or send: it may be short, as send(2) may. */
 static long msg_thunk(cio__op *op)
 {
-    const struct msg_args *a = op->arg;
-    for (;;) {
-        long r = once(op, a->flags);
-        if (r == -EPIPE)
-            cio__take_sigpipe(op);
-        if (r != -EINTR)
-            return r;
-        int reason = cio__op_stop_reason(op);
-        if (reason)
-            return -reason;
-    }
+    long r = cio__retry(op, msg_once);
+    if (r == -EPIPE)
+        cio__take_sigpipe(op);
+    return r;
 }
 
 static long msg_try(cio__op *op)
 {
     const struct msg_args *a = op->arg;
-    long r = once(op, a->flags | MSG_DONTWAIT);
+    long r = msg_flags(op, a->flags | MSG_DONTWAIT);
     return r == -EWOULDBLOCK ? -EAGAIN : r;
 }
 
@@ -115,19 +110,15 @@ ssize_t cio_sendmsg(cio_file *f, const struct msghdr *msg, int flags)
 
 /* ---- accept ---- */
 
-static long accept_thunk(cio__op *op)
+static long accept_once(cio__op *op)
 {
     struct msg_args *a = op->arg;
-    for (;;) {
-        int fd = accept(op->fd, a->addr, a->addrlen);
-        if (fd >= 0)
-            return fd;
-        if (errno != EINTR)
-            return -errno;
-        int reason = cio__op_stop_reason(op);
-        if (reason)
-            return -reason;
-    }
+    return cio__sys(accept(op->fd, a->addr, a->addrlen));
+}
+
+static long accept_thunk(cio__op *op)
+{
+    return cio__retry(op, accept_once);
 }
 
 cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrlen)
@@ -136,16 +127,7 @@ cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrl
         return (void)cio__fail(-EINVAL), NULL;
     struct msg_args a = {.addr = addr, .addrlen = addrlen};
     cio__op op = {.run = accept_thunk, .arg = &a};
-    long fd = cio__file_do(listener, CIO__R, &op);
-    if (fd < 0)
-        return (void)cio__fail(fd), NULL;
-    cio_file *f = cio_fdopen((int)fd);
-    if (!f) {
-        int e = errno;
-        close((int)fd);
-        errno = e;
-    }
-    return f;
+    return cio__file_adopt(cio__file_do(listener, CIO__R, &op));
 }
 
 /* ---- connect ---- */
