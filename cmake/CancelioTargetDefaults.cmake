@@ -4,6 +4,8 @@
 # the examples and the benchmarks.  All of it is PRIVATE, so nothing leaks to
 # consumers of cancelio::cancelio, and nothing touches the global
 # CMAKE_C_FLAGS (that variable belongs to the user: sanitizer presets use it).
+# CANCELIO_EXTRA_WARNINGS (a list) adds options to every target: the clang
+# preset's -Weverything and its exceptions.
 
 include_guard(GLOBAL)
 
@@ -18,10 +20,17 @@ function(cio_target_defaults target)
     # Linux extras (timerfd, pipe2, preadv2).  The BSDs and macOS show their
     # whole namespace when no feature macro is defined, and defining
     # _POSIX_C_SOURCE there would hide the BSD extensions, so they get none.
-    # Sources must not define these macros themselves.
-    if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-        target_compile_definitions(${target} PRIVATE
-            _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE _GNU_SOURCE)
+    # cmake/CancelioPlatform.cmake decides which case this is by a probe.
+    # The library (LIBRARY) gets POSIX 2008 alone in the CANCELIO_PORTABLE
+    # build; tests, examples and tools keep the system's macros.  Sources
+    # must not define these macros themselves.
+    if(ARGV1 STREQUAL "LIBRARY")
+        set(macros ${CANCELIO_LIBRARY_FEATURE_MACROS})
+    else()
+        set(macros ${CANCELIO_SYSTEM_FEATURE_MACROS})
+    endif()
+    if(macros)
+        target_compile_definitions(${target} PRIVATE ${macros})
     endif()
 
     if(CMAKE_C_COMPILER_ID MATCHES "^(GNU|Clang|AppleClang)$")
@@ -29,5 +38,8 @@ function(cio_target_defaults target)
             -Wall -Wextra -Wpedantic -Wshadow
             -Wstrict-prototypes -Wmissing-prototypes
             $<$<BOOL:${CANCELIO_WERROR}>:-Werror>)
+    endif()
+    if(CANCELIO_EXTRA_WARNINGS)
+        target_compile_options(${target} PRIVATE ${CANCELIO_EXTRA_WARNINGS})
     endif()
 endfunction()

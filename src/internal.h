@@ -31,8 +31,12 @@
 
 long cio__fail(long neg_errno); /* sets errno = -neg_errno, returns -1 */
 struct timespec cio__timespec(cio_time_t t);
-int cio__cond_init(pthread_cond_t *cv); /* a condvar on CLOCK_MONOTONIC */
-/* Wait on cv until woken or until t (0 = no limit); mu must be held. */
+
+/* ---- platform/cond_*.c: timed waits with deadlines on CLOCK_MONOTONIC ---- */
+
+int cio__cond_init(pthread_cond_t *cv); /* 0 or -errno */
+/* Wait on cv until woken or until t (0 = no limit); mu must be held.  It
+ * may return early (as any condvar wait may): callers re-check. */
 void cio__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cio_time_t t);
 
 /* ---- signal.c: the cancel signal ---- */
@@ -131,6 +135,11 @@ void cio__give_sigpipe(const cio__op *op);
  * the system) cannot say; never changes the fd's flags. */
 long cio__nowait_read(int fd, void *buf, size_t n);
 long cio__nowait_write(int fd, const void *buf, size_t n);
+
+/* ---- platform/msg_*.c: per-call socket flags, 0 where the system has none ---- */
+
+extern const int cio__msg_dontwait; /* a recv or send that never blocks */
+extern const int cio__msg_nosignal; /* a send that raises no SIGPIPE */
 
 /* ---- pool.c: worker threads ---- */
 

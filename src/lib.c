@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h> /* PTHREAD_STACK_MIN */
 #include <string.h>
 
 #define DEFAULT_MAX_THREADS 4096u

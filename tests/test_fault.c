@@ -464,10 +464,20 @@ static void a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_wri
 /* Each allocation cio_fdopen makes, failing in turn: NULL with ENOMEM, the
  * fd still open, no block and no fd more or less; past the last one it
  * succeeds and the file works. */
+static long no_op(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
 static void an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open(void **state)
 {
     (void)state;
     assert_int_equal(cio_init(NULL), 0);
+    /* A worker now, before the count: where the system has no try for a
+     * pipe (the POSIX-only build) the read below runs on a worker, which
+     * must not count as a block the file left behind. */
+    assert_int_equal(cio_call(no_op, NULL, CIO_NO_DEADLINE), 0);
     int fds[2];
     assert_int_equal(make_pipe(fds), 0);
     long live0 = atomic_load(&live_blocks);

@@ -864,6 +864,63 @@ static void recv_and_send_pass_their_flags_to_the_syscall(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+/* A send that blocks runs on a worker; when the connection is shut down
+ * under it, the worker's send fails with EPIPE, and the SIGPIPE that
+ * send(2) would have raised lands on the caller, not the worker (none with
+ * MSG_NOSIGNAL), however the platform keeps it off the worker: MSG_NOSIGNAL
+ * on the worker's send where the system has it, taking it back there
+ * elsewhere.  (TCP: Linux raises no SIGPIPE for an AF_UNIX send that was
+ * already blocked when the shutdown came.) */
+struct closer {
+    int fd;
+    bool saw_blocked;
+};
+
+static void *shut_when_blocked(void *arg)
+{
+    struct closer *c = arg;
+    c->saw_blocked = wait_in_syscall_on(c->fd, CIO_WRITE, 1, scaled_ms(5000));
+    shutdown(c->fd, SHUT_WR);
+    return NULL;
+}
+
+static void a_blocked_send_cut_by_a_shutdown_raises_SIGPIPE_in_the_caller(void **state)
+{
+    (void)state;
+    static const int flags[] = {0, MSG_NOSIGNAL};
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &pipe_only, &old), 0);
+    for (int k = 0; k < 2; k++) {
+        int sv[2];
+        tcp_pair(&sv[0], &sv[1]);
+        char chunk[4096] = {0};
+        while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+            ; /* fill it: the next send blocks */
+        cio_file *f = cio_fdopen(sv[0]);
+        assert_non_null(f);
+        struct closer c = {sv[0], false};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, shut_when_blocked, &c), 0);
+        errno = 0;
+        ssize_t r = cio_send(f, chunk, sizeof chunk, flags[k]);
+        int err = errno;
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_true(c.saw_blocked);
+        assert_int_equal(r, -1);
+        assert_int_equal(err, EPIPE);
+        assert_int_equal(sigpending(&pending), 0);
+        assert_int_equal(sigismember(&pending, SIGPIPE), flags[k] == 0);
+        int signo;
+        if (flags[k] == 0)
+            assert_int_equal(sigwait(&pipe_only, &signo), 0);
+        assert_int_equal(cio_close(f), 0);
+        assert_int_equal(close(sv[1]), 0);
+    }
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 /* Rules 2, 4: a recv on an empty connection fails with ETIMEDOUT at its
  * read deadline, not before; what the peer sends later is read whole by
  * the next recv. */
@@ -1569,6 +1626,7 @@ int main(void)
         T(close_fails_a_blocked_connect_with_EBADF),
         T(a_storm_of_stray_signals_during_connect_never_gives_EALREADY),
         T(recv_and_send_pass_their_flags_to_the_syscall),
+        T(a_blocked_send_cut_by_a_shutdown_raises_SIGPIPE_in_the_caller),
         T(recv_times_out_on_its_read_deadline_and_the_data_survives),
         T(send_on_a_full_socket_times_out_on_its_write_deadline_having_sent_nothing),
         T(recv_and_send_obey_only_their_own_cancel),

@@ -264,9 +264,18 @@ static long writev_thunk(cio__op *op)
     return write_all(op, writev_once);
 }
 
+/* IOV_MAX is XSI, outside POSIX's base: the limit is asked at run time
+ * (a constant in glibc and musl); -1, no limit known, leaves it to the
+ * kernel. */
+static int too_many(int iovcnt)
+{
+    long max = sysconf(_SC_IOV_MAX);
+    return max > 0 && iovcnt > max;
+}
+
 static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)
 {
-    if (!f || iovcnt < 0 || iovcnt > IOV_MAX || (!iov && iovcnt))
+    if (!f || iovcnt < 0 || too_many(iovcnt) || (!iov && iovcnt))
         return cio__fail(-EINVAL);
     size_t n = 0;
     for (int k = 0; k < iovcnt; k++) {

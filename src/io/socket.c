@@ -3,7 +3,8 @@
  * CIO_READ; connect and the send family the write deadline and CIO_WRITE.
  * The recv and send families try first with MSG_DONTWAIT (a per-call flag:
  * the socket's own O_NONBLOCK is never touched) and go to a worker only if
- * that would block.
+ * that would block; without MSG_DONTWAIT (platform/msg_dontwait_none.c)
+ * they always go to a worker.
  */
 #include "internal.h"
 
@@ -32,22 +33,35 @@ static long msg_flags(cio__op *op, int flags)
 static long msg_once(cio__op *op)
 {
     const struct msg_args *a = op->arg;
-    return msg_flags(op, a->flags);
+    return msg_flags(op, a->flags | cio__msg_nosignal);
+}
+
+/* A send that met EPIPE raises SIGPIPE unless the caller said
+ * MSG_NOSIGNAL.  The worker sends with MSG_NOSIGNAL where the system has
+ * it and leaves the signal to the caller; elsewhere it takes back the one
+ * that landed on it. */
+static void after_epipe(cio__op *op, int flags)
+{
+    if (!cio__msg_nosignal)
+        cio__take_sigpipe(op);
+    else if (!(flags & cio__msg_nosignal))
+        op->raise_sigpipe = 1;
 }
 
 /* One recv or send: it may be short, as send(2) may. */
 static long msg_thunk(cio__op *op)
 {
+    const struct msg_args *a = op->arg;
     long r = cio__retry(op, msg_once);
     if (r == -EPIPE)
-        cio__take_sigpipe(op);
+        after_epipe(op, a->flags);
     return r;
 }
 
 static long msg_try(cio__op *op)
 {
     const struct msg_args *a = op->arg;
-    long r = msg_flags(op, a->flags | MSG_DONTWAIT);
+    long r = msg_flags(op, a->flags | cio__msg_dontwait);
     return r == -EWOULDBLOCK ? -EAGAIN : r;
 }
 
@@ -59,6 +73,8 @@ static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args 
     cio__op op = {.run = msg_thunk, .try = msg_try, .buf = buf, .n = n, .arg = a};
     if (a->flags & MSG_WAITALL)
         op.try = NULL; /* a short count would not be the whole answer */
+    if (!cio__msg_dontwait)
+        op.try = NULL; /* nothing to try with: a worker runs it */
     long r = cio__file_do(f, i, &op);
     cio__give_sigpipe(&op);
     return r < 0 ? cio__fail(r) : r;

@@ -1,0 +1,179 @@
+# The platform, probed once.
+#
+# Every capability the library uses beyond POSIX 2008 is tested here, by
+# compiling a few lines against the system's headers and C library, never
+# assumed from CMAKE_SYSTEM_NAME.  Each one chooses a whole file under
+# src/core/platform/: the file that uses the capability, or its fallback.
+# The core files name only the internal interface (src/internal.h), so they
+# carry no #ifdef.  docs/portability.md lists what each system gets.
+#
+#   CANCELIO_PORTABLE=ON  compiles the library with _POSIX_C_SOURCE=200809L
+#                         alone and takes every fallback, whatever the
+#                         probes say: the configuration that proves the
+#                         fallbacks on Linux.
+#
+# Provides:
+#   CANCELIO_LIBRARY_FEATURE_MACROS  the feature macros the library compiles with
+#   CANCELIO_SYSTEM_FEATURE_MACROS   the ones tests, examples and tools get
+#   cio_platform_choose(FEATURE <text> {USE <probe var> <file>}... FALLBACK <file>)
+#       appends the chosen file to CANCELIO_PLATFORM_SOURCES and notes the
+#       choice for the summary; CIO_PLATFORM_<probe var> is then 1 or 0 (the
+#       tests read it to know which backend runs)
+#   cio_platform_summary()  prints which backend each feature got
+
+include_guard(GLOBAL)
+include(CheckCSourceCompiles)
+include(CheckSymbolExists)
+include(CMakePushCheckState)
+
+option(CANCELIO_PORTABLE
+    "Compile the library as POSIX 2008 alone and use every platform fallback" OFF)
+
+# glibc and musl hide POSIX under -std=c11 unless a feature macro asks for
+# it; the BSDs and macOS show their whole namespace when none is defined
+# (and _POSIX_C_SOURCE would hide their extensions there).  So: does a
+# POSIX call compile under strict C11 with no macro at all?
+cmake_push_check_state(RESET)
+set(CMAKE_REQUIRED_FLAGS "${CMAKE_C11_STANDARD_COMPILE_OPTION}")
+check_c_source_compiles([[
+#include <signal.h>
+#include <time.h>
+int main(void) {
+    struct timespec ts;
+    sigset_t s;
+    sigemptyset(&s);
+    return clock_gettime(CLOCK_MONOTONIC, &ts) + pthread_sigmask(SIG_BLOCK, &s, 0);
+}]] CIO_POSIX_WITHOUT_MACROS)
+cmake_pop_check_state()
+
+if(CIO_POSIX_WITHOUT_MACROS)
+    set(CANCELIO_SYSTEM_FEATURE_MACROS "")
+else()
+    set(CANCELIO_SYSTEM_FEATURE_MACROS _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE _GNU_SOURCE)
+endif()
+if(CANCELIO_PORTABLE)
+    set(CANCELIO_LIBRARY_FEATURE_MACROS _POSIX_C_SOURCE=200809L)
+else()
+    set(CANCELIO_LIBRARY_FEATURE_MACROS ${CANCELIO_SYSTEM_FEATURE_MACROS})
+endif()
+
+# The probes compile as the library does: C11, its feature macros, threads.
+cmake_push_check_state(RESET)
+set(CMAKE_REQUIRED_FLAGS "${CMAKE_C11_STANDARD_COMPILE_OPTION}")
+list(TRANSFORM CANCELIO_LIBRARY_FEATURE_MACROS PREPEND "-D" OUTPUT_VARIABLE CMAKE_REQUIRED_DEFINITIONS)
+set(CMAKE_REQUIRED_LIBRARIES Threads::Threads)
+
+# timerfd: the timer thread blocks in read(2) on an absolute timer.
+check_c_source_compiles([[
+#include <sys/timerfd.h>
+#include <time.h>
+int main(void) {
+    struct itimerspec its = {{0, 0}, {0, 1}};
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, 0);
+}]] CIO_HAVE_TIMERFD)
+
+# preadv2/pwritev2 with RWF_NOWAIT: one read or write that fails with
+# EAGAIN instead of blocking, without touching O_NONBLOCK.
+check_c_source_compiles([[
+#include <sys/uio.h>
+int main(void) {
+    char c;
+    struct iovec v = {&c, 1};
+    return (int)preadv2(0, &v, 1, -1, RWF_NOWAIT) + (int)pwritev2(1, &v, 1, -1, RWF_NOWAIT);
+}]] CIO_HAVE_RWF_NOWAIT)
+
+# A condvar whose timed waits run on CLOCK_MONOTONIC (macOS has none).
+check_c_source_compiles([[
+#include <pthread.h>
+#include <time.h>
+int main(void) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    return pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+}]] CIO_HAVE_CONDATTR_SETCLOCK)
+
+# Per-call socket flags: a try that never blocks, a send that raises no
+# SIGPIPE.  Neither changes the socket (SO_NOSIGPIPE would: not used).
+check_symbol_exists(MSG_DONTWAIT "sys/types.h;sys/socket.h" CIO_HAVE_MSG_DONTWAIT)
+check_symbol_exists(MSG_NOSIGNAL "sys/types.h;sys/socket.h" CIO_HAVE_MSG_NOSIGNAL)
+
+# pipe2(O_CLOEXEC): a pipe that no exec in another thread can inherit.
+check_symbol_exists(pipe2 "fcntl.h;unistd.h" CIO_HAVE_PIPE2)
+cmake_pop_check_state()
+
+# What the POSIX-only build may still use when the probe (run with POSIX
+# 2008 macros alone) finds it: MSG_DONTWAIT is POSIX 2024 and every BSD and
+# macOS has it, so that build tries ready sockets the way they do.
+set(cio_portable_probes CIO_HAVE_MSG_DONTWAIT)
+
+set(CANCELIO_PLATFORM_SOURCES "")
+set(cio_platform_lines "")
+
+function(cio_platform_choose)
+    # FEATURE <text> {USE <probe var> <file>}... FALLBACK <file>: the first
+    # USE whose probe passed, else FALLBACK; CANCELIO_PORTABLE skips every
+    # USE whose probe is not in cio_portable_probes.
+    set(feature "")
+    set(fallback "")
+    set(uses "")
+    set(args ${ARGN})
+    while(args)
+        list(POP_FRONT args key)
+        if(key STREQUAL "FEATURE")
+            list(POP_FRONT args feature)
+        elseif(key STREQUAL "FALLBACK")
+            list(POP_FRONT args fallback)
+        elseif(key STREQUAL "USE")
+            list(POP_FRONT args probe file)
+            list(APPEND uses "${probe}" "${file}")
+        else()
+            message(FATAL_ERROR "cio_platform_choose: unexpected '${key}'")
+        endif()
+    endwhile()
+    if(NOT feature OR NOT fallback OR NOT uses)
+        message(FATAL_ERROR "cio_platform_choose: FEATURE, USE and FALLBACK are required")
+    endif()
+    set(chosen "${fallback}")
+    set(why "")
+    while(uses)
+        list(POP_FRONT uses probe file)
+        set(CIO_PLATFORM_${probe} 0 PARENT_SCOPE)
+        if(CANCELIO_PORTABLE AND NOT probe IN_LIST cio_portable_probes)
+            list(APPEND why "${probe} forced off")
+        elseif(NOT ${probe})
+            list(APPEND why "no ${probe}")
+        else()
+            set(chosen "${file}")
+            list(APPEND why "${probe}")
+            set(CIO_PLATFORM_${probe} 1 PARENT_SCOPE)
+            break()
+        endif()
+    endwhile()
+    list(JOIN why ", " why)
+    get_filename_component(name "${chosen}" NAME)
+    string(LENGTH "${feature}" len)
+    math(EXPR pad "24 - ${len}")
+    if(pad LESS 1)
+        set(pad 1)
+    endif()
+    string(REPEAT " " ${pad} spaces)
+    set(CANCELIO_PLATFORM_SOURCES ${CANCELIO_PLATFORM_SOURCES} "${chosen}" PARENT_SCOPE)
+    set(cio_platform_lines ${cio_platform_lines} "  ${feature}${spaces}${name}  (${why})"
+        PARENT_SCOPE)
+endfunction()
+
+function(cio_platform_summary)
+    if(CANCELIO_PORTABLE)
+        set(mode "POSIX-only (CANCELIO_PORTABLE): -D${CANCELIO_LIBRARY_FEATURE_MACROS}")
+    elseif(CANCELIO_LIBRARY_FEATURE_MACROS)
+        list(JOIN CANCELIO_LIBRARY_FEATURE_MACROS " -D" macros)
+        set(mode "native: -D${macros}")
+    else()
+        set(mode "native: the system's default namespace (no feature macros)")
+    endif()
+    message(STATUS "cancelio platform, ${mode}")
+    foreach(line IN LISTS cio_platform_lines)
+        message(STATUS "${line}")
+    endforeach()
+endfunction()
