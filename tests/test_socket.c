@@ -876,6 +876,21 @@ struct closer {
     bool saw_blocked;
 };
 
+/* Until a send would block, and still would a moment later: on loopback
+ * the peer's window grows after the first EAGAIN and makes room again. */
+static void fill_until_blocked(int fd)
+{
+    char chunk[4096] = {0};
+    for (;;) {
+        int sent = 0;
+        while (send(fd, chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+            sent++;
+        if (!sent)
+            return;
+        sleep_us(50000);
+    }
+}
+
 static void *shut_when_blocked(void *arg)
 {
     struct closer *c = arg;
@@ -895,12 +910,11 @@ static void a_blocked_send_cut_by_a_shutdown_raises_SIGPIPE_in_the_caller(void *
     for (int k = 0; k < 2; k++) {
         int sv[2];
         tcp_pair(&sv[0], &sv[1]);
-        char chunk[4096] = {0};
-        while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
-            ; /* fill it: the next send blocks */
+        fill_until_blocked(sv[0]);
         cio_file *f = cio_fdopen(sv[0]);
         assert_non_null(f);
         struct closer c = {sv[0], false};
+        char chunk[4096] = {0};
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, shut_when_blocked, &c), 0);
         errno = 0;
