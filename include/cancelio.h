@@ -193,6 +193,89 @@ CIO_API long cio_call(cio_func fn, void *arg, cio_time_t deadline);
 /* Inside a cio_call's fn: nonzero once the call must stop.  Elsewhere 0. */
 CIO_API int cio_interrupted(void);
 
+/* ---- Helpers for test suites and scripts (DESIGN rule 20).
+ * Bytes a helper reads but does not return stay in f ("held") and every
+ * later read on f (cio_read, cio_readv, the recv family, the helpers)
+ * returns them before it reads the fd again.  A helper holds the read
+ * direction from start to end, like one read: the read deadline, cio_cancel
+ * (CIO_READ) and cio_close stop it at any point.  Meant for byte streams
+ * (pipes, ttys, stream sockets, files), not datagrams. */
+
+/* Read until the dlen bytes of delim have been read (dlen > 0), at most cap
+ * bytes, into buf.  Blocks.  Returns the count through the end of the
+ * delimiter; bytes read past it stay in f, and the next read on f returns
+ * them first.  At end of file before the delimiter: the count read (0 if
+ * none), consumed, like getline.  The fd is read in chunks, not byte by
+ * byte.
+ * Errors (nothing consumed: every byte read stays in f for the next read,
+ * and a copy of them is in buf; cio_unread says how many are held):
+ *   ETIMEDOUT the read deadline passed; ECANCELED cio_cancel(CIO_READ);
+ *   EBADF cio_close, or a bad fd; ENOBUFS cap bytes read (or cap 0) without
+ *   the delimiter; read(2)'s own errors; ENOMEM, EAGAIN.
+ *   EINVAL f, buf or delim NULL, or dlen 0 (nothing read). */
+CIO_API ssize_t cio_read_until(cio_file *f, void *buf, size_t cap, const void *delim, size_t dlen);
+
+/* Read exactly n bytes into buf.  Blocks.  At end of file the count read
+ * (short, consumed; 0 if none).  n == 0 returns 0 at once.  Errors as
+ * cio_read_until (nothing consumed, a copy in buf), but never ENOBUFS;
+ * EINVAL f NULL, or buf NULL with n > 0. */
+CIO_API ssize_t cio_read_full(cio_file *f, void *buf, size_t n);
+
+/* The number of bytes held in f that the next read returns before reading
+ * the fd (0 for a NULL f).  Never blocks (waits only for f's lock). */
+CIO_API size_t cio_unread(const cio_file *f);
+
+/* A child process with pipes, for tests that drive a program. */
+typedef struct cio_child cio_child;
+#define CIO_STDIN 1  /* flags: which of the child's streams are pipes to us */
+#define CIO_STDOUT 2 /* (the others are inherited) */
+#define CIO_STDERR 4
+
+/* Start argv[0] (searched in PATH) with argv, through posix_spawnp, with a
+ * pipe to us for each stream in flags.  Every pipe end is close-on-exec, so
+ * none leaks into this child (beyond its 0-2) or into any other; the child
+ * starts with no signal blocked.  Does not wait for the child.
+ * Errors: EINVAL argv NULL or empty, or unknown flag bits; posix_spawnp's
+ * own, the exec failure included (ENOENT not found, EACCES, ENOEXEC...);
+ * EMFILE, ENFILE, ENOMEM. */
+CIO_API cio_child *cio_spawn(char *const argv[], int flags);
+
+/* The child's process id.  Errors: EINVAL c NULL (returns -1). */
+CIO_API pid_t cio_child_pid(const cio_child *c);
+
+/* Our end of the child's stream which (CIO_STDIN: write to it; CIO_STDOUT,
+ * CIO_STDERR: read from it).  Never blocks.  c owns the file: never
+ * cio_close it yourself (cio_child_free does; cio_child_close does it early,
+ * to send end of file to the child's stdin).  Errors: EINVAL c NULL, which
+ * not one stream, or that stream is not a pipe (or was closed). */
+CIO_API cio_file *cio_child_file(cio_child *c, int which);
+
+/* Close our end of the child's stream which now (for CIO_STDIN: the child
+ * reads end of file); ops on it fail with EBADF, as for cio_close.  Blocks
+ * only until they have left.  Errors: as cio_child_file. */
+CIO_API int cio_child_close(cio_child *c, int which);
+
+/* Wait until the child has exited, or until deadline (0 = none); store its
+ * wait status (as waitpid(2) gives it) in *status if status is not NULL.
+ * Blocks.  Only this child is waited for and reaped; once reaped, every
+ * later wait returns 0 and the same status at once.  A deadline already
+ * past still reports a child that has exited.
+ * Errors: EINVAL c NULL; ETIMEDOUT still running at the deadline;
+ *         ECANCELED cio_shutdown; ECHILD the system reaped it (SIGCHLD
+ *         ignored); EAGAIN no worker thread. */
+CIO_API int cio_child_wait(cio_child *c, int *status, cio_time_t deadline);
+
+/* Send signo to the child (0 probes it).  Never blocks.  Never signals a
+ * child already reaped, whose pid may belong to another process.
+ * Errors: EINVAL c NULL or a bad signo; ESRCH reaped already. */
+CIO_API int cio_child_kill(cio_child *c, int signo);
+
+/* Close c's files, kill the child with SIGKILL if it was not reaped, reap
+ * it, and free c.  Blocks until the child is gone (threads inside
+ * cio_child_wait on c return first; no other call on c may follow).
+ * Errors: EINVAL c NULL. */
+CIO_API int cio_child_free(cio_child *c);
+
 /* Tracing: the library's own events, for teaching and debugging.  The
  * callback runs on whichever thread the event happens on (a worker, the
  * timer thread, a caller), many at once and with no lock of the tracer's

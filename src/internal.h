@@ -83,6 +83,8 @@ typedef struct cio__op {
      * user_buf; readv: scatter); for bounced and pending bytes. */
     void (*deliver)(struct cio__op *op, const char *src, size_t len);
     int raise_sigpipe; /* the worker's write met EPIPE and took its SIGPIPE */
+    int peek;          /* MSG_PEEK: held bytes are copied, not taken */
+    int spanned;       /* a read helper already holds the direction (scan.c) */
 
     pthread_mutex_t *mu;           /* the owner's lock, guards every field below */
     pthread_cond_t *cv;            /* the owner's condvar, broadcast on each change */
@@ -123,6 +125,8 @@ long cio__sys(long r);
  * after every EINTR for which op has no reason to stop.  The result, or
  * -reason. */
 long cio__retry(cio__op *op, cio__thunk once);
+/* cio_read inside a read helper's span (scan.c): the count or -errno. */
+long cio__read_spanned(cio_file *f, void *buf, size_t n);
 
 /* After EPIPE on a worker: take the SIGPIPE that write(2) raised there. */
 void cio__take_sigpipe(cio__op *op);
@@ -140,6 +144,11 @@ long cio__nowait_write(int fd, const void *buf, size_t n);
 
 extern const int cio__msg_dontwait; /* a recv or send that never blocks */
 extern const int cio__msg_nosignal; /* a send that raises no SIGPIPE */
+
+/* ---- platform/pipe_cloexec_*.c ---- */
+
+/* pipe(2) with both ends close-on-exec; 0 or -errno. */
+int cio__pipe_cloexec(int fds[2]);
 
 /* ---- pool.c: worker threads ---- */
 

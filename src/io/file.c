@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,7 +60,7 @@ void cio__file_unref(cio_file *f)
 {
     if (atomic_fetch_sub(&f->refs, 1) != 1)
         return;
-    cio__pending_free(&f->dir[CIO__R]);
+    cio__held_free(&f->dir[CIO__R]);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -196,16 +197,24 @@ int cio_fileno(const cio_file *f)
 
 /* Wait until direction d is free; the first error that stops the op.
  * Rule 6: only a cancel issued after this op entered (gen moved) stops it. */
+static int stop_reason_locked(const cio_file *f, const struct dir *d, uint64_t gen)
+{
+    if (f->closing)
+        return -EBADF;
+    if (d->cancel_gen != gen)
+        return -ECANCELED;
+    if (expired(d))
+        return -ETIMEDOUT;
+    return 0;
+}
+
 static int enter_locked(cio_file *f, struct dir *d, int serial)
 {
     uint64_t gen = d->cancel_gen;
     for (;;) {
-        if (f->closing)
-            return -EBADF;
-        if (d->cancel_gen != gen)
-            return -ECANCELED;
-        if (expired(d))
-            return -ETIMEDOUT;
+        int r = stop_reason_locked(f, d, gen);
+        if (r < 0)
+            return r;
         if (!serial || !d->busy)
             return 0;
         d->waiters++;
@@ -274,7 +283,9 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     pthread_mutex_lock(&f->mu);
     f->counts.started++;
     f->ops++;
-    r = enter_locked(f, d, !op->parallel);
+    /* A helper's read already holds d: it only checks for a reason to stop
+     * that came since the helper began (rule 20: the helper is one op). */
+    r = op->spanned ? stop_reason_locked(f, d, d->span_gen) : enter_locked(f, d, !op->parallel);
     if (r == 0) {
         if (!op->parallel)
             d->busy = 1;
@@ -284,14 +295,14 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
         op->mu = &f->mu;
         op->cv = &f->cv;
         cio__op_prepare_locked(op);
-        if (!op->parallel && (r = cio__pending_take_locked(d, op)) > 0)
-            ; /* rule 15: an orphan's bytes come first */
+        if (!op->parallel && (r = cio__held_take_locked(d, op)) > 0)
+            cio__held_trim_locked(d); /* rules 15, 20: held bytes come first */
         else if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
             r = run_locked(op);
         unlink_locked(d, op);
         if (op->orphaned)
             cio__orphan_keep_locked(f, d, op); /* a read keeps d busy */
-        else if (!op->parallel)
+        else if (!op->parallel && !op->spanned)
             d->busy = 0;
     }
     cio__count_outcome(&f->counts, r);
@@ -300,6 +311,68 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
     return r;
+}
+
+/* ---- a read helper's span (scan.c) ---- */
+
+static void copy_out(cio__op *op, const char *src, size_t len)
+{
+    memcpy(op->user_buf, src, len);
+}
+
+long cio__span_begin(cio_file *f, void *buf, size_t cap)
+{
+    long r = cio__lib_ensure();
+    if (r < 0)
+        return r;
+    struct dir *d = &f->dir[CIO__R];
+    pthread_mutex_lock(&f->mu);
+    f->ops++;
+    r = enter_locked(f, d, 1);
+    if (r == 0) {
+        cio__op op = {.n = cap, .user_buf = buf, .deliver = copy_out};
+        d->busy = 1;
+        d->spanning = 1;
+        d->span_gen = d->cancel_gen;
+        r = cio__held_take_locked(d, &op);
+    } else if ((--f->ops == 0 && f->closing) || d->waiters) {
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+int cio__span_reserve(cio_file *f, size_t n)
+{
+    pthread_mutex_lock(&f->mu);
+    int e = cio__held_reserve_locked(&f->dir[CIO__R], n);
+    pthread_mutex_unlock(&f->mu);
+    return e;
+}
+
+void cio__span_end(cio_file *f, const void *back, size_t n)
+{
+    struct dir *d = &f->dir[CIO__R];
+    pthread_mutex_lock(&f->mu);
+    cio__held_put_back_locked(d, back, n); /* reserved: cannot fail */
+    cio__held_trim_locked(d);
+    d->spanning = 0;
+    if (!d->orphan)
+        d->busy = 0; /* else the orphan keeps d busy until it finishes */
+    f->ops--;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+size_t cio_unread(const cio_file *f)
+{
+    if (!f)
+        return 0;
+    cio_file *w = (cio_file *)f; /* the lock, not the file, changes */
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->dir[CIO__R].held.len;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 /* Moving a deadline later leaves the timer where it is (armed_at <= t):
@@ -463,6 +536,7 @@ static void reset_for_child(cio_file *f)
         f->dir[i].orphan = NULL;
         f->dir[i].orphans = NULL;
         f->dir[i].busy = 0;
+        f->dir[i].spanning = 0;
         f->dir[i].waiters = 0;
         f->dir[i].ops = NULL;
     }

@@ -148,17 +148,29 @@ void cio__give_sigpipe(const cio__op *op)
         pthread_kill(pthread_self(), SIGPIPE); /* as write(2) would have */
 }
 
-ssize_t cio_read(cio_file *f, void *buf, size_t n)
+static ssize_t read_op(cio_file *f, void *buf, size_t n, int spanned)
 {
     cio__op op = {.run = read_thunk,
                   .try = read_try,
                   .buf = buf,
                   .n = n,
                   .user_buf = buf,
-                  .deliver = deliver_copy};
+                  .deliver = deliver_copy,
+                  .spanned = spanned};
     if (f && buf && n && cio__file_may_orphan(f))
         return run_bounced(f, &op);
     return run(f, CIO__R, &op);
+}
+
+ssize_t cio_read(cio_file *f, void *buf, size_t n)
+{
+    return read_op(f, buf, n, 0);
+}
+
+long cio__read_spanned(cio_file *f, void *buf, size_t n)
+{
+    ssize_t r = read_op(f, buf, n, 1);
+    return r < 0 ? -errno : r;
 }
 
 ssize_t cio_write(cio_file *f, const void *buf, size_t n)

@@ -10,12 +10,12 @@
  *
  * The orphan keeps the file alive (a reference) and the fd open.  A read
  * orphan keeps its direction busy, so the next read waits for it (under its
- * own deadline); when it finishes, the bytes it read become the file's
- * pending bytes and the next reads take them first: nothing is lost and the
- * order is kept.  A pread orphan's bytes are simply dropped: pread moves no
+ * own deadline); when it finishes, the bytes it read join the file's held
+ * bytes (held.c) and the next reads take them first: nothing is lost and
+ * the order is kept.  A pread orphan's bytes are simply dropped: pread moves no
  * offset, so nothing is lost.  cio_close returns at once and the last orphan
  * closes the fd; cio_detach waits for the orphans, then seeks back over the
- * pending bytes nobody read, so the fd it hands back is where a reader
+ * held bytes nobody read, so the fd it hands back is where a reader
  * expects it.
  *
  * Nobody waits for an orphan, so the read side's `kick` timer takes over
@@ -91,15 +91,13 @@ static void adopt(cio__op *op)
     int keep = !op->parallel && op->result > 0 && !f->close_deferred;
     if (d->orphan == op) {
         d->orphan = NULL;
-        d->busy = 0;
+        d->busy = d->spanning; /* a helper that saw it orphaned still holds d */
     }
     orphans_unlink(d, op);
     if (!d->orphans)
         cio__timer_disarm(&d->kick);
-    if (keep) {
-        op->done = 0; /* from now on: how much of it was taken */
-        d->pending = op;
-    }
+    if (keep)
+        cio__held_adopt_locked(d, op, (size_t)op->result);
     int close_fd = --f->orphans == 0 && f->close_deferred;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
@@ -124,21 +122,6 @@ void cio__orphan_keep_locked(cio_file *f, struct dir *d, cio__op *op)
     *op->gone = 1;
 }
 
-long cio__pending_take_locked(struct dir *d, cio__op *op)
-{
-    cio__op *p = d->pending;
-    if (!p)
-        return 0;
-    size_t k = (size_t)p->result - p->done;
-    if (k > op->n)
-        k = op->n;
-    op->deliver(op, (const char *)p->buf + p->done, k);
-    p->done += k;
-    if (p->done == (size_t)p->result)
-        cio__pending_free(d);
-    return (long)k;
-}
-
 int cio__orphan_release_locked(cio_file *f, int detach)
 {
     if (!detach && f->orphans > 0) {
@@ -147,15 +130,9 @@ int cio__orphan_release_locked(cio_file *f, int detach)
     }
     while (f->orphans > 0)
         pthread_cond_wait(&f->cv, &f->mu);
-    cio__op *p = f->dir[CIO__R].pending;
-    if (detach && p)
-        lseek(f->fd, -(off_t)((size_t)p->result - p->done), SEEK_CUR);
-    cio__pending_free(&f->dir[CIO__R]);
+    struct held *h = &f->dir[CIO__R].held;
+    if (detach && h->len)
+        lseek(f->fd, -(off_t)h->len, SEEK_CUR); /* a pipe cannot: they are lost */
+    cio__held_free(&f->dir[CIO__R]);
     return 0;
-}
-
-void cio__pending_free(struct dir *d)
-{
-    free(d->pending);
-    d->pending = NULL;
 }

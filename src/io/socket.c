@@ -4,12 +4,14 @@
  * The recv and send families try first with MSG_DONTWAIT (a per-call flag:
  * the socket's own O_NONBLOCK is never touched) and go to a worker only if
  * that would block; without MSG_DONTWAIT (platform/msg_dontwait_none.c)
- * they always go to a worker.
+ * they always go to a worker.  Bytes held in the file (rule 20) are served
+ * first; with MSG_WAITALL too, the call then returns just them (short).
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 
 struct msg_args {
@@ -65,12 +67,52 @@ static long msg_try(cio__op *op)
     return r == -EWOULDBLOCK ? -EAGAIN : r;
 }
 
+/* Held bytes (rule 20) served to a recv: they come from a byte stream
+ * already read, so there is no sender address, control data or flag to
+ * report, as for a connected stream socket. */
+static void deliver_held(cio__op *op, const char *src, size_t len)
+{
+    struct msg_args *a = op->arg;
+    if (a->addrlen)
+        *a->addrlen = 0;
+    if (!a->msg) {
+        memcpy(op->buf, src, len);
+        return;
+    }
+    a->msg->msg_namelen = 0;
+    a->msg->msg_controllen = 0;
+    a->msg->msg_flags = 0;
+    for (size_t i = 0; i < (size_t)a->msg->msg_iovlen && len > 0; i++) {
+        size_t k = a->msg->msg_iov[i].iov_len < len ? a->msg->msg_iov[i].iov_len : len;
+        memcpy(a->msg->msg_iov[i].iov_base, src, k);
+        src += k;
+        len -= k;
+    }
+}
+
+/* What a recvmsg can take: the sum of its buffers. */
+static size_t msg_room(const struct msghdr *msg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++)
+        n += msg->msg_iov[i].iov_len;
+    return n;
+}
+
 static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args *a)
 {
     if (!f || (!buf && n && !a->msg))
         return cio__fail(-EINVAL);
+    if (i == CIO__R && a->msg && a->msg->msg_iov)
+        n = msg_room(a->msg); /* only for held bytes: recvmsg(2) gets msg */
     /* n == 0 is a real datagram (or a probe) on a socket: no short cut */
-    cio__op op = {.run = msg_thunk, .try = msg_try, .buf = buf, .n = n, .arg = a};
+    cio__op op = {.run = msg_thunk,
+                  .try = msg_try,
+                  .buf = buf,
+                  .n = n,
+                  .arg = a,
+                  .deliver = deliver_held,
+                  .peek = (a->flags & MSG_PEEK) != 0};
     if (a->flags & MSG_WAITALL)
         op.try = NULL; /* a short count would not be the whole answer */
     if (!cio__msg_dontwait)
