@@ -2,3 +2,11 @@
 # helpers and child processes.
 cio_add_test(NAME test_helpers SOURCES test_helpers.c LABELS integration TIMEOUT 60)
 cio_add_test(NAME test_child SOURCES test_child.c LABELS integration TIMEOUT 60)
+
+# The tools, run as a user runs them: the test finds them in the build tree.
+if(TARGET cio-cat AND TARGET cio-run)
+    cio_add_test(NAME test_tools SOURCES test_tools.c LABELS integration TIMEOUT 120)
+    target_compile_definitions(test_tools PRIVATE
+        CIO_CAT="$<TARGET_FILE:cio-cat>" CIO_RUN="$<TARGET_FILE:cio-run>")
+    add_dependencies(test_tools cio-cat cio-run)
+endif()

@@ -1,0 +1,339 @@
+/*
+ * Description: cio-cat and cio-run, run as a user runs them (through
+ * cio_spawn, from the build tree).  One case per exit status: 0, 1, 124,
+ * 125, 126, 127 and 128+N; --idle against a program that prints and then
+ * goes silent (while a descendant keeps the pipes open: no hang); --idle
+ * reset by steady output; --total; --kill-after against a program that
+ * ignores SIGTERM; --expect against a program that prints the text after
+ * a delay, split across two writes, on stdout or stderr; and every byte
+ * read before a timeout present in the output.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LIMIT_MS 20000
+
+struct result {
+    int status; /* the exit code, or 128+N */
+    char *out, *err;
+    size_t out_len, err_len;
+    double ms;
+};
+
+/* Read f to its end (bounded), into a fresh string. */
+static char *slurp(cio_file *f, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+    for (;;) {
+        if (n == cap) {
+            buf = realloc(buf, (cap *= 2) + 1);
+            assert_non_null(buf);
+        }
+        ssize_t r = cio_read(f, buf + n, cap - n);
+        assert_true(r >= 0);
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Run argv with input on its stdin (NULL: an open pipe nobody writes to
+ * until the tool has exited), collecting its output. */
+static struct result run_tool(char *const argv[], const char *input)
+{
+    struct result res = {0};
+    cio_time_t t0 = cio_now();
+    cio_child *c = cio_spawn(argv, CIO_STDIN | CIO_STDOUT | CIO_STDERR);
+    assert_non_null(c);
+    if (input) {
+        cio_file *in = cio_child_file(c, CIO_STDIN);
+        assert_int_equal(cio_write(in, input, strlen(input)), (ssize_t)strlen(input));
+        assert_int_equal(cio_child_close(c, CIO_STDIN), 0);
+    }
+    res.out = slurp(cio_child_file(c, CIO_STDOUT), &res.out_len);
+    res.err = slurp(cio_child_file(c, CIO_STDERR), &res.err_len);
+    int st;
+    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+    res.ms = elapsed_ms(t0, cio_now());
+    res.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    assert_int_equal(cio_child_free(c), 0);
+    return res;
+}
+
+static void result_free(struct result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+#define RUN(input, ...)                                                                            \
+    run_tool((char *const[]){__VA_ARGS__, NULL}, input)
+
+/* ---- cio-cat ---- */
+
+static char *temp_file(const char *content)
+{
+    static char path[64];
+    strcpy(path, "/tmp/cio_tools_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+    return path;
+}
+
+/* Files and - (stdin) in order, exit 0. */
+static void cat_copies_files_and_stdin_and_exits_0(void **state)
+{
+    (void)state;
+    char *path = temp_file("from the file\n");
+    struct result r = RUN("from stdin\n", CIO_CAT, path, "-", path);
+    unlink(path);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "from the file\nfrom stdin\nfrom the file\n");
+    assert_int_equal(r.err_len, 0);
+    result_free(&r);
+}
+
+/* --idle on input that goes silent: every byte read is out, then 124,
+ * not before the idle time. */
+static void cat_idle_writes_every_byte_then_exits_124(void **state)
+{
+    (void)state;
+    struct result r = RUN(NULL, "sh", "-c",
+                          "(head -c 200000 /dev/zero | tr '\\0' a; sleep 1) | " CIO_CAT
+                          " --idle 0.4");
+    assert_int_equal(r.status, 124);
+    assert_int_equal(r.out_len, 200000);
+    assert_int_equal(strspn(r.out, "a"), 200000);
+    assert_true(r.ms >= 400);
+    result_free(&r);
+}
+
+/* --total on input that never ends: 124 not before it. */
+static void cat_total_exits_124(void **state)
+{
+    (void)state;
+    struct result r = RUN(NULL, CIO_CAT, "--total", "0.3");
+    assert_int_equal(r.status, 124);
+    assert_true(r.ms >= 300);
+    assert_true(r.ms < scaled_ms(LIMIT_MS));
+    result_free(&r);
+}
+
+/* A missing file: its message, the other files still copied, exit 1. */
+static void cat_missing_file_exits_1_with_a_message(void **state)
+{
+    (void)state;
+    char *path = temp_file("ok\n");
+    struct result r = RUN("", CIO_CAT, "/nonexistent/cio-none", path);
+    unlink(path);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "ok\n");
+    assert_non_null(strstr(r.err, "cio-cat: /nonexistent/cio-none: No such file or directory"));
+    result_free(&r);
+}
+
+/* Bad durations and options: 125; --help and --version: 0. */
+static void cat_bad_usage_exits_125(void **state)
+{
+    (void)state;
+    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct result r = RUN("", CIO_CAT, "--idle", (char *)bad[i]);
+        if (r.status != 125)
+            fail_msg("--idle '%s' gave %d", bad[i], r.status);
+        assert_non_null(strstr(r.err, "cio-cat: "));
+        result_free(&r);
+    }
+    struct result r = RUN("", CIO_CAT, "--bogus");
+    assert_int_equal(r.status, 125);
+    result_free(&r);
+    r = RUN("", CIO_CAT, "--help");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: cio-cat"));
+    result_free(&r);
+    r = RUN("", CIO_CAT, "--version");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, cio_version()));
+    result_free(&r);
+    r = RUN("x", CIO_CAT, "--idle", "1.5m", "--total", ".5h");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "x");
+    result_free(&r);
+}
+
+/* ---- cio-run ---- */
+
+/* CMD's status, its stdout and stderr relayed apart. */
+static void run_relays_and_exits_with_the_status(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "echo out; echo err >&2; exit 3");
+    assert_int_equal(r.status, 3);
+    assert_string_equal(r.out, "out\n");
+    assert_string_equal(r.err, "err\n");
+    result_free(&r);
+    r = RUN("", CIO_RUN, "true");
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+}
+
+/* A signal N that kills CMD: 128+N. */
+static void run_killed_by_a_signal_exits_128_plus_n(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "kill -KILL $$");
+    assert_int_equal(r.status, 128 + SIGKILL);
+    result_free(&r);
+}
+
+/* --idle: a program that prints then goes silent is stopped, 124, its
+ * output all relayed, although a descendant keeps the pipes open. */
+static void run_idle_stops_a_silent_program_with_124(void **state)
+{
+    (void)state;
+    struct result r =
+        RUN("", CIO_RUN, "--idle", "0.4", "--", "sh", "-c",
+            "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep 3");
+    assert_int_equal(r.status, 124);
+    assert_int_equal(r.out_len, 100001);
+    assert_int_equal(strspn(r.out, "b"), 100000);
+    assert_string_equal(r.err, "note\n");
+    assert_true(r.ms >= 400);
+    assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
+    result_free(&r);
+}
+
+/* --idle is reset by output on either stream. */
+static void run_idle_is_reset_by_any_output(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--idle", "1.5", "--", "sh", "-c",
+                          "for i in 1 2 3 4 5 6; do echo $i; sleep 0.3; echo e >&2; sleep 0.3; "
+                          "done; exit 5");
+    assert_int_equal(r.status, 5);
+    assert_string_equal(r.out, "1\n2\n3\n4\n5\n6\n");
+    assert_true(r.ms >= 1500);
+    result_free(&r);
+}
+
+/* --total stops a program that keeps printing. */
+static void run_total_stops_a_busy_program_with_124(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--total", "0.5", "--", "sh", "-c",
+                          "while :; do echo tick; sleep 0.05; done");
+    assert_int_equal(r.status, 124);
+    assert_true(r.ms >= 500);
+    assert_non_null(strstr(r.out, "tick\n"));
+    result_free(&r);
+}
+
+/* --kill-after: a program that ignores SIGTERM gets SIGKILL that much
+ * later. */
+static void run_kill_after_sends_sigkill(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--idle", "0.3", "--kill-after", "0.5", "--", "sh", "-c",
+                          "trap '' TERM; echo up; while :; do sleep 1; done");
+    assert_int_equal(r.status, 124);
+    assert_string_equal(r.out, "up\n");
+    assert_true(r.ms >= 800);
+    assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
+    result_free(&r);
+}
+
+/* --expect: the text printed after a delay, in two writes: exit 0 soon
+ * after, CMD stopped. */
+static void run_expect_succeeds_when_the_text_appears(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--expect", "listening on", "--", "sh", "-c",
+                          "sleep 0.3; printf 'server listen'; sleep 0.3; printf 'ing on 80\\n'; "
+                          "exec sleep 30");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out, "server listening on 80\n");
+    assert_true(r.ms >= 600);
+    assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
+    result_free(&r);
+    r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo ready >&2; exec sleep 30");
+    assert_int_equal(r.status, 0);
+    result_free(&r);
+}
+
+/* --expect and CMD ends without the text: 1; timeout first: 124. */
+static void run_expect_missing_exits_1(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo not yet");
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "not yet\n");
+    result_free(&r);
+    r = RUN("", CIO_RUN, "--expect", "ready", "--total", "0.3", "--", "sleep", "30");
+    assert_int_equal(r.status, 124);
+    result_free(&r);
+}
+
+/* CMD not found: 127; found but not runnable: 126; bad usage: 125. */
+static void run_cannot_run_or_find_or_parse(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--", "cio-no-such-command-anywhere");
+    assert_int_equal(r.status, 127);
+    assert_non_null(strstr(r.err, "cio-run: cio-no-such-command-anywhere: "));
+    result_free(&r);
+    char *path = temp_file("not a program\n");
+    assert_int_equal(chmod(path, 0644), 0);
+    r = RUN("", CIO_RUN, path);
+    unlink(path);
+    assert_int_equal(r.status, 126);
+    result_free(&r);
+    r = RUN("", CIO_RUN);
+    assert_int_equal(r.status, 125);
+    result_free(&r);
+    r = RUN("", CIO_RUN, "--idle", "soon", "true");
+    assert_int_equal(r.status, 125);
+    result_free(&r);
+    r = RUN("", CIO_RUN, "--help");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: cio-run"));
+    result_free(&r);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(cat_copies_files_and_stdin_and_exits_0),
+        T(cat_idle_writes_every_byte_then_exits_124),
+        T(cat_total_exits_124),
+        T(cat_missing_file_exits_1_with_a_message),
+        T(cat_bad_usage_exits_125),
+        T(run_relays_and_exits_with_the_status),
+        T(run_killed_by_a_signal_exits_128_plus_n),
+        T(run_idle_stops_a_silent_program_with_124),
+        T(run_idle_is_reset_by_any_output),
+        T(run_total_stops_a_busy_program_with_124),
+        T(run_kill_after_sends_sigkill),
+        T(run_expect_succeeds_when_the_text_appears),
+        T(run_expect_missing_exits_1),
+        T(run_cannot_run_or_find_or_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

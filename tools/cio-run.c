@@ -1,0 +1,331 @@
+/*
+ * cio-run: run a command with its stdout and stderr relayed to ours as
+ * they come, and stop it (SIGTERM, then SIGKILL after --kill-after) when it
+ * prints nothing for --idle or runs past --total (exit 124, as timeout(1)),
+ * or as soon as --expect TEXT has appeared in its output (exit 0).
+ *
+ * Threads: one relay per stream (cio_read, then write(2) to ours), one
+ * waiter (cio_child_wait without a deadline), and main, the controller,
+ * which sleeps on a condition variable until the next deadline or an
+ * event.  Relays are stopped by moving their read deadline into the past:
+ * a read cut that way consumed nothing, and every byte a relay read it has
+ * already written out.
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* After CMD has exited its output is relayed until both pipes are at end
+ * of file, or for this long (a descendant may keep a pipe open). */
+#define DRAIN_NS ((cio_time_t)200 * 1000 * 1000)
+#define BUF_SIZE ((size_t)64 * 1024)
+#define TEXT_MAX ((size_t)4096)
+
+struct run;
+
+struct relay {
+    struct run *run;
+    cio_file *in;
+    int out;
+    char carry[TEXT_MAX]; /* the last bytes of this stream, for --expect */
+    size_t carried;
+    pthread_t thread;
+};
+
+struct run {
+    cio_time_t idle, total, kill_after; /* durations, 0 = none */
+    const char *text;                   /* --expect, or NULL */
+    size_t tlen;
+    cio_child *child;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* any of the fields below changed */
+    cio_time_t last_output;  /* mu */
+    int matched;             /* mu */
+    int exited, status;      /* mu */
+    int relays;              /* mu: relays still running */
+    struct relay relay[2];
+    pthread_t waiter;
+};
+
+static const char usage[] =
+    "Usage: cio-run [--idle DUR] [--total DUR] [--expect TEXT] [--kill-after DUR]\n"
+    "               [--] CMD [ARG...]\n"
+    "Run CMD with its standard output and error relayed as they come.  When\n"
+    "it prints nothing for --idle DUR, or --total DUR passes, send it SIGTERM,\n"
+    "then SIGKILL after --kill-after DUR (default 5s), and exit 124.  With\n"
+    "--expect, exit 0 as soon as TEXT appears in its standard output or its\n"
+    "standard error (CMD is then stopped the same way), 1 if CMD ends\n"
+    "without it.  DUR: a number, optional fraction, optional suffix s, m, h\n"
+    "or d; 0 means none (for --kill-after: SIGKILL at once).\n"
+    "\n"
+    "  -i, --idle DUR         stop CMD after DUR without output\n"
+    "  -t, --total DUR        stop CMD after DUR in all\n"
+    "  -e, --expect TEXT      succeed as soon as TEXT has been printed\n"
+    "  -k, --kill-after DUR   SIGKILL this long after SIGTERM (default 5s)\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Exit status: CMD's own, 128+N if signal N killed it; 0 or 1 with\n"
+    "--expect; 124 timed out; 125 bad usage or cio-run failed; 126 CMD\n"
+    "cannot be run; 127 CMD not found.\n";
+
+/* The first place of t[0..tl) in h[0..hl), or NULL. */
+static const char *find(const char *h, size_t hl, const char *t, size_t tl)
+{
+    for (size_t i = 0; hl >= tl && i <= hl - tl; i++) {
+        const char *p = memchr(h + i, t[0], hl - tl - i + 1);
+        if (!p)
+            return NULL;
+        i = (size_t)(p - h);
+        if (memcmp(p, t, tl) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Whether the text ends in p[0..n), this stream's bytes so far included:
+ * a text split across two writes is found. */
+static int saw_text(struct relay *rl, const char *p, size_t n)
+{
+    const struct run *r = rl->run;
+    size_t keep = r->tlen - 1, k = n < keep ? n : keep;
+    char seam[2 * TEXT_MAX];
+    memcpy(seam, rl->carry, rl->carried);
+    memcpy(seam + rl->carried, p, k);
+    int hit = find(seam, rl->carried + k, r->text, r->tlen) || find(p, n, r->text, r->tlen);
+    if (n >= keep) {
+        memcpy(rl->carry, p + n - keep, keep);
+        rl->carried = keep;
+    } else {
+        size_t total = rl->carried + n, drop = total > keep ? total - keep : 0;
+        memmove(rl->carry, rl->carry + drop, rl->carried - drop);
+        memcpy(rl->carry + rl->carried - drop, p, n);
+        rl->carried = total - drop;
+    }
+    return hit;
+}
+
+static void *relay_main(void *arg)
+{
+    struct relay *rl = arg;
+    struct run *r = rl->run;
+    static char bufs[2][BUF_SIZE];
+    char *buf = bufs[rl == &r->relay[1]];
+    ssize_t n;
+    while ((n = cio_read(rl->in, buf, BUF_SIZE)) > 0) {
+        if (tool_write_all(rl->out, buf, (size_t)n) < 0)
+            break;
+        int hit = r->text && saw_text(rl, buf, (size_t)n);
+        pthread_mutex_lock(&r->mu);
+        r->last_output = cio_now();
+        r->matched |= hit;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
+    pthread_mutex_lock(&r->mu);
+    r->relays--;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void *waiter_main(void *arg)
+{
+    struct run *r = arg;
+    int st = 0;
+    while (cio_child_wait(r->child, &st, CIO_NO_DEADLINE) < 0 && errno != ECHILD)
+        ;
+    pthread_mutex_lock(&r->mu);
+    r->exited = 1;
+    r->status = st;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Sleep on r->cv until woken or until t (0 = no limit); r->mu held. */
+static void wait_until_locked(struct run *r, cio_time_t t)
+{
+    if (t == CIO_NO_DEADLINE) {
+        pthread_cond_wait(&r->cv, &r->mu);
+        return;
+    }
+    struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
+    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+}
+
+enum outcome { EXITED, MATCHED, TIMED_OUT };
+
+/* Wait for CMD to exit, print the text, or time out; r->mu held. */
+static enum outcome watch_locked(struct run *r, cio_time_t start)
+{
+    cio_time_t until = r->total ? start + r->total : CIO_NO_DEADLINE;
+    for (;;) {
+        if (r->matched)
+            return MATCHED;
+        if (r->exited)
+            return EXITED;
+        cio_time_t quiet = r->idle ? r->last_output + r->idle : CIO_NO_DEADLINE;
+        cio_time_t next = tool_earlier(until, quiet);
+        if (next != CIO_NO_DEADLINE && cio_now() >= next)
+            return TIMED_OUT;
+        wait_until_locked(r, next);
+    }
+}
+
+/* SIGTERM, then SIGKILL after kill_after if CMD is still there; until it
+ * has exited.  r->mu held. */
+static void stop_locked(struct run *r)
+{
+    if (r->exited)
+        return;
+    cio_child_kill(r->child, r->kill_after ? SIGTERM : SIGKILL);
+    cio_time_t t = cio_now() + r->kill_after;
+    while (!r->exited && r->kill_after && cio_now() < t)
+        wait_until_locked(r, t);
+    if (!r->exited)
+        cio_child_kill(r->child, SIGKILL);
+    while (!r->exited)
+        wait_until_locked(r, CIO_NO_DEADLINE);
+}
+
+/* Relay what CMD left in the pipes, then stop the relays. */
+static void drain_locked(struct run *r)
+{
+    cio_time_t t = cio_now() + DRAIN_NS;
+    while (r->relays > 0 && cio_now() < t)
+        wait_until_locked(r, t);
+    for (int i = 0; i < 2; i++)
+        cio_set_read_deadline(r->relay[i].in, cio_now()); /* past: they return */
+}
+
+static int exit_status(const struct run *r, enum outcome o)
+{
+    if (o == TIMED_OUT)
+        return EXIT_TIMEDOUT;
+    if (r->text)
+        return r->matched ? 0 : 1;
+    if (WIFSIGNALED(r->status))
+        return 128 + WTERMSIG(r->status);
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 1;
+}
+
+static int init_sync(struct run *r)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+        pthread_cond_init(&r->cv, &ca) || pthread_mutex_init(&r->mu, NULL))
+        return -1;
+    pthread_condattr_destroy(&ca);
+    return 0;
+}
+
+static int start_threads(struct run *r)
+{
+    int outs[2] = {STDOUT_FILENO, STDERR_FILENO}, which[2] = {CIO_STDOUT, CIO_STDERR};
+    r->relays = 2;
+    for (int i = 0; i < 2; i++) {
+        r->relay[i] = (struct relay){.run = r, .in = cio_child_file(r->child, which[i]), .out = outs[i]};
+        if (pthread_create(&r->relay[i].thread, NULL, relay_main, &r->relay[i]))
+            return -1;
+    }
+    return pthread_create(&r->waiter, NULL, waiter_main, r) ? -1 : 0;
+}
+
+static int run(struct run *r, char **cmd)
+{
+    if (init_sync(r) < 0) {
+        tool_warn("setup", errno);
+        return EXIT_USAGE;
+    }
+    r->child = cio_spawn(cmd, CIO_STDOUT | CIO_STDERR);
+    if (!r->child) {
+        int e = errno;
+        tool_warn(cmd[0], e);
+        return e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+    }
+    cio_time_t start = cio_now();
+    r->last_output = start;
+    if (start_threads(r) < 0) { /* cannot relay: do not leave CMD behind */
+        tool_warn("threads", EAGAIN);
+        exit(EXIT_USAGE);
+    }
+    pthread_mutex_lock(&r->mu);
+    enum outcome o = watch_locked(r, start);
+    if (o != EXITED)
+        stop_locked(r);
+    drain_locked(r);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r->relay[i].thread, NULL);
+    pthread_join(r->waiter, NULL);
+    int status = exit_status(r, o);
+    cio_child_free(r->child);
+    return status;
+}
+
+static void duration(const char *arg, cio_time_t *ns)
+{
+    if (tool_duration(arg, ns) < 0)
+        tool_usage_error("invalid duration", arg);
+}
+
+static char **parse(int argc, char **argv, struct run *r)
+{
+    static const struct option opts[] = {{"idle", required_argument, NULL, 'i'},
+                                         {"total", required_argument, NULL, 't'},
+                                         {"expect", required_argument, NULL, 'e'},
+                                         {"kill-after", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    /* "+": options end at CMD, whose own options are left alone */
+    while ((o = getopt_long(argc, argv, "+i:t:e:k:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'i':
+            duration(optarg, &r->idle);
+            break;
+        case 't':
+            duration(optarg, &r->total);
+            break;
+        case 'k':
+            duration(optarg, &r->kill_after);
+            break;
+        case 'e':
+            r->text = optarg;
+            r->tlen = strlen(optarg);
+            if (r->tlen == 0 || r->tlen > TEXT_MAX)
+                tool_usage_error("--expect needs a text of 1 to 4096 bytes, not", optarg);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case 'V':
+            tool_version();
+            break;
+        default:
+            tool_usage_error("bad usage", NULL);
+        }
+    }
+    if (optind >= argc)
+        tool_usage_error("no command given", NULL);
+    return argv + optind;
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r = {.kill_after = (cio_time_t)5 * 1000 * 1000 * 1000};
+    tool_name = "cio-run";
+    char **cmd = parse(argc, argv, &r);
+    return run(&r, cmd);
+}

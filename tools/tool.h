@@ -1,0 +1,41 @@
+/*
+ * What cio-cat and cio-run share: durations read as timeout(1) reads them,
+ * messages, and writing a whole buffer.  The tools use the installed
+ * header only.
+ */
+#ifndef CIO_TOOL_H
+#define CIO_TOOL_H
+
+#include <cancelio.h>
+
+#include <stddef.h>
+
+#define EXIT_TIMEDOUT 124 /* as timeout(1) */
+#define EXIT_USAGE 125
+#define EXIT_CANNOT_RUN 126
+#define EXIT_NOT_FOUND 127
+
+extern const char *tool_name; /* set by main, for messages */
+
+/* DUR as timeout(1) reads it: a number with an optional fraction and an
+ * optional suffix s (the default), m, h or d.  0 when s is one (*ns = 0
+ * meaning "no limit"), -1 when it is not. */
+int tool_duration(const char *s, cio_time_t *ns);
+
+/* The earlier of two deadlines, 0 meaning none. */
+cio_time_t tool_earlier(cio_time_t a, cio_time_t b);
+
+/* "tool: what: reason" on stderr. */
+void tool_warn(const char *what, int err);
+
+/* A bad usage: "tool: msg 'arg'" (arg may be NULL), a hint to --help, and
+ * exit 125. */
+void tool_usage_error(const char *msg, const char *arg);
+
+/* Print "tool (cancelio) VERSION" and exit 0. */
+void tool_version(void);
+
+/* write(2) all n bytes to fd; 0, or -1 with errno. */
+int tool_write_all(int fd, const void *buf, size_t n);
+
+#endif
