@@ -80,8 +80,7 @@ static void result_free(struct result *r)
     free(r->err);
 }
 
-#define RUN(input, ...)                                                                            \
-    run_tool((char *const[]){__VA_ARGS__, NULL}, input)
+#define RUN(input, ...) run_tool((char *const[]){__VA_ARGS__, NULL}, input)
 
 /* ---- cio-cat ---- */
 
@@ -114,9 +113,9 @@ static void cat_copies_files_and_stdin_and_exits_0(void **state)
 static void cat_idle_writes_every_byte_then_exits_124(void **state)
 {
     (void)state;
-    struct result r = RUN(NULL, "sh", "-c",
-                          "(head -c 200000 /dev/zero | tr '\\0' a; sleep 1) | " CIO_CAT
-                          " --idle 0.4");
+    struct result r =
+        RUN(NULL, "sh", "-c",
+            "(head -c 200000 /dev/zero | tr '\\0' a; sleep 1) | " CIO_CAT " --idle 0.4");
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 200000);
     assert_int_equal(strspn(r.out, "a"), 200000);
@@ -207,9 +206,8 @@ static void run_killed_by_a_signal_exits_128_plus_n(void **state)
 static void run_idle_stops_a_silent_program_with_124(void **state)
 {
     (void)state;
-    struct result r =
-        RUN("", CIO_RUN, "--idle", "0.4", "--", "sh", "-c",
-            "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep 3");
+    struct result r = RUN("", CIO_RUN, "--idle", "0.4", "--", "sh", "-c",
+                          "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep 3");
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 100001);
     assert_int_equal(strspn(r.out, "b"), 100000);

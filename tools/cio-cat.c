@@ -79,8 +79,8 @@ static int cat_file(struct cat *c, const char *path)
 {
     int is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? "standard input" : path;
-    cio_file *in = is_stdin ? cio_fdopen(STDIN_FILENO)
-                            : cio_open(path, O_RDONLY, 0, next_deadline(c));
+    cio_file *in =
+        is_stdin ? cio_fdopen(STDIN_FILENO) : cio_open(path, O_RDONLY, 0, next_deadline(c));
     if (!in && errno == ETIMEDOUT)
         return EXIT_TIMEDOUT;
     if (!in) {

@@ -47,11 +47,11 @@ struct run {
     size_t tlen;
     cio_child *child;
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* any of the fields below changed */
-    cio_time_t last_output;  /* mu */
-    int matched;             /* mu */
-    int exited, status;      /* mu */
-    int relays;              /* mu: relays still running */
+    pthread_cond_t cv;      /* any of the fields below changed */
+    cio_time_t last_output; /* mu */
+    int matched;            /* mu */
+    int exited, status;     /* mu */
+    int relays;             /* mu: relays still running */
     struct relay relay[2];
     pthread_t waiter;
 };
@@ -234,7 +234,8 @@ static int start_threads(struct run *r)
     int outs[2] = {STDOUT_FILENO, STDERR_FILENO}, which[2] = {CIO_STDOUT, CIO_STDERR};
     r->relays = 2;
     for (int i = 0; i < 2; i++) {
-        r->relay[i] = (struct relay){.run = r, .in = cio_child_file(r->child, which[i]), .out = outs[i]};
+        r->relay[i] =
+            (struct relay){.run = r, .in = cio_child_file(r->child, which[i]), .out = outs[i]};
         if (pthread_create(&r->relay[i].thread, NULL, relay_main, &r->relay[i]))
             return -1;
     }
