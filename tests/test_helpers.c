@@ -465,6 +465,81 @@ static void bad_input_is_EINVAL_and_reads_nothing(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+/* The invariant under random timing: lines dribbled by a writer are read
+ * back by a mix of cio_read_until (under random short deadlines, and
+ * cancelled at random by another thread), cio_read_full and cio_read, and
+ * the bytes returned, in order, are exactly the bytes written: none lost,
+ * none twice, whatever failed in between. */
+struct canceller {
+    cio_file *f;
+    unsigned seed;
+    atomic_int stop;
+    pthread_t thread;
+};
+
+static void *canceller_main(void *arg)
+{
+    struct canceller *c = arg;
+    struct rng r;
+    rng_init(&r, c->seed);
+    while (!atomic_load(&c->stop)) {
+        random_delay_us(&r, 3000);
+        cio_cancel(c->f, CIO_READ);
+    }
+    return NULL;
+}
+
+static void no_byte_lost_or_doubled_under_random_deadlines_and_cancels(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024, got = 0;
+    char *text = malloc(cap), *back = malloc(cap);
+    assert_non_null(text);
+    assert_non_null(back);
+    size_t len = 0;
+    for (int i = 0; len + 64 < cap - 64 && i < 1500; i++)
+        len += (size_t)snprintf(text + len, 64, "%d:%.*s\n", i, i % 23, "abcdefghijklmnopqrstuvw");
+    int wfd;
+    cio_file *f = pipe_file(&wfd);
+    unsigned seed = test_seed("mix");
+    struct dribble d = {wfd, text, seed, 0};
+    struct canceller c = {.f = f, .seed = seed + 1};
+    assert_int_equal(pthread_create(&d.thread, NULL, dribble_main, &d), 0);
+    assert_int_equal(pthread_create(&c.thread, NULL, canceller_main, &c), 0);
+    struct rng r;
+    rng_init(&r, seed + 2);
+    unsigned failures = 0;
+    for (;;) {
+        char buf[128];
+        unsigned how = rng_below(&r, 4);
+        cio_set_read_deadline(f, how == 0 ? cio_after_ms(rng_below(&r, 3)) : CIO_NO_DEADLINE);
+        ssize_t n = how <= 1   ? cio_read_until(f, buf, sizeof buf, "\n", 1)
+                    : how == 2 ? cio_read_full(f, buf, 1 + rng_below(&r, 40))
+                               : cio_read(f, buf, 1 + rng_below(&r, 40));
+        if (n < 0) {
+            if (errno != ETIMEDOUT && errno != ECANCELED)
+                fail_msg("unexpected errno %d", errno);
+            failures++;
+            continue;
+        }
+        if (n == 0)
+            break;
+        if (got + (size_t)n > len)
+            fail_msg("more bytes back than written");
+        memcpy(back + got, buf, (size_t)n);
+        got += (size_t)n;
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(c.thread, NULL);
+    pthread_join(d.thread, NULL);
+    assert_int_equal(got, len);
+    assert_memory_equal(back, text, len);
+    assert_true(failures > 0); /* the deadlines and cancels did cut in */
+    free(text);
+    free(back);
+    assert_int_equal(cio_close(f), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
@@ -485,6 +560,7 @@ int main(void)
         T(read_full_reads_exactly_n),
         T(detach_seeks_back_over_held_bytes),
         T(bad_input_is_EINVAL_and_reads_nothing),
+        T(no_byte_lost_or_doubled_under_random_deadlines_and_cancels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
