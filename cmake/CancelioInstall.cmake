@@ -1,4 +1,4 @@
-# Install rules: the library, its one header, a CMake package (exported
+# Install rules: the library, its headers (cancelio.h, cancelio/*.h), a CMake package (exported
 # targets + config + version file) and a relocatable pkg-config file.
 # Included from the top-level CMakeLists.txt after the cancelio target exists.
 
@@ -16,6 +16,10 @@ install(TARGETS cancelio
     INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(FILES "${PROJECT_SOURCE_DIR}/include/cancelio.h"
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+# cancelio/plan9.h and any header beside it: the same library's layers.
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/cancelio"
+    DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+    FILES_MATCHING PATTERN "*.h")
 
 install(EXPORT cancelioTargets
     NAMESPACE cancelio::

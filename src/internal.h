@@ -6,12 +6,17 @@
  *
  * Lock order (a thread holding one may take those below it, never above):
  *   1. lib.mu          (lib.c: init, shutdown)
- *   2. files.mu        (file.c: the registry of live files)
- *   3. file->mu        (file.c: a file's state, and the ops in flight on it)
+ *   2. files.mu        (file.c: the registry of live files), calls.mu (call.c)
+ *   2b. proc->mu       (plan9/note.c: a thread's notes; cio_postnote holds it
+ *                      while it takes the lock of the op that thread is in)
+ *   3. file->mu        (file.c: a file's state, and the ops in flight on it),
+ *                      or a call's mu (call.c), never both
  *   4. timer.mu        (timer.c: the heap) and pool.mu (pool.c); never both
+ * procs.mu (plan9/note.c: the list of every cio_proc) is taken alone.
  * No thread ever blocks in a syscall, or waits for another thread, while it
  * holds timer.mu or pool.mu; file->mu is held across pthread_kill and
- * pthread_create, never across I/O.
+ * pthread_create, never across I/O.  A thread in an op never takes its
+ * proc->mu while it holds the op's lock (see cio__watcher below).
  */
 #ifndef CIO_INTERNAL_H
 #define CIO_INTERNAL_H
@@ -231,6 +236,32 @@ void cio__files_unlock_after_fork(int child);
  * or -ETIMEDOUT, -ECANCELED (cio_shutdown), -EAGAIN. */
 long cio__call_run(cio__op *op, cio_time_t deadline);
 void cio__calls_cancel_all(void); /* cio_shutdown */
+
+/* ---- watching the ops a thread starts (the notes layer, plan9/note.c) ----
+ *
+ * A thread whose cio__watcher_self is set has its ops seen from where they
+ * start on its own thread (cio__file_do, cio__call_run), in three steps:
+ *   begin        no lock held, before the op's lock is taken: returns 1 (the
+ *                watcher now knows op and mu, its owner's lock, and may
+ *                interrupt it under mu), 0 (not watched: the op runs as if
+ *                no watcher were set), or -EINTR (refused: the op fails
+ *                without touching anything; end is still called).
+ *   arm_locked   mu held: on = 1 once op is prepared (an interrupt may be
+ *                due already), on = 0 once it has finished (never touch op
+ *                again: it may be an orphan, or gone).
+ *   end          no lock held, op's lock still alive: forget op; returns the
+ *                op's result.  The layer above runs its handlers here.
+ * Nothing here names the layer above: it sets the pointer on its threads. */
+typedef struct cio__watcher cio__watcher;
+typedef struct cio__watch_ops {
+    int (*begin)(cio__watcher *w, cio__op *op, pthread_mutex_t *mu);
+    void (*arm_locked)(cio__watcher *w, cio__op *op, int on);
+    long (*end)(cio__watcher *w, long result);
+} cio__watch_ops;
+struct cio__watcher {
+    const cio__watch_ops *ops;
+};
+extern _Thread_local cio__watcher *cio__watcher_self;
 
 /* ---- stats.c: counters and tracing ---- */
 

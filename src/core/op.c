@@ -24,6 +24,8 @@
 
 #include <errno.h>
 
+_Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
+
 #define KICK_FIRST ((cio_time_t)500 * 1000)     /* 0.5 ms */
 #define KICK_MAX ((cio_time_t)64 * 1000 * 1000) /* 64 ms */
 

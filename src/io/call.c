@@ -69,28 +69,46 @@ static void count(long result, int err)
     CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, result, result == -1 ? err : 0);
 }
 
+/* Run op on a worker under c's lock, seen by w (NULL: not watched). */
+static long run_watched(struct call *c, cio__op *op, cio_time_t deadline, cio__watcher *w)
+{
+    op->fd = -1;
+    op->mu = &c->mu;
+    op->cv = &c->cv;
+    cio__op_prepare_locked(op); /* before enlist: a shutdown's reason stays */
+    enlist(c);
+    pthread_mutex_lock(&c->mu);
+    if (w)
+        w->ops->arm_locked(w, op, 1);
+    long r = cio__op_run_locked(op, deadline);
+    if (w)
+        w->ops->arm_locked(w, op, 0);
+    pthread_mutex_unlock(&c->mu);
+    delist(c);
+    return r;
+}
+
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
     long r = cio__lib_ensure();
     if (r < 0)
         return r;
-    if (deadline != CIO_NO_DEADLINE && deadline <= cio_now())
-        return -ETIMEDOUT; /* already past: fn never runs */
     struct call c = {.op = op};
     pthread_mutex_init(&c.mu, NULL);
     if ((r = cio__cond_init(&c.cv)) < 0) {
         pthread_mutex_destroy(&c.mu);
         return r;
     }
-    op->fd = -1;
-    op->mu = &c.mu;
-    op->cv = &c.cv;
-    cio__op_prepare_locked(op); /* before enlist: a shutdown's reason stays */
-    enlist(&c);
-    pthread_mutex_lock(&c.mu);
-    r = cio__op_run_locked(op, deadline);
-    pthread_mutex_unlock(&c.mu);
-    delist(&c);
+    cio__watcher *w = cio__watcher_self;
+    int watched = w ? w->ops->begin(w, op, &c.mu) : 0;
+    if (watched < 0)
+        r = watched; /* a note was pending: refused, fn never runs */
+    else if (deadline != CIO_NO_DEADLINE && deadline <= cio_now())
+        r = -ETIMEDOUT; /* already past: fn never runs */
+    else
+        r = run_watched(&c, op, deadline, watched ? w : NULL);
+    if (watched)
+        r = w->ops->end(w, r); /* c.mu is still alive for a late note */
     pthread_cond_destroy(&c.cv);
     pthread_mutex_destroy(&c.mu);
     return r;

@@ -196,8 +196,9 @@ int cio_fileno(const cio_file *f)
 }
 
 /* Wait until direction d is free; the first error that stops the op.
- * Rule 6: only a cancel issued after this op entered (gen moved) stops it. */
-static int stop_reason_locked(const cio_file *f, const struct dir *d, uint64_t gen)
+ * Rule 6: only a cancel issued after this op entered (gen moved) stops it;
+ * a note (rule 16) stops it through op->reason, set on the prepared op. */
+static int stop_reason_locked(const cio_file *f, const struct dir *d, uint64_t gen, cio__op *op)
 {
     if (f->closing)
         return -EBADF;
@@ -205,17 +206,17 @@ static int stop_reason_locked(const cio_file *f, const struct dir *d, uint64_t g
         return -ECANCELED;
     if (expired(d))
         return -ETIMEDOUT;
-    return 0;
+    return -cio__op_stop_reason(op); /* a note (EINTR), or 0 */
 }
 
-static int enter_locked(cio_file *f, struct dir *d, int serial)
+static int enter_locked(cio_file *f, struct dir *d, cio__op *op)
 {
     uint64_t gen = d->cancel_gen;
     for (;;) {
-        int r = stop_reason_locked(f, d, gen);
+        int r = stop_reason_locked(f, d, gen, op);
         if (r < 0)
             return r;
-        if (!serial || !d->busy)
+        if (op->parallel || !d->busy)
             return 0;
         d->waiters++;
         pthread_cond_wait(&f->cv, &f->mu);
@@ -273,28 +274,20 @@ int cio__file_may_orphan(const cio_file *f)
     return f->may_orphan;
 }
 
-long cio__file_do(cio_file *f, int i, cio__op *op)
+/* The op's lock, prepared op, entry and run; w sees it start and finish. */
+static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
 {
-    long r = cio__lib_ensure();
-    if (r < 0)
-        return r;
-    struct dir *d = &f->dir[i];
-    int fd = f->fd; /* f may be freed as soon as this caller leaves */
-    pthread_mutex_lock(&f->mu);
-    f->counts.started++;
-    f->ops++;
+    long r;
+    cio__op_prepare_locked(op);
+    if (w)
+        w->ops->arm_locked(w, op, 1);
     /* A helper's read already holds d: it only checks for a reason to stop
      * that came since the helper began (rule 20: the helper is one op). */
-    r = op->spanned ? stop_reason_locked(f, d, d->span_gen) : enter_locked(f, d, !op->parallel);
+    r = op->spanned ? stop_reason_locked(f, d, d->span_gen, op) : enter_locked(f, d, op);
     if (r == 0) {
         if (!op->parallel)
             d->busy = 1;
         link_locked(d, op);
-        op->fd = fd;
-        op->which = i;
-        op->mu = &f->mu;
-        op->cv = &f->cv;
-        cio__op_prepare_locked(op);
         if (!op->parallel && (r = cio__held_take_locked(d, op)) > 0)
             cio__held_trim_locked(d); /* rules 15, 20: held bytes come first */
         else if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
@@ -305,11 +298,41 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
         else if (!op->parallel && !op->spanned)
             d->busy = 0;
     }
+    if (w)
+        w->ops->arm_locked(w, op, 0); /* before an orphan may be freed */
+    return r;
+}
+
+long cio__file_do(cio_file *f, int i, cio__op *op)
+{
+    long r = cio__lib_ensure();
+    if (r < 0)
+        return r;
+    cio__watcher *w = cio__watcher_self;
+    int watched = w ? w->ops->begin(w, op, &f->mu) : 0;
+    if (watched < 0)
+        return w->ops->end(w, watched); /* a note was pending: refused */
+    if (watched)
+        atomic_fetch_add(&f->refs, 1); /* f->mu outlives the op until end */
+    struct dir *d = &f->dir[i];
+    int fd = f->fd; /* f may be freed as soon as this caller leaves */
+    pthread_mutex_lock(&f->mu);
+    f->counts.started++;
+    f->ops++;
+    op->fd = fd;
+    op->which = i;
+    op->mu = &f->mu;
+    op->cv = &f->cv;
+    r = do_locked(f, d, op, watched ? w : NULL);
     cio__count_outcome(&f->counts, r);
     if ((--f->ops == 0 && f->closing) || d->waiters)
         pthread_cond_broadcast(&f->cv); /* close waits for ops == 0 */
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
+    if (!watched)
+        return r;
+    r = w->ops->end(w, r);
+    cio__file_unref(f);
     return r;
 }
 
@@ -326,11 +349,11 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
     if (r < 0)
         return r;
     struct dir *d = &f->dir[CIO__R];
+    cio__op op = {.n = cap, .user_buf = buf, .deliver = copy_out}; /* no reason */
     pthread_mutex_lock(&f->mu);
     f->ops++;
-    r = enter_locked(f, d, 1);
+    r = enter_locked(f, d, &op);
     if (r == 0) {
-        cio__op op = {.n = cap, .user_buf = buf, .deliver = copy_out};
         d->busy = 1;
         d->spanning = 1;
         d->span_gen = d->cancel_gen;

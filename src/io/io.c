@@ -103,6 +103,8 @@ static long write_all(cio__op *op, long (*once)(cio__op *op, size_t done))
         long r = once(op, done);
         if (r >= 0) {
             done += (size_t)r;
+            if (done < op->n && cio__op_stop_reason(op))
+                return (long)done; /* a signal made it short: cut here */
             continue;
         }
         if (r == -EPIPE)
