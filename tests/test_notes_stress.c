@@ -201,7 +201,7 @@ int main(void)
     block_cancel_signal_in_this_thread();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            notes_from_many_threads_are_each_delivered_once_and_lose_no_byte, fixture_setup,
+            notes_from_many_threads_are_each_delivered_once_and_lose_no_byte, fixture_setup_watched,
             fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
