@@ -5,7 +5,8 @@
  * goes silent (while a descendant keeps the pipes open: no hang); --idle
  * reset by steady output; --total; --kill-after against a program that
  * ignores SIGTERM; --expect against a program that prints the text after
- * a delay, split across two writes, on stdout or stderr; and every byte
+ * a delay, split across two writes, on stdout or stderr; SIGTERM to
+ * cio-run passed on to CMD; and every byte
  * read before a timeout present in the output.
  */
 #include "support.h"
@@ -230,6 +231,23 @@ static void run_idle_is_reset_by_any_output(void **state)
     result_free(&r);
 }
 
+/* SIGTERM sent to cio-run is passed on to CMD, which ends with 128+15. */
+static void run_passes_sigterm_on_to_cmd(void **state)
+{
+    (void)state;
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo up; exec sleep 30", NULL};
+    cio_child *c = cio_spawn(argv, CIO_STDOUT);
+    assert_non_null(c);
+    char buf[8];
+    assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1), 3);
+    assert_int_equal(cio_child_kill(c, SIGTERM), 0);
+    int st;
+    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 128 + SIGTERM);
+    assert_int_equal(cio_child_free(c), 0);
+}
+
 /* --total stops a program that keeps printing. */
 static void run_total_stops_a_busy_program_with_124(void **state)
 {
@@ -337,6 +355,7 @@ int main(void)
         T(run_killed_by_a_signal_exits_128_plus_n),
         T(run_idle_stops_a_silent_program_with_124),
         T(run_idle_is_reset_by_any_output),
+        T(run_passes_sigterm_on_to_cmd),
         T(run_total_stops_a_busy_program_with_124),
         T(run_kill_after_sends_sigkill),
         T(run_expect_succeeds_when_the_text_appears),

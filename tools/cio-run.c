@@ -5,7 +5,8 @@
  * or as soon as --expect TEXT has appeared in its output (exit 0).
  *
  * Threads: one relay per stream (cio_read, then write(2) to ours), one
- * waiter (cio_child_wait without a deadline), and main, the controller,
+ * waiter (cio_child_wait without a deadline), one forwarder of SIGHUP,
+ * SIGINT, SIGQUIT and SIGTERM to CMD (sigwait), and main, the controller,
  * which sleeps on a condition variable until the next deadline or an
  * event.  Relays are stopped by moving their read deadline into the past:
  * a read cut that way consumed nothing, and every byte a relay read it has
@@ -219,6 +220,29 @@ static int exit_status(const struct run *r, enum outcome o)
     return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 1;
 }
 
+/* The signals a user or a CI runner sends to stop a job: passed on to CMD,
+ * which then ends with its own status (128+N when they kill it). */
+static sigset_t forwarded(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+static void *forwarder_main(void *arg)
+{
+    struct run *r = arg;
+    sigset_t set = forwarded();
+    int signo;
+    while (sigwait(&set, &signo) == 0)
+        cio_child_kill(r->child, signo);
+    return NULL;
+}
+
 static int init_sync(struct run *r)
 {
     pthread_condattr_t ca;
@@ -239,11 +263,19 @@ static int start_threads(struct run *r)
         if (pthread_create(&r->relay[i].thread, NULL, relay_main, &r->relay[i]))
             return -1;
     }
+    pthread_t forwarder;
+    if (pthread_create(&forwarder, NULL, forwarder_main, r))
+        return -1;
+    pthread_detach(forwarder); /* it lives until the process exits */
     return pthread_create(&r->waiter, NULL, waiter_main, r) ? -1 : 0;
 }
 
 static int run(struct run *r, char **cmd)
 {
+    /* Blocked in every thread from here on, taken by the forwarder only
+     * (cio_spawn gives CMD an empty mask). */
+    sigset_t fw = forwarded();
+    pthread_sigmask(SIG_BLOCK, &fw, NULL);
     if (init_sync(r) < 0) {
         tool_warn("setup", errno);
         return EXIT_USAGE;
