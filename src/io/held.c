@@ -48,6 +48,8 @@ int cio__held_reserve_locked(struct dir *d, size_t extra)
     if (h->cap - h->len >= extra)
         return 0;
     size_t cap = h->len + extra;
+    if (cap < 2 * h->cap)
+        cap = 2 * h->cap; /* a helper reserving chunk after chunk: grow geometrically */
     char *mem = malloc(cap);
     if (!mem)
         return -ENOMEM;
