@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,32 @@ static void no_pipe_end_leaks_into_the_child(void **state)
     assert_int_equal(cio_child_free(other), 0);
 }
 
+/* valgrind cannot run glibc's posix_spawn as glibc does (a clone sharing
+ * the memory), and a failed exec then shows as a child that exits 127
+ * instead of an error from posix_spawnp. */
+static bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
+static void expect_not_found(char *const argv[])
+{
+    errno = 0;
+    cio_child *c = cio_spawn(argv, CIO_STDOUT);
+    if (c && under_valgrind()) {
+        int st = wait_status(c);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 127);
+        assert_int_equal(cio_child_free(c), 0);
+        return;
+    }
+    if (c)
+        cio_child_free(c);
+    assert_null(c);
+    assert_int_equal(errno, ENOENT);
+}
+
 /* Bad input and a program that is not there. */
 static void spawn_errors(void **state)
 {
@@ -224,8 +251,8 @@ static void spawn_errors(void **state)
     EXPECT_NULL(cio_spawn(NULL, 0), EINVAL);
     EXPECT_NULL(cio_spawn(empty, 0), EINVAL);
     EXPECT_NULL(cio_spawn(argv, 8), EINVAL);
-    EXPECT_NULL(cio_spawn(missing, CIO_STDOUT), ENOENT);
-    EXPECT_NULL(cio_spawn(missing_path, CIO_STDOUT), ENOENT);
+    expect_not_found(missing);
+    expect_not_found(missing_path);
     EXPECT_FAIL(cio_child_wait(NULL, NULL, 0), EINVAL);
     EXPECT_FAIL(cio_child_kill(NULL, 0), EINVAL);
     EXPECT_FAIL(cio_child_free(NULL), EINVAL);
@@ -243,10 +270,10 @@ static void spawn_errors(void **state)
 static void wait_never_reaps_another_child(void **state)
 {
     (void)state;
-    pid_t mine = fork();
-    assert_true(mine >= 0);
-    if (mine == 0)
-        _exit(7);
+    pid_t mine;
+    char *argv[] = {"sh", "-c", "exit 7", NULL};
+    extern char **environ;
+    assert_int_equal(posix_spawnp(&mine, "sh", NULL, NULL, argv, environ), 0);
     cio_child *c = sh("sleep 0.2", 0);
     assert_true(WIFEXITED(wait_status(c)));
     assert_int_equal(cio_child_free(c), 0);

@@ -81,6 +81,29 @@ static void result_free(struct result *r)
     free(r->err);
 }
 
+/* The tools run natively, but on a loaded machine a program's first
+ * output can come late: durations given to them that must outlast it grow
+ * with the time scale (at most 3 times). */
+static double tool_scale(void)
+{
+    return time_scale() > 3 ? 3 : time_scale();
+}
+
+/* s seconds, scaled, as a DURATION argument (a few live at once). */
+static char *dur(double s)
+{
+    static char ring[8][32];
+    static unsigned next;
+    char *p = ring[next++ % 8];
+    snprintf(p, sizeof ring[0], "%.3f", s * tool_scale());
+    return p;
+}
+
+static double dur_ms(double s)
+{
+    return s * tool_scale() * 1000;
+}
+
 #define RUN(input, ...) run_tool((char *const[]){__VA_ARGS__, NULL}, input)
 
 /* ---- cio-cat ---- */
@@ -114,13 +137,15 @@ static void cat_copies_files_and_stdin_and_exits_0(void **state)
 static void cat_idle_writes_every_byte_then_exits_124(void **state)
 {
     (void)state;
-    struct result r =
-        RUN(NULL, "sh", "-c",
-            "(head -c 200000 /dev/zero | tr '\\0' a; sleep 1) | " CIO_CAT " --idle 0.4");
+    char script[512];
+    snprintf(script, sizeof script,
+             "(head -c 200000 /dev/zero | tr '\\0' a; sleep %d) | %s --idle %s",
+             (int)(3 * tool_scale()) + 1, CIO_CAT, dur(1));
+    struct result r = RUN(NULL, "sh", "-c", script);
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 200000);
     assert_int_equal(strspn(r.out, "a"), 200000);
-    assert_true(r.ms >= 400);
+    assert_true(r.ms >= dur_ms(1));
     result_free(&r);
 }
 
@@ -207,13 +232,13 @@ static void run_killed_by_a_signal_exits_128_plus_n(void **state)
 static void run_idle_stops_a_silent_program_with_124(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", "0.4", "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--", "sh", "-c",
                           "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep 3");
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 100001);
     assert_int_equal(strspn(r.out, "b"), 100000);
     assert_string_equal(r.err, "note\n");
-    assert_true(r.ms >= 400);
+    assert_true(r.ms >= dur_ms(1));
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
     result_free(&r);
 }
@@ -222,7 +247,7 @@ static void run_idle_stops_a_silent_program_with_124(void **state)
 static void run_idle_is_reset_by_any_output(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", "1.5", "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--", "sh", "-c",
                           "for i in 1 2 3 4 5 6; do echo $i; sleep 0.3; echo e >&2; sleep 0.3; "
                           "done; exit 5");
     assert_int_equal(r.status, 5);
@@ -252,10 +277,10 @@ static void run_passes_sigterm_on_to_cmd(void **state)
 static void run_total_stops_a_busy_program_with_124(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--total", "0.5", "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--total", dur(1), "--", "sh", "-c",
                           "while :; do echo tick; sleep 0.05; done");
     assert_int_equal(r.status, 124);
-    assert_true(r.ms >= 500);
+    assert_true(r.ms >= dur_ms(1));
     assert_non_null(strstr(r.out, "tick\n"));
     result_free(&r);
 }
@@ -265,11 +290,11 @@ static void run_total_stops_a_busy_program_with_124(void **state)
 static void run_kill_after_sends_sigkill(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", "0.3", "--kill-after", "0.5", "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--kill-after", dur(0.5), "--", "sh", "-c",
                           "trap '' TERM; echo up; while :; do sleep 1; done");
     assert_int_equal(r.status, 124);
     assert_string_equal(r.out, "up\n");
-    assert_true(r.ms >= 800);
+    assert_true(r.ms >= dur_ms(1.5));
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
     result_free(&r);
 }
