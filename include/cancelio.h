@@ -210,6 +210,7 @@ CIO_API int cio_interrupted(void);
  * Errors (nothing consumed: every byte read stays in f for the next read,
  * and a copy of them is in buf; cio_unread says how many are held):
  *   ETIMEDOUT the read deadline passed; ECANCELED cio_cancel(CIO_READ);
+ *   EINTR a Plan 9 note (cancelio/plan9.h) was posted to the thread;
  *   EBADF cio_close, or a bad fd; ENOBUFS cap bytes read (or cap 0) without
  *   the delimiter; read(2)'s own errors; ENOMEM, EAGAIN.
  *   EINVAL f, buf or delim NULL, or dlen 0 (nothing read). */

@@ -7,10 +7,13 @@
  * cio_recv, cap reached without the delimiter is ENOBUFS with nothing
  * consumed, end of file returns what was read, a deadline or a cancel
  * fails the helper with every byte kept in the file (and a copy in buf),
+ * and so does a Plan 9 note (EINTR),
  * a long search reads in chunks far larger than a byte, and cio_detach
  * seeks back over held bytes of a regular file.
  */
 #include "support.h"
+
+#include <cancelio/plan9.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -314,6 +317,55 @@ static void cancel_fails_read_until_and_keeps_its_bytes(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+/* A Plan 9 note (rule 16) posted to the thread blocked in a helper fails
+ * it with EINTR, the bytes kept the same way. */
+static int take_every_note(void *arg, char *note)
+{
+    (void)arg;
+    (void)note;
+    return 1;
+}
+
+struct noted_thread {
+    struct until_thread u;
+    _Atomic(cio_proc *) proc;
+};
+
+static void *noted_main(void *arg)
+{
+    struct noted_thread *n = arg;
+    cio_atnotify(take_every_note, 1);
+    atomic_store(&n->proc, cio_proc_self());
+    until_main(&n->u);
+    cio_atnotify(take_every_note, 0);
+    return NULL;
+}
+
+static void a_note_fails_read_until_with_EINTR_and_keeps_its_bytes(void **state)
+{
+    (void)state;
+    int wfd;
+    cio_file *f = pipe_file(&wfd);
+    put(wfd, "some E");
+    struct noted_thread n = {.u = {.f = f}};
+    uint64_t before = op_starts();
+    assert_int_equal(pthread_create(&n.u.thread, NULL, noted_main, &n), 0);
+    assert_true(wait_op_starts(before + 1, JOIN_MS));
+    assert_true(wait_in_syscall_on(cio_fileno(f), CIO_READ, 1, JOIN_MS));
+    assert_int_equal(cio_postnote(atomic_load(&n.proc), "interrupt"), 0);
+    pthread_join(n.u.thread, NULL);
+    assert_int_equal(n.u.r, -1);
+    assert_int_equal(n.u.err, EINTR);
+    assert_memory_equal(n.u.buf, "some E", 6);
+    assert_int_equal(cio_unread(f), 6);
+    put(wfd, "ND");
+    char buf[16];
+    assert_int_equal(cio_read_until(f, buf, sizeof buf, "END", 3), 8);
+    assert_memory_equal(buf, "some END", 8);
+    close(wfd);
+    assert_int_equal(cio_close(f), 0);
+}
+
 /* cio_close fails a blocked helper with EBADF; the held bytes are freed
  * with the file (the leak check of the fixture and ASan see to that). */
 static void close_fails_read_until_with_EBADF(void **state)
@@ -555,6 +607,7 @@ int main(void)
         T(deadline_keeps_bytes_for_the_next_read_until),
         T(recv_peek_and_recvfrom_see_held_bytes),
         T(cancel_fails_read_until_and_keeps_its_bytes),
+        T(a_note_fails_read_until_with_EINTR_and_keeps_its_bytes),
         T(close_fails_read_until_with_EBADF),
         T(a_long_search_reads_in_chunks),
         T(read_full_reads_exactly_n),
