@@ -232,8 +232,11 @@ static void run_killed_by_a_signal_exits_128_plus_n(void **state)
 static void run_idle_stops_a_silent_program_with_124(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--", "sh", "-c",
-                          "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep 3");
+    char script[256];
+    snprintf(script, sizeof script,
+             "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep %d",
+             (int)(2 * tool_scale()) + 2); /* past the idle time, then gone */
+    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--", "sh", "-c", script);
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 100001);
     assert_int_equal(strspn(r.out, "b"), 100000);
