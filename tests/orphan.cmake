@@ -8,6 +8,11 @@ if(cio_library_type STREQUAL "STATIC_LIBRARY" AND CIO_LINKER_HAS_WRAP
    AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
     cio_add_test(NAME test_orphan SOURCES test_orphan.c
                  LABELS integration TIMEOUT 90)
-    target_link_options(test_orphan PRIVATE
-        "LINKER:--wrap=read" "LINKER:--wrap=pread" "LINKER:--wrap=preadv2")
+    target_link_options(test_orphan PRIVATE "LINKER:--wrap=read" "LINKER:--wrap=pread")
+    if(CIO_PLATFORM_CIO_HAVE_RWF_NOWAIT) # the library's try on a file
+        target_link_options(test_orphan PRIVATE "LINKER:--wrap=preadv2")
+        target_compile_definitions(test_orphan PRIVATE CIO_TEST_RWF_NOWAIT=1)
+    else()
+        target_compile_definitions(test_orphan PRIVATE CIO_TEST_RWF_NOWAIT=0)
+    endif()
 endif()
