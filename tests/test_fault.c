@@ -470,14 +470,23 @@ static long no_op(void *arg)
     return 0;
 }
 
+static bool all_workers_idle(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads > 0 && s.threads_idle == s.threads;
+}
+
 static void an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open(void **state)
 {
     (void)state;
     assert_int_equal(cio_init(NULL), 0);
-    /* A worker now, before the count: where the system has no try for a
-     * pipe (the POSIX-only build) the read below runs on a worker, which
-     * must not count as a block the file left behind. */
+    /* An idle worker now, before the count: where the system has no try
+     * for a pipe (the POSIX-only build) the read below runs on a worker,
+     * which must not count as a block the file left behind. */
     assert_int_equal(cio_call(no_op, NULL, CIO_NO_DEADLINE), 0);
+    assert_true(wait_until(all_workers_idle, NULL, scaled_ms(5000)));
     int fds[2];
     assert_int_equal(make_pipe(fds), 0);
     long live0 = atomic_load(&live_blocks);
