@@ -226,7 +226,7 @@ static long await_exit(void *arg)
     cio_child *c = arg;
     siginfo_t si;
     for (;;) {
-        if (waitid(P_PID, c->pid, &si, WEXITED | WNOWAIT) == 0)
+        if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOWAIT) == 0)
             return 0;
         if (errno != EINTR || cio_interrupted())
             return -1;
