@@ -119,7 +119,6 @@ static void parse(int argc, char **argv, struct cat *c)
             exit(0);
         case 'V':
             tool_version();
-            break;
         default:
             tool_usage_error("bad usage", NULL);
         }

@@ -345,7 +345,6 @@ static char **parse(int argc, char **argv, struct run *r)
             exit(0);
         case 'V':
             tool_version();
-            break;
         default:
             tool_usage_error("bad usage", NULL);
         }

@@ -12,7 +12,8 @@ const char *tool_name = "cio";
  * sums with cio_now() cannot overflow. */
 #define DUR_MAX 1e18
 
-static double unit_of(char c)
+/* Seconds in the unit of suffix c; 0 for no such unit. */
+static unsigned unit_of(char c)
 {
     switch (c) {
     case '\0':
@@ -38,7 +39,7 @@ int tool_duration(const char *s, cio_time_t *ns)
     if (*s == '.')
         for (s++; *s >= '0' && *s <= '9'; s++, digits++)
             v += (*s - '0') * (scale /= 10);
-    double unit = unit_of(*s);
+    unsigned unit = unit_of(*s);
     if (!digits || unit == 0 || (*s && s[1]))
         return -1;
     v *= unit * 1e9;
@@ -62,7 +63,7 @@ void tool_warn(const char *what, int err)
     fprintf(stderr, "%s: %s: %s\n", tool_name, what, strerror(err));
 }
 
-void tool_usage_error(const char *msg, const char *arg)
+_Noreturn void tool_usage_error(const char *msg, const char *arg)
 {
     if (arg)
         fprintf(stderr, "%s: %s '%s'\n", tool_name, msg, arg);
@@ -72,7 +73,7 @@ void tool_usage_error(const char *msg, const char *arg)
     exit(EXIT_USAGE);
 }
 
-void tool_version(void)
+_Noreturn void tool_version(void)
 {
     printf("%s (cancelio) %s\n", tool_name, cio_version());
     exit(0);

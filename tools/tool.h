@@ -30,10 +30,10 @@ void tool_warn(const char *what, int err);
 
 /* A bad usage: "tool: msg 'arg'" (arg may be NULL), a hint to --help, and
  * exit 125. */
-void tool_usage_error(const char *msg, const char *arg);
+_Noreturn void tool_usage_error(const char *msg, const char *arg);
 
 /* Print "tool (cancelio) VERSION" and exit 0. */
-void tool_version(void);
+_Noreturn void tool_version(void);
 
 /* write(2) all n bytes to fd; 0, or -1 with errno. */
 int tool_write_all(int fd, const void *buf, size_t n);
