@@ -99,6 +99,7 @@ bool inside;                    /* f->ops > 0: the caller is in cio__file_do */
 byte queue = NONE;              /* pool.queue; one caller => at most one op */
 byte idle_w = NONE;             /* pool.idle_head: the idle worker, if any */
 byte handoff = NONE;            /* w->op of the idle worker */
+byte handw = NONE;              /* op->handed: the worker handoff went to */
 byte threads;                   /* pool.threads */
 byte nextw;                     /* id of the next thread spawn_locked makes */
 
@@ -165,13 +166,23 @@ inline interrupt(k, r, me) {
         reason[k] = r;
         if
         :: st[k] == QUEUED ->
-            /* cio__pool_unqueue, under pool.mu: still in the queue?
-             * Then the canceller finishes it itself.  Otherwise it is on
-             * its way to a worker, and step 2 will see the reason. */
+            /* cio__pool_unqueue, under pool.mu: still in the queue, or
+             * handed to a worker that has not taken it?  Then the
+             * canceller takes it back (the worker is idle again) and
+             * finishes it itself.  Otherwise a worker has it, and step 2
+             * will see the reason. */
             if
             :: queue == k ->
                 queue = NONE;
 #ifdef W_UNQUEUE
+                WITNESS(true);
+#endif
+                finish(k, r)
+            :: handoff == k ->
+                handoff = NONE;
+                idle_w = handw;
+                handw = NONE;
+#ifdef W_TAKEBACK
                 WITNESS(true);
 #endif
                 finish(k, r)
@@ -198,6 +209,7 @@ inline submit(k) {
     if
     :: idle_w != NONE ->
         handoff = k;
+        handw = idle_w;
         idle_w = NONE
     :: idle_w == NONE && threads < MAXT ->
         assert(nextw < NW);
@@ -315,7 +327,7 @@ proctype worker(byte w; byte first) {
         :: k != NONE
         :: else ->
 end_idle:   if
-            :: atomic { handoff != NONE -> k = handoff; handoff = NONE }
+            :: atomic { handoff != NONE && handw == w -> k = handoff; handoff = NONE; handw = NONE }
             :: atomic { handoff == NONE && idle_w == w ->
                 /* IDLE_NS passed: retire.  A pending signal dies with it. */
 #ifdef W_RETIRE

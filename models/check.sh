@@ -41,7 +41,7 @@ HASH=25
 JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART)
-WITNESSES=(LATE LOST UNQUEUE STEP2 TRY DATA RETIRE)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE)
 VARIANTS=(ORPHAN)
 
 # What each check must report for each mutant: pass, end (invalid end
@@ -62,6 +62,7 @@ declare -A WHAT=(
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
     [UNQUEUE]="the canceller takes an op out of the pool's queue"
+    [TAKEBACK]="the canceller takes back an op handed to a worker that has not taken it"
     [STEP2]="the worker finds the reason at step 2 and never starts"
     [TRY]="a cancel lands during the caller's non-blocking try"
     [DATA]="the syscall returns data although the op has a reason"

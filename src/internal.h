@@ -101,6 +101,7 @@ typedef struct cio__op {
     cio_time_t next_kick;          /* when to re-signal if still RUNNING */
     cio_time_t backoff;            /* the next re-signal interval */
     struct cio__op *qnext;         /* pool.mu: the pool's queue of waiting ops */
+    struct cio__worker *handed;    /* pool.mu: handed to, not yet taken by */
     struct cio__op *fnext, *fprev; /* owner's lock: its list of ops in flight */
 } cio__op;
 
@@ -167,8 +168,14 @@ void cio__pool_quiesce(void); /* from now on submit fails with ECANCELED */
 void cio__pool_stop(void);    /* quiesce, wait for busy workers, join all */
 /* Give op (QUEUED) to a worker; 0, -EAGAIN (no thread), -ECANCELED. */
 int cio__pool_submit(cio__op *op);
-/* Take op out of the queue of ops waiting for a worker; 1 if it was there. */
+/* Take op back if no worker has taken it yet: out of the queue of ops
+ * waiting for a worker, or from a worker it was handed to that has not yet
+ * woken up.  1 if it was taken back (then no worker will ever touch it). */
 int cio__pool_unqueue(cio__op *op);
+/* A seam for white-box tests, NULL otherwise: called with no lock held by
+ * a worker that was handed an op, before it takes it (a worker that is slow
+ * to get a CPU and pool.mu back, on demand). */
+extern void (*cio__pool_pause_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
 unsigned cio__worker_serial(const struct cio__worker *w);
 void cio__pool_counts(unsigned *threads, unsigned *idle);

@@ -90,14 +90,15 @@ const char *__tsan_default_options(void)
 #define DEFAULT_SECONDS 15.0
 #define JOIN_MS 20000   /* bound on waiting for a thread to finish */
 #define SETTLE_MS 10000 /* bound on waiting for ops to settle before a close */
-/* A read whose deadline moved into the past must end within this bound
- * (scaled).  It is a hang detector: on this 2-CPU machine, with ~50 busy
- * threads of the test itself, a probe took over 2 s in about 1 run in 7
- * (cause not yet found; the deterministic rule-3 tests in test_deadline.c
- * and test_signals.c see at most a few ms).  Probes over SLOW_MS are
- * counted and printed as slow_rule3. */
-#define LATE_BOUND_MS 10000
-#define SLOW_MS 2000
+/* A read whose deadline moved into the past must end within RULE3_MS
+ * (scaled), under all the chaos and ~50 busy threads of the test itself on
+ * a 2-CPU machine.  A slower probe fails the test; it is counted in
+ * slow_rule3 (and the first one prints where every thread is), and the
+ * probe goes on waiting up to HANG_MS, so that its time is known.  (Probes
+ * of seconds were once seen here: a deadline waited for the worker its op
+ * had been handed to; see docs/protocol.md, step 4.) */
+#define RULE3_MS 100
+#define HANG_MS 10000
 #define RING 1024 /* deadline changes remembered per direction */
 #define MAX_READ 65536
 #define MAX_WRITE (2 * 65536)
@@ -1071,7 +1072,7 @@ struct prober {
     atomic_uint_fast64_t ended; /* the reader's ops that returned */
     struct tally t;
     uint64_t probes;
-    uint64_t slow; /* probes over SLOW_MS */
+    uint64_t slow; /* probes over RULE3_MS */
     double worst_ms;
 };
 
@@ -1152,15 +1153,18 @@ static void *prober_main(void *arg)
         struct probe_wait w = {p, atomic_load(&p->ended)};
         cio_time_t t0 = cio_now();
         chaos_set(&p->sf, CIO_READ, PAST, &r);
-        if (!wait_until(probe_answered, &w, SLOW_MS))
+        if (!wait_until(probe_answered, &w, RULE3_MS))
             dump_threads_once(); /* for whoever looks into slow probes */
-        if (!wait_until(probe_answered, &w, LATE_BOUND_MS))
-            record_failure("a read went on %d ms after its deadline moved into the past",
-                           (int)scaled_ms(LATE_BOUND_MS));
+        bool answered = wait_until(probe_answered, &w, HANG_MS);
         double ms = elapsed_ms(t0, cio_now());
         p->worst_ms = ms > p->worst_ms ? ms : p->worst_ms;
-        p->slow += ms > (double)scaled_ms(SLOW_MS);
         p->probes++;
+        if (ms > (double)scaled_ms(RULE3_MS)) {
+            p->slow++;
+            record_failure("a read went on %s%.1f ms after its deadline moved into the past "
+                           "(bound %d ms)",
+                           answered ? "" : "more than ", ms, (int)scaled_ms(RULE3_MS));
+        }
         chaos_set(&p->sf, CIO_READ, CLEAR, &r);
     }
     while (!atomic_load(&p->reader_done)) { /* the reader may be blocked */
@@ -1925,7 +1929,7 @@ static int child_main(void)
     cio_time_t end = cio_now();
     if (r != -1 || errno != ETIMEDOUT)
         return __LINE__;
-    if (end < d || elapsed_ms(d, end) > (double)scaled_ms(LATE_BOUND_MS))
+    if (end < d || elapsed_ms(d, end) > (double)scaled_ms(HANG_MS))
         return __LINE__;
     if (cio_set_read_deadline(f, cio_after_ms(scaled_ms(JOIN_MS))) != 0)
         return __LINE__;

@@ -30,3 +30,12 @@ if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/test_heap.c")
     cio_add_test(NAME test_heap SOURCES test_heap.c INTERNAL core/heap.c
                  LABELS unit TIMEOUT 60)
 endif()
+
+# An op handed to a worker that has not taken it yet, through the pool's
+# white-box seam (cio__pool_pause_hook): only a static library lets a test
+# reach it.
+get_target_property(cio_handoff_library_type cancelio TYPE)
+if(cio_handoff_library_type STREQUAL "STATIC_LIBRARY")
+    cio_add_test(NAME test_handoff SOURCES test_handoff.c
+                 LABELS integration TIMEOUT 60)
+endif()

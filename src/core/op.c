@@ -11,8 +11,10 @@
  *   3. The worker runs the syscall with no lock held; on EINTR it retries
  *      unless op->reason is set (a stray or late signal changes nothing).
  *   4. A canceller sets op->reason (first reason wins) and, if the op is
- *      RUNNING, sends the signal to op->worker.  A QUEUED op is taken out of
- *      the pool's queue and finished by the canceller itself.
+ *      RUNNING, sends the signal to op->worker.  A QUEUED op that no worker
+ *      has taken yet (in the pool's queue, or handed to a worker that has
+ *      not woken up) is taken back and finished by the canceller itself: a
+ *      stop never waits for a worker to get a CPU.
  *   5. The signal may land after step 2 but before the syscall starts, and
  *      then it is lost.  So the caller, waiting for DONE, re-sends it with a
  *      doubling back-off for as long as the op is RUNNING with a reason.

@@ -8,6 +8,12 @@
  * Retired threads are joined by the next submit or by cio__pool_stop, so
  * that cio_shutdown really joins every thread the library made.
  *
+ * An op handed over is not the worker's until the worker takes it, under
+ * pool.mu: until then a canceller may take it back (cio__pool_unqueue),
+ * from the queue or from the hands of a worker that has not yet woken up.
+ * On a loaded machine a woken worker may wait long for a CPU and for
+ * pool.mu; a deadline must not wait with it (docs/protocol.md, step 4).
+ *
  * Every field of `pool` is guarded by pool.mu.
  */
 #include "internal.h"
@@ -22,7 +28,8 @@ struct cio__worker {
     pthread_t tid;
     unsigned serial;
     pthread_cond_t cv;        /* wakes this worker alone */
-    cio__op *op;              /* the op handed to it, NULL while idle */
+    cio__op *op;              /* the op handed to it, until it takes it */
+    int fresh;                /* made for op, not yet running: not idle */
     struct cio__worker *prev; /* on the idle list, or the dead list */
     struct cio__worker *next;
     struct cio__worker *all_prev, *all_next; /* every worker not yet reaped */
@@ -69,6 +76,29 @@ static cio__op *queue_pop(void)
     return op;
 }
 
+void (*cio__pool_pause_hook)(void);
+
+/* The worker takes the op handed to it (if it is still there). */
+static cio__op *take_locked(struct cio__worker *w)
+{
+    cio__op *op = w->op;
+    w->op = NULL;
+    if (op)
+        op->handed = NULL;
+    return op;
+}
+
+/* A test's pause of a worker that was handed an op, before it takes it. */
+static void pause_handed_locked(struct cio__worker *w)
+{
+    void (*hook)(void) = cio__pool_pause_hook;
+    if (!hook || !w->op)
+        return;
+    pthread_mutex_unlock(&pool.mu);
+    hook();
+    pthread_mutex_lock(&pool.mu);
+}
+
 /* Wait for the next op; NULL when the worker should exit. */
 static cio__op *next_op(struct cio__worker *w)
 {
@@ -77,10 +107,11 @@ static cio__op *next_op(struct cio__worker *w)
     if (!op && !pool.stopping) {
         idle_push(w);
         cio_time_t retire = cio_now() + IDLE_NS;
-        while (!w->op && !pool.stopping && cio_now() < retire)
+        while (!w->op && !pool.stopping && cio_now() < retire) {
             cio__cond_wait_until(&w->cv, &pool.mu, retire);
-        op = w->op; /* whoever set it took w off the idle list */
-        w->op = NULL;
+            pause_handed_locked(w);
+        }
+        op = take_locked(w); /* whoever set it took w off the idle list */
         if (!op)
             idle_unlink(w);
     }
@@ -94,12 +125,20 @@ static cio__op *next_op(struct cio__worker *w)
     return op;
 }
 
+/* A new thread's first op, unless a canceller took it back meanwhile. */
+static cio__op *first_op(struct cio__worker *w)
+{
+    pthread_mutex_lock(&pool.mu);
+    w->fresh = 0;
+    cio__op *op = take_locked(w);
+    pthread_mutex_unlock(&pool.mu);
+    return op ? op : next_op(w);
+}
+
 static void *worker_main(void *arg)
 {
     struct cio__worker *w = arg;
-    cio__op *op = w->op;
-    w->op = NULL;
-    for (; op; op = next_op(w))
+    for (cio__op *op = first_op(w); op; op = next_op(w))
         cio__op_execute(op, w);
     return NULL;
 }
@@ -152,6 +191,7 @@ static int spawn_locked(cio__op *op)
     }
     pthread_attr_setstacksize(&attr, pool.cfg.stack_size);
     w->op = op;
+    w->fresh = 1;
     w->serial = ++pool.serial;
     /* The new thread inherits this mask (every signal blocked but the
      * cancel one) from its first instruction on. */
@@ -168,6 +208,7 @@ static int spawn_locked(cio__op *op)
     }
     pool.threads++;
     all_link(w);
+    op->handed = w;
     return 0;
 }
 
@@ -177,11 +218,13 @@ int cio__pool_submit(cio__op *op)
     pthread_mutex_lock(&pool.mu);
     reap_locked();
     struct cio__worker *w = pool.idle_head;
+    op->handed = NULL;
     if (pool.stopping) {
         e = -ECANCELED;
     } else if (w) {
         idle_unlink(w);
         w->op = op;
+        op->handed = w;
         pthread_cond_signal(&w->cv);
     } else if (pool.threads < pool.cfg.max_threads) {
         e = spawn_locked(op);
@@ -197,20 +240,38 @@ int cio__pool_submit(cio__op *op)
     return e;
 }
 
-int cio__pool_unqueue(cio__op *op)
+/* Take op back from the worker it was handed to, which has not taken it
+ * yet; that worker goes back to waiting (idle, unless it never ran). */
+static int take_back_locked(cio__op *op)
 {
-    int found = 0;
-    pthread_mutex_lock(&pool.mu);
+    struct cio__worker *w = op->handed;
+    if (!w)
+        return 0;
+    w->op = NULL;
+    op->handed = NULL;
+    if (!w->fresh)
+        idle_push(w);
+    return 1;
+}
+
+static int dequeue_locked(cio__op *op)
+{
     cio__op **p = &pool.queue, *prev = NULL;
     for (; *p; prev = *p, p = &(*p)->qnext) {
         if (*p == op) {
             *p = op->qnext;
             if (pool.queue_tail == op)
                 pool.queue_tail = prev;
-            found = 1;
-            break;
+            return 1;
         }
     }
+    return 0;
+}
+
+int cio__pool_unqueue(cio__op *op)
+{
+    pthread_mutex_lock(&pool.mu);
+    int found = take_back_locked(op) || dequeue_locked(op);
     pthread_mutex_unlock(&pool.mu);
     return found;
 }

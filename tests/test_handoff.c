@@ -1,0 +1,206 @@
+/*
+ * Description: an op handed to a worker that has not yet taken it (white
+ * box: the pool's test seam, cio__pool_pause_hook, so it needs the static
+ * library).  On a loaded machine a woken worker can wait long for a CPU and
+ * for the pool's lock; a deadline moved into the past, a cancel or a close
+ * must not wait with it (rules 3, 6, 7).  The seam holds the worker, on
+ * demand, between being handed the op and taking it: the op must end while
+ * the worker is still held, the worker must come back to the pool unharmed,
+ * and no op may be lost or run twice.
+ */
+#include "support.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+/* The library's seam (src/internal.h); NULL in normal use. */
+extern void (*cio__pool_pause_hook)(void);
+
+#define JOIN_MS 5000
+/* How long the seam holds a worker at most: far beyond any bound below. */
+#define HOLD_MS 3000
+/* The op must end this soon after its reason, while the worker is held. */
+#define END_MS 1000
+
+/* The seam: holds the next worker that was handed an op (once armed). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed, held, release;
+} gate = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* cv: on CLOCK_MONOTONIC, made in main */
+
+static void hold_worker(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    if (gate.armed) {
+        gate.armed = 0;
+        gate.held = 1;
+        pthread_cond_broadcast(&gate.cv);
+        cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
+        while (!gate.release && cio_now() < until) {
+            struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
+            pthread_cond_timedwait(&gate.cv, &gate.mu, &ts);
+        }
+        gate.held = 0;
+        gate.release = 0;
+    }
+    pthread_mutex_unlock(&gate.mu);
+}
+
+static bool worker_held(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gate.mu);
+    bool held = gate.held;
+    pthread_mutex_unlock(&gate.mu);
+    return held;
+}
+
+static void arm_gate(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.armed = 1;
+    gate.release = 0;
+    pthread_mutex_unlock(&gate.mu);
+}
+
+static void release_gate(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.armed = 0;
+    gate.release = 1;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+}
+
+static bool all_idle(void *arg)
+{
+    unsigned want = *(unsigned *)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads >= want && s.threads_idle == s.threads;
+}
+
+/* One worker, idle: a read that times out on an empty pipe made it. */
+static void make_idle_worker(void)
+{
+    int p[2];
+    char c;
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(20)), 0);
+    assert_int_equal(cio_read(f, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+    unsigned one = 1;
+    assert_true(wait_until(all_idle, &one, JOIN_MS));
+}
+
+enum reason { BY_DEADLINE, BY_CANCEL, BY_CLOSE };
+
+static void stop_read(cio_file *f, enum reason why)
+{
+    if (why == BY_DEADLINE)
+        assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
+    else if (why == BY_CANCEL)
+        assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    else
+        assert_int_equal(cio_close(f), 0); /* returns once the reader left */
+}
+
+/* A read handed to a held worker; stopped by why: it must end at once,
+ * with its reason, while the worker is still held. */
+static void stop_a_read_a_held_worker_was_handed(enum reason why)
+{
+    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    arm_gate();
+    struct op_thread *r = start_reader(f, 16);
+    assert_non_null(r);
+    bool held = wait_until(worker_held, NULL, JOIN_MS);
+    cio_time_t t0 = cio_now();
+    if (held)
+        stop_read(f, why);
+    bool ended = wait_until(op_is_done, r, END_MS);
+    double ms = elapsed_ms(t0, cio_now());
+    bool still_held = worker_held(NULL);
+    release_gate();
+    assert_true(op_join(r, JOIN_MS + HOLD_MS));
+    assert_true(held);
+    if (!ended || !still_held)
+        fail_msg("the read ended %s (%.1f ms after its reason), not while the worker it was "
+                 "handed to was held",
+                 ended ? "after the worker was let go" : "only once the worker took it", ms);
+    assert_int_equal(r->result, -1);
+    assert_int_equal(r->err, expect[why]);
+    op_free(r);
+    if (why != BY_CLOSE)
+        assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* The worker that was held comes back to the pool and runs the next op. */
+static void the_pool_still_runs_ops(void)
+{
+    unsigned one = 1;
+    assert_true(wait_until(all_idle, &one, JOIN_MS));
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    struct op_thread *r = start_reader(f, 16);
+    assert_non_null(r);
+    assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_true(op_join(r, JOIN_MS));
+    assert_int_equal(r->result, 1);
+    assert_int_equal(r->buf[0], 'x');
+    op_free(r);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
+/* Rules 3, 6, 7: a deadline moved into the past, a cancel and a close each
+ * end a read whose worker was woken but has not yet taken it, without
+ * waiting for that worker; the worker then goes back to the pool. */
+static void a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to(void **state)
+{
+    cio__pool_pause_hook = hold_worker; /* before any worker exists */
+    assert_int_equal(cio_init(NULL), 0);
+    make_idle_worker();
+    cio_stats s0;
+    cio_get_stats(&s0);
+    for (enum reason why = BY_DEADLINE; why <= BY_CLOSE; why++) {
+        stop_a_read_a_held_worker_was_handed(why);
+        the_pool_still_runs_ops();
+    }
+    cio_stats s1;
+    cio_get_stats(&s1);
+    assert_int_equal(s1.ops_started - s0.ops_started, 6);
+    assert_int_equal(s1.ops_done - s0.ops_done, 6);
+    assert_int_equal(s1.timeouts - s0.timeouts, 1);
+    assert_int_equal(s1.cancels - s0.cancels, 1);
+    assert_int_equal(cio_shutdown(), 0); /* joins every worker: the hook is ours again */
+    cio__pool_pause_hook = NULL;
+    assert_no_leaks(state);
+}
+
+int main(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&gate.cv, &a);
+    pthread_condattr_destroy(&a);
+    block_cancel_signal_in_this_thread();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to,
+                                        fixture_setup_watched, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
