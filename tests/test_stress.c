@@ -94,9 +94,13 @@ const char *__tsan_default_options(void)
  * (scaled), under all the chaos and ~50 busy threads of the test itself on
  * a 2-CPU machine.  A slower probe fails the test; it is counted in
  * slow_rule3 (and the first one prints where every thread is), and the
- * probe goes on waiting up to HANG_MS, so that its time is known.  (Probes
- * of seconds were once seen here: a deadline waited for the worker its op
- * had been handed to; see docs/protocol.md, step 4.) */
+ * probe goes on waiting up to HANG_MS, so that its time is known.  Probes
+ * of seconds were once seen here, from two causes: the reader left at the
+ * end of the phase while the prober, already past its own stop check,
+ * probed it once more (it waited for a read that never came: so now the
+ * prober tells the reader when to quit), and, under load, a deadline that
+ * waited for the worker its op had been handed to (docs/protocol.md, the
+ * stall under load). */
 #define RULE3_MS 100
 #define HANG_MS 10000
 #define RING 1024 /* deadline changes remembered per direction */
@@ -1067,7 +1071,8 @@ struct prober {
     struct sfile sf; /* the read end; the write end stays open, unwritten */
     int wfd;
     unsigned seed;
-    atomic_int *stop;
+    atomic_int *stop; /* the chaos phase is over: the prober stops */
+    atomic_int quit;  /* set by the prober once it probes no more */
     atomic_int reader_done;
     atomic_uint_fast64_t ended; /* the reader's ops that returned */
     struct tally t;
@@ -1083,7 +1088,9 @@ static void *probed_reader(void *arg)
     struct rng r;
     rng_init(&r, p->seed ^ 0x3141);
     char buf[16];
-    while (!atomic_load(p->stop)) {
+    /* Not p->stop: the prober may be probing already when it is set, and a
+     * reader gone by then would make that probe wait for nothing. */
+    while (!atomic_load(&p->quit)) {
         if (judged_op(&j, CIO_READ, buf, sizeof buf) >= 0)
             record_failure("probed reader: a read of a pipe nobody writes to returned");
         atomic_fetch_add(&p->ended, 1);
@@ -1167,6 +1174,7 @@ static void *prober_main(void *arg)
         }
         chaos_set(&p->sf, CIO_READ, CLEAR, &r);
     }
+    atomic_store(&p->quit, 1);
     while (!atomic_load(&p->reader_done)) { /* the reader may be blocked */
         chaos_cancel(&p->sf, CIO_READ);
         sleep_us(1000);
