@@ -415,7 +415,8 @@ static int set_locked(cio_file *f, int i, cio_time_t t)
             d->deadline = old; /* nothing changed */
         return e;
     }
-    cio__timer_disarm(&d->timer);
+    if (d->armed_at != CIO_NO_DEADLINE) /* else not in the heap: no timer.mu */
+        cio__timer_disarm(&d->timer);
     d->armed_at = CIO_NO_DEADLINE;
     d->deadline = t;
     if (t != CIO_NO_DEADLINE)
