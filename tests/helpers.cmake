@@ -9,4 +9,8 @@ if(TARGET cio-cat AND TARGET cio-run)
     target_compile_definitions(test_tools PRIVATE
         CIO_CAT="$<TARGET_FILE:cio-cat>" CIO_RUN="$<TARGET_FILE:cio-run>")
     add_dependencies(test_tools cio-cat cio-run)
+    # It times real processes (sh, the tools) against wall-clock bounds, and
+    # its dozens of processes would load the machine under the timing of
+    # the other suites: it runs alone.
+    set_tests_properties(test_tools PROPERTIES RUN_SERIAL TRUE)
 endif()
