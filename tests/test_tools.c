@@ -140,12 +140,12 @@ static void cat_idle_writes_every_byte_then_exits_124(void **state)
     char script[512];
     snprintf(script, sizeof script,
              "(head -c 200000 /dev/zero | tr '\\0' a; sleep %d) | %s --idle %s",
-             (int)(3 * tool_scale()) + 1, CIO_CAT, dur(1));
+             (int)(4 * tool_scale()) + 2, CIO_CAT, dur(2));
     struct result r = RUN(NULL, "sh", "-c", script);
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 200000);
     assert_int_equal(strspn(r.out, "a"), 200000);
-    assert_true(r.ms >= dur_ms(1));
+    assert_true(r.ms >= dur_ms(2));
     result_free(&r);
 }
 
@@ -235,13 +235,13 @@ static void run_idle_stops_a_silent_program_with_124(void **state)
     char script[256];
     snprintf(script, sizeof script,
              "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep %d",
-             (int)(2 * tool_scale()) + 2); /* past the idle time, then gone */
-    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--", "sh", "-c", script);
+             (int)(4 * tool_scale()) + 2); /* past the idle time, then gone */
+    struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--", "sh", "-c", script);
     assert_int_equal(r.status, 124);
     assert_int_equal(r.out_len, 100001);
     assert_int_equal(strspn(r.out, "b"), 100000);
     assert_string_equal(r.err, "note\n");
-    assert_true(r.ms >= dur_ms(1));
+    assert_true(r.ms >= dur_ms(2));
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
     result_free(&r);
 }
@@ -250,12 +250,21 @@ static void run_idle_stops_a_silent_program_with_124(void **state)
 static void run_idle_is_reset_by_any_output(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--", "sh", "-c",
-                          "for i in 1 2 3 4 5 6; do echo $i; sleep 0.3; echo e >&2; sleep 0.3; "
-                          "done; exit 5");
+    /* output every 0.3 s, alternating streams, for longer than the idle
+     * time: only a reset by each output lets it finish */
+    int lines = (int)(3 * tool_scale() * 1.5 / 0.6) + 1;
+    char script[256];
+    snprintf(script, sizeof script,
+             "i=0; while [ $i -lt %d ]; do echo $i; sleep 0.3; echo e >&2; sleep 0.3; "
+             "i=$((i+1)); done; exit 5",
+             lines);
+    struct result r = RUN("", CIO_RUN, "--idle", dur(3), "--", "sh", "-c", script);
     assert_int_equal(r.status, 5);
-    assert_string_equal(r.out, "1\n2\n3\n4\n5\n6\n");
-    assert_true(r.ms >= 1500);
+    int seen = 0;
+    for (size_t i = 0; i < r.out_len; i++)
+        seen += r.out[i] == '\n';
+    assert_int_equal(seen, lines);
+    assert_true(r.ms >= dur_ms(3));
     result_free(&r);
 }
 
@@ -280,10 +289,10 @@ static void run_passes_sigterm_on_to_cmd(void **state)
 static void run_total_stops_a_busy_program_with_124(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--total", dur(1), "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--total", dur(2), "--", "sh", "-c",
                           "while :; do echo tick; sleep 0.05; done");
     assert_int_equal(r.status, 124);
-    assert_true(r.ms >= dur_ms(1));
+    assert_true(r.ms >= dur_ms(2));
     assert_non_null(strstr(r.out, "tick\n"));
     result_free(&r);
 }
@@ -293,11 +302,11 @@ static void run_total_stops_a_busy_program_with_124(void **state)
 static void run_kill_after_sends_sigkill(void **state)
 {
     (void)state;
-    struct result r = RUN("", CIO_RUN, "--idle", dur(1), "--kill-after", dur(0.5), "--", "sh", "-c",
+    struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--kill-after", dur(0.5), "--", "sh", "-c",
                           "trap '' TERM; echo up; while :; do sleep 1; done");
     assert_int_equal(r.status, 124);
     assert_string_equal(r.out, "up\n");
-    assert_true(r.ms >= dur_ms(1.5));
+    assert_true(r.ms >= dur_ms(2.5));
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
     result_free(&r);
 }
