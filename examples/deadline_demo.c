@@ -6,8 +6,14 @@
  * signal; the worker's read(2) fails with EINTR; the caller gets ETIMEDOUT.
  * Then the same descriptor reads a message written afterwards, whole.
  * Every line below "cancelio:" comes from the library's trace events.
+ *
+ * With --plan9 each event is also told in Plan 9's words (a process per
+ * call, the note "hangup", "interrupted": Go's net package on Plan 9, see
+ * docs/plan9.md), and a third part runs the same timeout with a note of the
+ * thread's own: cio_alarm, as Plan 9's alarm(2).
  */
 #include <cancelio.h>
+#include <cancelio/plan9.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +24,7 @@
 
 static cio_time_t t0;
 static int pipe_fds[2];
+static int plan9; /* --plan9: narrate in Plan 9's words too */
 
 static double ms_since_start(cio_time_t t)
 {
@@ -27,6 +34,39 @@ static double ms_since_start(cio_time_t t)
 static const char *direction(int which)
 {
     return which == CIO_READ ? "read" : "write";
+}
+
+/* The same event as Go's net package on Plan 9 would live it. */
+static void narrate_plan9(const cio_event *ev)
+{
+    printf("                 plan 9: ");
+    switch (ev->type) {
+    case CIO_EV_OP_START:
+        printf("asyncIO starts a process for the %s; the caller waits on its channel\n",
+               direction(ev->which));
+        break;
+    case CIO_EV_OP_RUN:
+        printf("process %u publishes its pid and sleeps in %s(%d)\n", ev->worker,
+               direction(ev->which), ev->fd);
+        break;
+    case CIO_EV_TIMER_FIRE:
+        printf("the deadline timer fires: Cancel takes the mutex, the pid is valid\n");
+        break;
+    case CIO_EV_SIGNAL:
+        printf("postnote(PNPROC, pid of process %u, \"hangup\")\n", ev->worker);
+        break;
+    case CIO_EV_EINTR:
+        printf("process %u: %s fails, errstr \"interrupted\"; hangup is expected: NCONT\n",
+               ev->worker, direction(ev->which));
+        break;
+    case CIO_EV_OP_DONE:
+        if (ev->result < 0)
+            printf("the caller takes the result off the channel: %s\n",
+                   ev->err == ETIMEDOUT ? "\"i/o timeout\"" : "\"interrupted\"");
+        else
+            printf("the caller takes %ld bytes off the channel; pid = -1\n", ev->result);
+        break;
+    }
 }
 
 static void narrate(const cio_event *ev, void *arg)
@@ -60,6 +100,8 @@ static void narrate(const cio_event *ev, void *arg)
             printf("the %s returns %ld bytes to its caller\n", direction(ev->which), ev->result);
         break;
     }
+    if (plan9)
+        narrate_plan9(ev);
     fflush(stdout);
 }
 
@@ -74,9 +116,46 @@ static void *late_writer(void *arg)
     return NULL;
 }
 
-int main(void)
+static int took_alarm;
+
+static int on_alarm(void *u, char *note)
+{
+    (void)u;
+    took_alarm = strcmp(note, "alarm") == 0;
+    printf("  [%8.3f ms] plan 9: the handler gets the note \"%s\" on this thread: NCONT\n",
+           ms_since_start(cio_now()), note);
+    return took_alarm;
+}
+
+/* Part 3 (--plan9): the timeout as a Plan 9 program writes it, alarm(2)
+ * around a read, with the caller's own thread as the process. */
+static int alarm_read(cio_file *f)
 {
     char buf[64];
+    printf("3. The same timeout, Plan 9 style: alarm(100); read; alarm(0):\n");
+    cio_atnotify(on_alarm, 1);
+    cio_time_t start = cio_now();
+    cio_alarm(100);
+    ssize_t n = cio_read(f, buf, sizeof buf);
+    int err = errno;
+    cio_alarm(0);
+    printf("   cio_read -> %zd (%s, Plan 9's \"interrupted\") after %.1f ms\n\n", n,
+           n < 0 ? strerror(err) : "ok", (double)(cio_now() - start) / 1e6);
+    cio_atnotify(on_alarm, 0);
+    return n == -1 && err == EINTR && took_alarm;
+}
+
+int main(int argc, char **argv)
+{
+    char buf[64];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--plan9") == 0) {
+            plan9 = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--plan9]\n", argv[0]);
+            return 2;
+        }
+    }
     t0 = cio_now();
     if (pipe(pipe_fds) < 0 || cio_init(NULL) < 0) {
         perror("setup");
@@ -108,6 +187,10 @@ int main(void)
     printf("   cio_read -> %zd: \"%.*s\"%s\n\n", n, n > 0 ? (int)n : 0, buf,
            n == (ssize_t)strlen(msg) ? " (whole: nothing was lost)" : " (UNEXPECTED)");
 
+    int ok = n == (ssize_t)strlen(msg);
+    if (plan9 && !alarm_read(f))
+        ok = 0;
+
     cio_set_trace(NULL, NULL);
     cio_stats s;
     cio_get_stats(&s);
@@ -117,5 +200,5 @@ int main(void)
     cio_close(f);
     close(pipe_fds[1]);
     cio_shutdown();
-    return n == (ssize_t)strlen(msg) ? 0 : 1;
+    return ok ? 0 : 1;
 }
