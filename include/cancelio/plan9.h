@@ -48,9 +48,10 @@ CIO_API int cio_postnote(cio_proc *p, const char *note);
  * a note nobody handles is dropped.  A handler may be added more than once
  * (it is then offered the note once per entry); removal takes out its
  * earliest entry.  Handlers may call cancelio, and may add or remove
- * handlers.  Returns 0 (not Plan 9's 1).  Never blocks.  Errors: EINVAL f
- * NULL or in not 0 or 1; ENOENT removing a handler that is not there;
- * ENOMEM. */
+ * handlers (the change applies from the next note).  At most 32 handlers
+ * per thread.  Returns 0 (not Plan 9's 1).  Never blocks.  Errors: EINVAL
+ * f NULL or in not 0 or 1; ENOENT removing a handler that is not there;
+ * ENOSPC 32 handlers already; ENOMEM (no cio_proc could be made). */
 CIO_API int cio_atnotify(int (*f)(void *arg, char *note), int in);
 
 /* Post the note "alarm" to the calling thread ms milliseconds from now; a
