@@ -219,9 +219,23 @@ unsigned cio__timer_count(void);
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);
 
-/* ---- file.c / lib.c ---- */
+/* ---- lib.c: the library's life ---- */
 
 int cio__lib_ensure(void); /* initialise with defaults if needed */
+
+/* What a layer above the core does at cio_shutdown and around fork.  lib.c
+ * knows nothing above it: the layers register themselves (file.c, call.c),
+ * once, before their first op. */
+typedef struct cio__lib_hooks {
+    void (*cancel_all)(void);             /* cio_shutdown: every op fails ECANCELED */
+    void (*lock_for_fork)(void);          /* NULL: nothing to hold across fork */
+    void (*unlock_after_fork)(int child); /* NULL with lock_for_fork */
+    struct cio__lib_hooks *next;          /* lib.mu */
+} cio__lib_hooks;
+void cio__lib_register(cio__lib_hooks *h); /* once for each h; takes lib.mu */
+
+/* ---- file.c ---- */
+
 /* Run op on f in direction d with Go's deadline rules; the result. */
 long cio__file_do(cio_file *f, int d, cio__op *op);
 /* Adopt fd, a descriptor the library just made (cio_accept, cio_open); a
@@ -232,17 +246,13 @@ cio_file *cio__file_adopt(long fd);
 int cio__file_may_orphan(const cio_file *f);
 
 /* file.c keeps every live file (under files.mu, ranked between lib.mu and
- * file->mu), for cio_shutdown and fork. */
-void cio__files_cancel_all(void); /* cio_shutdown: every op fails ECANCELED */
-void cio__files_lock_for_fork(void);
-void cio__files_unlock_after_fork(int child);
+ * file->mu), for cio_shutdown and fork: its cio__lib_hooks. */
 
 /* ---- call.c: ops with no file ---- */
 
 /* Run op on a worker with its own deadline (no file, no timer); the result,
  * or -ETIMEDOUT, -ECANCELED (cio_shutdown), -EAGAIN. */
 long cio__call_run(cio__op *op, cio_time_t deadline);
-void cio__calls_cancel_all(void); /* cio_shutdown */
 
 /* ---- watching the ops a thread starts (the notes layer, plan9/note.c) ----
  *

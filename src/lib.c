@@ -1,6 +1,8 @@
 /*
- * The library's life: cio_init, lazy start on first use, cio_shutdown, the
- * registry of live files, and fork.
+ * The library's life: cio_init, lazy start on first use, cio_shutdown, and
+ * fork.  The layers above the core (files, calls) take part in shutdown and
+ * fork through the hooks they register (cio__lib_register): this file names
+ * nothing above it.
  *
  * `state` is read without the lock on every op (the fast path of
  * cio__lib_ensure); it is written only under lib.mu.
@@ -19,8 +21,20 @@ enum { OFF, ON, STALE }; /* STALE: a forked child that must restart threads */
 static struct {
     pthread_mutex_t mu;
     atomic_int state;
-    cio_options opt; /* as resolved when started */
+    cio_options opt;       /* as resolved when started */
+    cio__lib_hooks *hooks; /* the layers above, in the order they came */
 } lib = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void cio__lib_register(cio__lib_hooks *h)
+{
+    pthread_mutex_lock(&lib.mu);
+    cio__lib_hooks **p = &lib.hooks;
+    while (*p)
+        p = &(*p)->next;
+    h->next = NULL;
+    *p = h;
+    pthread_mutex_unlock(&lib.mu);
+}
 
 static void resolve(const cio_options *in, cio_options *out)
 {
@@ -120,8 +134,8 @@ int cio_shutdown(void)
     pthread_mutex_lock(&lib.mu);
     if (atomic_load(&lib.state) != OFF) {
         cio__pool_quiesce();
-        cio__files_cancel_all();
-        cio__calls_cancel_all();
+        for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
+            h->cancel_all();
         cio__pool_stop();
         cio__timer_stop();
         cio__signal_restore();
@@ -141,24 +155,32 @@ const char *cio_version(void)
 static void on_fork_prepare(void)
 {
     pthread_mutex_lock(&lib.mu);
-    cio__files_lock_for_fork();
+    for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
+        if (h->lock_for_fork)
+            h->lock_for_fork();
     cio__timer_lock_for_fork();
     cio__pool_lock_for_fork();
 }
 
+/* Undo on_fork_prepare below lib.mu, in the parent or the child. */
+static void unlock_after_fork(int child)
+{
+    cio__pool_unlock_after_fork(child);
+    cio__timer_unlock_after_fork(child);
+    for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
+        if (h->unlock_after_fork)
+            h->unlock_after_fork(child);
+}
+
 static void on_fork_parent(void)
 {
-    cio__pool_unlock_after_fork(0);
-    cio__timer_unlock_after_fork(0);
-    cio__files_unlock_after_fork(0);
+    unlock_after_fork(0);
     pthread_mutex_unlock(&lib.mu);
 }
 
 static void on_fork_child(void)
 {
-    cio__pool_unlock_after_fork(1);
-    cio__timer_unlock_after_fork(1);
-    cio__files_unlock_after_fork(1);
+    unlock_after_fork(1);
     if (atomic_load(&lib.state) == ON)
         atomic_store(&lib.state, STALE); /* threads come back on next use */
     pthread_mutex_unlock(&lib.mu);

@@ -48,7 +48,7 @@ static void delist(struct call *c)
     pthread_mutex_unlock(&calls.mu);
 }
 
-void cio__calls_cancel_all(void)
+static void calls_cancel_all(void)
 {
     pthread_mutex_lock(&calls.mu);
     for (struct call *c = calls.head; c; c = c->next) {
@@ -88,8 +88,17 @@ static long run_watched(struct call *c, cio__op *op, cio_time_t deadline, cio__w
     return r;
 }
 
+static cio__lib_hooks calls_hooks = {calls_cancel_all, NULL, NULL, NULL};
+
+static void register_calls(void)
+{
+    cio__lib_register(&calls_hooks);
+}
+
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_calls);
     long r = cio__lib_ensure();
     if (r < 0)
         return r;

@@ -151,8 +151,12 @@ static void fire_write(cio__timer *t)
     fire(t, CIO__W);
 }
 
+static void register_files(void);
+
 cio_file *cio_fdopen(int fd)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_files); /* every op needs a file first */
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return (void)cio__fail(-EBADF), NULL;
     cio_file *f = calloc(1, sizeof *f);
@@ -480,7 +484,7 @@ int cio_cancel(cio_file *f, int which)
     return 0;
 }
 
-void cio__files_cancel_all(void)
+static void files_cancel_all(void)
 {
     pthread_mutex_lock(&files.mu);
     for (cio_file *f = files.head; f; f = f->reg_next) {
@@ -542,7 +546,7 @@ void cio__files_sum_counts(cio__op_counts *c)
     pthread_mutex_unlock(&files.mu);
 }
 
-void cio__files_lock_for_fork(void)
+static void files_lock_for_fork(void)
 {
     pthread_mutex_lock(&files.mu);
     for (cio_file *f = files.head; f; f = f->reg_next)
@@ -566,7 +570,7 @@ static void reset_for_child(cio_file *f)
     }
 }
 
-void cio__files_unlock_after_fork(int child)
+static void files_unlock_after_fork(int child)
 {
     for (cio_file *f = files.head; f; f = f->reg_next) {
         if (child)
@@ -574,4 +578,12 @@ void cio__files_unlock_after_fork(int child)
         pthread_mutex_unlock(&f->mu);
     }
     pthread_mutex_unlock(&files.mu);
+}
+
+static cio__lib_hooks files_hooks = {files_cancel_all, files_lock_for_fork, files_unlock_after_fork,
+                                     NULL};
+
+static void register_files(void)
+{
+    cio__lib_register(&files_hooks);
 }
