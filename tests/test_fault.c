@@ -364,7 +364,7 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
     struct op_thread *ta = start_reader(p[0].f, 8);
     assert_true(wait_in_syscall_on(p[0].r, CIO_READ, 1, JOIN_MS));
     assert_int_equal(workers(), 1);
-    cio_time_t d = cio_after_ms(scaled_ms(200));
+    cio_time_t d = cio_after_ms(scaled_ms(1000)); /* four threads start first */
     assert_int_equal(cio_set_read_deadline(p[1].f, d), 0);
     struct op_thread *t[5] = {ta};
     for (int i = 1; i < 5; i++) {
