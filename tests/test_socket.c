@@ -877,9 +877,13 @@ struct closer {
 };
 
 /* Until a send would block, and still would a moment later: on loopback
- * the peer's window grows after the first EAGAIN and makes room again. */
-static void fill_until_blocked(int fd)
+ * the peer's window grows after the first EAGAIN and makes room again,
+ * unless both buffers have a fixed size (which stops the autotuning). */
+static void fill_until_blocked(int fd, int peer)
 {
+    int small = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
     char chunk[4096] = {0};
     for (;;) {
         int sent = 0;
@@ -910,7 +914,7 @@ static void a_blocked_send_cut_by_a_shutdown_raises_SIGPIPE_in_the_caller(void *
     for (int k = 0; k < 2; k++) {
         int sv[2];
         tcp_pair(&sv[0], &sv[1]);
-        fill_until_blocked(sv[0]);
+        fill_until_blocked(sv[0], sv[1]);
         cio_file *f = cio_fdopen(sv[0]);
         assert_non_null(f);
         struct closer c = {sv[0], false};
