@@ -31,8 +31,16 @@
  * and the liveness checks run with weak fairness (pan -f): a thread that can
  * always move eventually does.
  *
+ * Notes (src/plan9/note.c, rule 16): the caller is a thread with a
+ * cio_proc (its begin and end steps are always in the model), and with
+ * -DNOTES a poster (cio_postnote, or the alarm) queues NNOTES notes at any
+ * moment.  check.sh checks it with smaller bounds (NOPS=2, NCANCEL=1): the
+ * notes multiply the state space.  A note is a third reason (R_INTR, EINTR): it interrupts
+ * the op in flight, or the next op the caller starts is refused.
+ *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
- * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART.  Witnesses
+ * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
+ * NOTE_UNARMED.  Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
  * (a caller may give up on a RUNNING op with a reason and leave it to its
@@ -51,6 +59,9 @@
 #define NSTRAY 1        /* kill(getpid(), SIGUSR1) from someone else */
 #endif
 #define MAXT 1          /* pool.cfg.max_threads */
+#ifndef NNOTES
+#define NNOTES 1        /* notes posted to the caller (< CIO_NNOTE: no EAGAIN) */
+#endif
 #if NOPS > 4
 #error "the kernel and stray processes below list threads 0..3 only"
 #endif
@@ -69,7 +80,9 @@
 #define R_BADF     3
 #define RES_DATA   4    /* the syscall moved data (or hit EOF) */
 #define RES_CLOSED 5    /* enter_locked saw `closing`: the op never started */
-#define IS_CANCEL(r) ((r) == R_TIMEDOUT || (r) == R_CANCELED || (r) == R_BADF)
+#define R_INTR     6    /* a note (EINTR), the third reason */
+#define RES_REFUSED 7   /* begin saw a note pending: the op never started */
+#define IS_CANCEL(r) ((r) == R_TIMEDOUT || (r) == R_CANCELED || (r) == R_BADF || (r) == R_INTR)
 
 /* who holds file->mu */
 #define FREE      0
@@ -77,6 +90,7 @@
 #define CANCELLER 2
 #define CLOSER    3
 #define WORKER(w) (4 + (w))
+#define POSTER    8
 
 /* ---------------------------------------------------------------- state */
 
@@ -110,6 +124,18 @@ bool insys[NW];                 /* it is blocked inside read(2) */
 byte in_op[NW] = NONE;          /* ghost: the op it is inside (steps 2..6) */
 
 bool all_done;                  /* ghost: the caller returned from every op */
+
+/* the caller's cio_proc (plan9/note.c) */
+byte pmu = FREE;                /* proc->mu; ranks above file->mu */
+byte nq;                        /* notes pending (proc->n) */
+byte pub = NONE;                /* proc->op: the op the caller is in */
+byte armed;                     /* proc->armed, under file->mu: 0 published
+                                 * but not prepared, 1 prepared, 2 finished */
+bool hit[NOPS];                 /* ghost: a note came while op k was
+                                 * published and not finished */
+bool noted[NOPS];               /* ghost: a note interrupted op k (or tried
+                                 * to: an earlier reason may stand), or
+                                 * refused it */
 
 #ifdef ORPHAN
 /* Rule 15 (src/io/orphan.c): on a file that may orphan, a caller whose worker
@@ -355,8 +381,28 @@ active proctype caller() {
         :: data[k] = 1
         :: data[k] = 0
         fi;
-        /* step 1: publish.  enter_locked, link_locked (the op is now in
-         * flight: d->ops), cio__op_prepare_locked (state NEW, reason 0). */
+        /* begin (plan9/note.c), under proc->mu only: a note pending
+         * refuses the op; else the op is published for the poster. */
+        atomic {
+            pmu == FREE ->
+            if
+            :: nq > 0 ->
+                res[k] = RES_REFUSED;
+                noted[k] = 1;
+                over = 1
+            :: else ->
+                pub = k;
+                armed = 0;
+                over = 0
+            fi
+        }
+        if
+        :: over -> goto op_over
+        :: else
+        fi;
+        /* step 1: publish.  cio__op_prepare_locked (state NEW, reason 0),
+         * arm_locked (a note queued since begin interrupts it now),
+         * enter_locked, link_locked (the op is now in flight: d->ops). */
         atomic {
 #ifdef ORPHAN
             /* enter_locked: a direction busy with an orphan is waited for */
@@ -365,9 +411,25 @@ active proctype caller() {
             LOCK(CALLER);
 #endif
             inside = 1;
+            armed = 1;
+#ifndef NOTE_UNARMED
+            if
+            :: nq > 0 -> noted[k] = 1; interrupt(k, R_INTR, CALLER)
+            :: else
+            fi;
+#endif
             if
             :: closing ->               /* enter_locked: -EBADF at once */
                 res[k] = RES_CLOSED;
+                st[k] = DONE;           /* over (a note's reason may be set) */
+                armed = 2;
+                inside = 0;
+                tried = 0;
+                over = 1
+            :: reason[k] != 0 ->        /* enter_locked: a note, at once */
+                res[k] = reason[k];
+                st[k] = DONE;
+                armed = 2;
                 inside = 0;
                 tried = 0;
                 over = 1
@@ -404,6 +466,7 @@ active proctype caller() {
                     res[k] = (got -> RES_DATA : reason[k]);
                     st[k] = DONE;
                     cur = NONE;
+                    armed = 2;
                     inside = 0;
                     over = 1
                 :: else ->
@@ -433,6 +496,7 @@ active proctype caller() {
                 if
                 :: st[k] == DONE ->
                     cur = NONE;         /* unlink_locked, --f->ops */
+                    armed = 2;
                     inside = 0;
                     UNLOCK(CALLER);
                     break
@@ -451,6 +515,7 @@ active proctype caller() {
                 res[k] = reason[k];
                 orph = k;
                 cur = NONE;
+                armed = 2;
                 inside = 0;
                 UNLOCK(CALLER);
                 break
@@ -458,14 +523,28 @@ active proctype caller() {
 #endif
             od
         fi;
+op_over:
+        /* end (plan9/note.c), under proc->mu: forget the op, deliver every
+         * note pending (they came while it was published). */
+        atomic {
+            pmu == FREE ->
+            pub = NONE;
+            nq = 0
+        }
         /* property (c): an op fails with a cancel only if a cancel was
          * requested for THAT op, and with that reason; otherwise it
-         * returns data, or was refused at step 1 because of the close. */
+         * returns data, or was refused at step 1 because of the close, or
+         * at begin because of a note. */
         assert(res[k] != 0);
         if
         :: IS_CANCEL(res[k]) -> assert(reason[k] == res[k])
-        :: else -> assert((res[k] == RES_DATA && data[k]) || res[k] == RES_CLOSED)
+        :: else -> assert((res[k] == RES_DATA && data[k]) || res[k] == RES_CLOSED ||
+                          res[k] == RES_REFUSED)
         fi;
+        /* property (e): a note that came while op k was in it interrupted
+         * op k (rule 16), and none is left over to refuse the next op */
+        assert(!hit[k] || noted[k]);
+        assert(res[k] != RES_REFUSED || noted[k]);
         k++
     :: else -> break
     od;
@@ -513,6 +592,43 @@ active proctype closer() {
     }
     atomic { LOCK_WHEN(CLOSER, !inside); UNLOCK(CLOSER) }
 }
+
+/* cio_postnote (plan9/note.c) from another thread, or the caller's alarm
+ * firing: queue under proc->mu, and, still holding it, interrupt the op the
+ * caller is in under that op's lock if the op is prepared (armed).  Before
+ * that the caller's arm step sees the note; after it (the op finished) the
+ * caller's end step delivers it. */
+#ifdef NOTES
+active proctype poster() {
+    byte n = 0;
+    do
+    :: n < NNOTES ->
+        atomic { pmu == FREE -> pmu = POSTER; nq++ }
+        if
+        :: pub != NONE ->
+            atomic {
+                LOCK(POSTER);
+                if
+                :: armed == 0 -> hit[pub] = 1     /* arm_locked must see it */
+                :: armed == 1 ->
+#ifdef W_NOTE
+                    WITNESS(st[pub] == RUNNING);
+#endif
+                    hit[pub] = 1;
+                    noted[pub] = 1;
+                    interrupt(pub, R_INTR, POSTER)
+                :: else                           /* finished: end delivers it */
+                fi;
+                UNLOCK(POSTER)
+            }
+        :: else                                   /* the next op is refused */
+        fi;
+        atomic { assert(pmu == POSTER); pmu = FREE };
+        n++
+    :: break
+    od
+}
+#endif
 
 /* The kernel delivers a pending signal to a thread in user space: the
  * handler (signal.c:on_cancel_signal) runs and the signal is gone.  Inside
@@ -591,3 +707,7 @@ ltl done3 { [] ENDS(3) }
 #endif
 /* and the caller always gets through all its ops */
 ltl alldone { <> all_done }
+/* (f) every note ends the op it interrupts or refuses the next: a note
+ * pending is delivered (by the end of the op it came in, or of the next op,
+ * refused), unless the caller starts no op any more */
+ltl notes { [] ((nq > 0) -> <> (nq == 0 || all_done)) }

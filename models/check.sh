@@ -40,8 +40,16 @@ DEPTH=1000000
 HASH=25
 JOBS=2
 
-MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART)
-WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE)
+MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE)
+# The notes (a poster, -DNOTES) multiply the states: the model with them is
+# checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
+NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
+declare -A EXTRA=(
+    [NOTE_UNARMED]="$NOTES_DEFS"
+    [W_NOTE]="$NOTES_DEFS"
+    [REAL_NOTES]="$NOTES_DEFS"
+)
 VARIANTS=(ORPHAN)
 
 # What each check must report for each mutant: pass, end (invalid end
@@ -52,6 +60,7 @@ declare -A EXPECT=(
     [EINTR_IS_CANCEL]="safety=assert done=assert alldone=assert"
     [KICK_AFTER_LEAVE]="safety=assert done=assert alldone=assert"
     [SA_RESTART]="safety=pass done=cycle alldone=cycle"
+    [NOTE_UNARMED]="safety=assert done=assert alldone=assert notes=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -59,6 +68,8 @@ declare -A WHAT=(
     [EINTR_IS_CANCEL]="EINTR means cancelled, the reason is not looked at"
     [KICK_AFTER_LEAVE]="step 6 keeps op->worker, step 4 signals whenever it is set"
     [SA_RESTART]="the handler has SA_RESTART: read(2) restarts, no EINTR"
+    [NOTE_UNARMED]="arm_locked forgets a note queued between begin and prepare"
+    [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
     [UNQUEUE]="the canceller takes an op out of the pool's queue"
@@ -73,7 +84,12 @@ declare -A LABEL=(
     [safety]="(a) end states, (c) (d) asserts"
     [alldone]="<> all ops returned (-f)"
     [cancels]="(b) every op: reason -> <> DONE (-f)"
+    [notes]="(f) a note pending -> <> delivered (-f)"
 )
+# claims_for VARIANT: the claims checked for it (the notes models add `notes`)
+claims_for() {
+    if [ -n "${EXTRA[$1]:-}" ]; then echo "${CLAIMS[*]} notes"; else echo "${CLAIMS[*]}"; fi
+}
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 
@@ -148,11 +164,11 @@ parallel() {
 # build VARIANT [DEFINE]: spin -a and the two pan binaries in $WORK/VARIANT
 build() {
     local v=$1 d=${2:-} dir=$WORK/$1 opt=-O1
-    [[ $v == REAL || $v == V_* ]] && opt=-O2
+    [[ $v == REAL* || $v == V_* ]] && opt=-O2
     mkdir -p "$dir" && cp "$MODEL" "$dir/cancel.pml"
     (
         cd "$dir" &&
-            spin ${d:+"$d"} "${defs[@]}" -a cancel.pml >spin.out 2>&1 &&
+            spin $d ${EXTRA[$v]:-} "${defs[@]}" -a cancel.pml >spin.out 2>&1 &&
             gcc $opt -w -DSAFETY -DNOCLAIM -o pan_safety pan.c 2>>spin.out &&
             { [[ $v == W_* ]] || gcc $opt -w -DNFAIR=3 -DCOLLAPSE -o pan_live pan.c 2>>spin.out; }
     ) || { echo "build failed" >"$dir/build.failed"; }
@@ -216,6 +232,7 @@ error_line() {
 expected() { # expected MUTANT CHECK
     local e key=$2
     [[ $key == done* || $key == cancels ]] && key=done
+    [ "$key" = notes ] && [[ " ${EXPECT[$1]} " != *" notes="* ]] && { echo pass; return; }
     for e in ${EXPECT[$1]}; do
         [ "${e%%=*}" = "$key" ] && { echo "${e#*=}"; return; }
     done
@@ -234,7 +251,7 @@ print_trail() {
         n=(-N "$c")
     fi
     echo "    --- counter-example: $v, $c (spin -t -p, lock bookkeeping left out) ---"
-    (cd "$WORK/$v" && spin ${d:+"$d"} "${defs[@]}" "${n[@]}" -k "$t" -t -p cancel.pml 2>&1) |
+    (cd "$WORK/$v" && spin $d ${EXTRA[$v]:-} "${defs[@]}" "${n[@]}" -k "$t" -t -p cancel.pml 2>&1) |
         awk '
             /trail ends|START OF CYCLE|assertion violated/ { print "    " $0 }
             /trail ends/ { tail = 1; next }
@@ -260,11 +277,14 @@ if [ $want_real -eq 1 ]; then
     checks+=("check REAL alldone")
     for c in "${CLAIMS[@]}"; do [ "$c" = alldone ] || checks+=("check REAL $c"); done
     checks+=("check REAL safety")
+    builds+=("build REAL_NOTES")
+    for c in $(claims_for REAL_NOTES); do checks+=("check REAL_NOTES $c"); done
+    checks+=("check REAL_NOTES safety")
 fi
 for m in "${sel_mut[@]}"; do
     builds+=("build $m -D$m")
     checks+=("check $m safety")
-    for c in "${CLAIMS[@]}"; do checks+=("check $m $c"); done
+    for c in $(claims_for "$m"); do checks+=("check $m $c"); done
 done
 for w in "${sel_wit[@]}"; do
     builds+=("build W_$w -DW_$w")
@@ -287,7 +307,7 @@ status=0
 report_model() {
     local v=$1 d=${2:-} c o r label
     [ -e "$WORK/$v/build.failed" ] && sed 's/^/        /' "$WORK/$v/spin.out"
-    for c in safety "${CLAIMS[@]}"; do
+    for c in safety $(claims_for "$v"); do
         o=$(outcome "$v" "$c")
         if [ "$o" = pass ]; then r=PASS; else r=FAIL; status=1; fi
         label=${LABEL[$c]:-"(b) reason[${c#done}] -> <> DONE (-f)"}
@@ -303,6 +323,9 @@ if [ $want_real -eq 1 ]; then
     echo
     echo "REAL MODEL: every check must pass"
     report_model REAL
+    echo
+    echo "REAL MODEL WITH NOTES ($NOTES_DEFS): every check must pass"
+    report_model REAL_NOTES
 fi
 
 for v in "${sel_var[@]}"; do
@@ -316,7 +339,7 @@ if [ ${#sel_mut[@]} -gt 0 ]; then
     echo "MUTANTS: each must be caught (every check reports what is expected)"
     for m in "${sel_mut[@]}"; do
         ok=1 first=""
-        for c in safety "${CLAIMS[@]}"; do
+        for c in safety $(claims_for "$m"); do
             o=$(outcome "$m" "$c") e=$(expected "$m" "$c")
             [ "$o" = "$e" ] || ok=0
             [ -z "$first" ] && [ "$o" != pass ] && [ "$o" != error ] && first=$c
@@ -324,7 +347,7 @@ if [ ${#sel_mut[@]} -gt 0 ]; then
         if [ $ok -eq 1 ]; then r=CAUGHT; else r="NOT CAUGHT"; status=1; fi
         printf '  %-10s %s: %s\n' "$r" "$m" "${WHAT[$m]}"
         [ -e "$WORK/$m/build.failed" ] && sed 's/^/        /' "$WORK/$m/spin.out"
-        for c in safety "${CLAIMS[@]}"; do
+        for c in safety $(claims_for "$m"); do
             o=$(outcome "$m" "$c") e=$(expected "$m" "$c")
             if [ "$o" = "$e" ]; then mark=ok; else mark="UNEXPECTED (wanted: $(describe "$e"))"; fi
             msg=$(describe "$o")
