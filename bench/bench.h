@@ -89,6 +89,7 @@ void fig_cancel(void);     /* 3: cancel latency */
 void fig_scale(void);      /* 4: many reads blocked at once */
 void fig_timers(void);     /* 5: arming, moving, clearing deadlines */
 void fig_throughput(void); /* 6: streaming with the idle-timeout idiom */
+void fig_mass(void);       /* 7: thousands of deadlines due together */
 
 /* The slots of the process's futex hash (Linux >= 6.16; 0 = the global
  * hash, -1 = not known). */

@@ -5,7 +5,7 @@
  *   cio_bench                  every figure (a few minutes)
  *   cio_bench --quick          small counts, < 20 s: the CI smoke check
  *   cio_bench --only NAME      one figure: ops deadline cancel scale timers
- *                              throughput (or 1..6); may be repeated
+ *                              throughput mass (or 1..7); may be repeated
  *   cio_bench --samples DIR    also write the latency samples to DIR, for
  *                              scripts/bench-plot.sh
  *   cio_bench --global-futex-hash
@@ -47,6 +47,7 @@ static const struct figure {
 } figures[] = {
     {"ops", fig_ops},     {"deadline", fig_deadline}, {"cancel", fig_cancel},
     {"scale", fig_scale}, {"timers", fig_timers},     {"throughput", fig_throughput},
+    {"mass", fig_mass},
 };
 #define N_FIGURES (sizeof figures / sizeof figures[0])
 
@@ -70,7 +71,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: cio_bench [--quick] [--only NAME]... [--samples DIR] "
                  "[--global-futex-hash]\n"
-                 "  NAME: ops deadline cancel scale timers throughput, or 1..6\n");
+                 "  NAME: ops deadline cancel scale timers throughput mass, or 1..7\n");
 }
 
 static int figure_index(const char *name)

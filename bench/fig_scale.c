@@ -51,6 +51,9 @@ static struct {
 
 typedef struct scale_run {
     unsigned n;
+    const char *kind; /* "" for figure 4; "spread" or "instant" for figure 7 */
+    ns_t spread;      /* deadlines over this span; 0: all at one instant */
+    unsigned max_threads; /* cio_options.max_threads (0: the library's) */
     int *fds;     /* the read side (or the O_RDWR fd) of each pipe */
     int *wfds;    /* the write sides, -1 in reopen mode */
     int reopened; /* one O_RDWR fd per pipe */
@@ -139,26 +142,33 @@ static ns_t stagger(scale_run *s, unsigned k)
 {
     ns_t first = now_ns() + s->base;
     for (unsigned i = 0; i < k; i++)
-        s->c[i].deadline = first + (ns_t)i * (SPREAD / s->n);
+        s->c[i].deadline = first + (ns_t)i * (s->spread / s->n);
     return first;
 }
 
-/* The latest return after its deadline; counts the bad ones in *bad.
- * The lateness of each, in deadline order, goes to the samples file. */
-static ns_t max_late(const scale_run *s, unsigned k, unsigned *bad, const char *what)
+typedef struct late_stats {
+    ns_t p50, p99, max;
+} late_stats;
+
+/* How late the returns were; counts the bad ones in *bad.  The lateness of
+ * each, in deadline order, goes to the samples file. */
+static late_stats lateness(const scale_run *s, unsigned k, unsigned *bad, const char *what)
 {
-    ns_t m = 0, *v = calloc(k ? k : 1, sizeof *v);
+    late_stats l = {0, 0, 0};
+    ns_t *v = calloc(k ? k : 1, sizeof *v);
     *bad = s->n - k;
     for (unsigned i = 0; i < k; i++) {
         ns_t late = v[i] = s->c[i].returned - s->c[i].deadline;
-        m = late > m ? late : m;
         *bad += late < 0 || s->c[i].err != ETIMEDOUT;
     }
     char name[64];
-    snprintf(name, sizeof name, "scale_%s_%u.txt", what, s->n);
+    snprintf(name, sizeof name, "scale_%s%s%s_%u.txt", s->kind, s->kind[0] ? "_" : "", what, s->n);
     save_samples(name, v, k);
+    l.max = max_of(v, k);
+    l.p99 = percentile(v, k, 99);
+    l.p50 = percentile(v, k, 50);
     free(v);
-    return m;
+    return l;
 }
 
 static int open_pipes(scale_run *s)
@@ -190,7 +200,8 @@ static int open_pipes(scale_run *s)
 
 typedef struct baseline {
     double kib_per_thread;
-    ns_t late_max, teardown;
+    late_stats late;
+    ns_t teardown;
 } baseline;
 
 static baseline run_baseline(scale_run *s)
@@ -203,9 +214,9 @@ static baseline run_baseline(scale_run *s)
     b.kib_per_thread = (double)(proc_status_kib("VmRSS") - rss0) / (double)k;
     stagger(s, k);
     gate_set(1);
-    gate_wait(&gate.finished, k, now_ns() + s->base + SPREAD + 60 * NS_PER_S);
+    gate_wait(&gate.finished, k, now_ns() + s->base + s->spread + 60 * NS_PER_S);
     unsigned bad;
-    b.late_max = max_late(s, k, &bad, "nanosleep");
+    b.late = lateness(s, k, &bad, "nanosleep");
     ns_t t = now_ns();
     gate_set(2);
     for (unsigned i = 0; i < k; i++)
@@ -217,112 +228,172 @@ static baseline run_baseline(scale_run *s)
 static void report4(const scale_run *s, const char *what, const char *unit, double v,
                     const char *base, double bv, int kind, double target, const char *note)
 {
-    bench_result r = {.figure = 4, .unit = unit, .value = v, .baseline_value = bv};
+    int mass = s->kind[0] != '\0';
+    bench_result r = {.figure = mass ? 7 : 4, .unit = unit, .value = v, .baseline_value = bv};
     r.target_kind = kind;
     r.target = target;
-    snprintf(r.name, sizeof r.name, "scale_%u_%s", s->n, what);
+    if (mass)
+        snprintf(r.name, sizeof r.name, "%s_%u_%s", s->kind, s->n, what);
+    else
+        snprintf(r.name, sizeof r.name, "scale_%u_%s", s->n, what);
     if (base[0])
         snprintf(r.baseline, sizeof r.baseline, "%s_%u", base, s->n);
     snprintf(r.note, sizeof r.note, "%s", note);
     bench_report(&r);
 }
 
-static void run_cio(scale_run *s, const baseline *b)
+/* What one cancelio run measured. */
+typedef struct cio_result {
+    unsigned bad;
+    late_stats late;
+    double gross_kib, kstack_kib;
+    int hwm_ok, slots;
+    long threads;
+    unsigned workers;
+    ns_t all_in, set, teardown;
+} cio_result;
+
+/* Start the reads with no deadline and wait until every one that can have a
+ * worker has one (the RSS peak); the others wait in the library's queue. */
+static unsigned block_all(scale_run *s, cio_file **files, cio_result *out)
 {
-    bench_lib_start(s->n + 2000, 0);
-    gate_reset();
-    long rss0 = proc_status_kib("VmRSS"), kstack0 = meminfo_kib("KernelStack");
-    int hwm_ok = reset_peak_rss() == 0;
-    cio_file **files = calloc(s->n, sizeof *files);
-    for (unsigned i = 0; i < s->n; i++)
-        if (!(files[i] = cio_fdopen(s->fds[i])))
-            die("cio_fdopen");
     unsigned k = spawn(s, files);
     gate_wait(&gate.ready, k, now_ns() + 60 * NS_PER_S);
-    /* Let every read block (no deadline yet): peak, every worker exists. */
-    long want = proc_status_kib("Threads") + k;
+    unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
+    long want = proc_status_kib("Threads") + (k < cap ? k : cap);
     ns_t start = now_ns();
     gate_set(1);
     while (proc_status_kib("Threads") < want && now_ns() < start + 60 * NS_PER_S)
         sleep_for_ns(NS_PER_MS);
-    ns_t all_in = now_ns();
+    out->all_in = now_ns() - start;
     sleep_for_ns(20 * NS_PER_MS); /* the last ones get into read(2) */
-    long rss = proc_status_kib("VmRSS"), threads = proc_status_kib("Threads");
-    long kstack = meminfo_kib("KernelStack") - kstack0;
-    int slots = bench_futex_hash_slots();
+    return k;
+}
+
+static cio_result run_cio(scale_run *s)
+{
+    cio_result o = {0};
+    bench_lib_start(s->max_threads, 0);
+    gate_reset();
+    long rss0 = proc_status_kib("VmRSS"), kstack0 = meminfo_kib("KernelStack");
+    o.hwm_ok = reset_peak_rss() == 0;
+    cio_file **files = calloc(s->n, sizeof *files);
+    for (unsigned i = 0; i < s->n; i++)
+        if (!(files[i] = cio_fdopen(s->fds[i])))
+            die("cio_fdopen");
+    unsigned k = block_all(s, files, &o);
+    long rss = proc_status_kib("VmRSS");
+    o.threads = proc_status_kib("Threads");
+    o.kstack_kib = (double)(meminfo_kib("KernelStack") - kstack0) / (2.0 * (double)k);
+    o.slots = bench_futex_hash_slots();
     cio_stats st;
     cio_get_stats(&st);
+    o.workers = st.threads;
     /* Rule 3: a deadline set while the op is blocked governs it. */
     ns_t first = stagger(s, k);
     for (unsigned i = 0; i < k; i++)
         cio_set_read_deadline(files[i], s->c[i].deadline);
-    ns_t set_ms = now_ns() - (first - s->base);
-    unsigned fin = gate_wait(&gate.finished, k, first + SPREAD + 30 * NS_PER_S);
+    o.set = now_ns() - (first - s->base);
+    unsigned fin = gate_wait(&gate.finished, k, first + s->spread + 30 * NS_PER_S);
     for (unsigned i = 0; fin < k && i < k; i++)
         cio_cancel(files[i], CIO_READ); /* a read that never timed out */
-    long hwm = hwm_ok ? proc_status_kib("VmHWM") : rss;
-    double gross = (double)((hwm > rss ? hwm : rss) - rss0) / (double)k;
-    unsigned bad;
-    ns_t late = max_late(s, k, &bad, "cio");
+    long hwm = o.hwm_ok ? proc_status_kib("VmHWM") : rss;
+    o.gross_kib = (double)((hwm > rss ? hwm : rss) - rss0) / (double)k;
+    o.late = lateness(s, k, &o.bad, "cio");
     for (unsigned i = 0; i < k; i++)
         pthread_join(s->c[i].th, NULL);
     ns_t t = now_ns();
     for (unsigned i = 0; i < s->n; i++)
         cio_close(files[i]);
     bench_lib_stop();
-    ns_t teardown = now_ns() - t;
+    o.teardown = now_ns() - t;
     free(files);
+    return o;
+}
 
+static void report_bad(const scale_run *s, const cio_result *o)
+{
     char note[160];
     snprintf(note, sizeof note,
              "%u of %u timed out on time; %s; all blocked in %.0f ms; deadlines set in %.1f ms",
-             s->n - bad, s->n, s->reopened ? "1 fd a pipe (O_RDWR reopen)" : "2 fds a pipe",
-             (double)(all_in - start) / NS_PER_MS, (double)set_ms / NS_PER_MS);
-    report4(s, "bad_timeouts", "count", bad, "", 0, TARGET_VALUE_MAX, 0, note);
+             s->n - o->bad, s->n, s->reopened ? "1 fd a pipe (O_RDWR reopen)" : "2 fds a pipe",
+             (double)o->all_in / NS_PER_MS, (double)o->set / NS_PER_MS);
+    report4(s, "bad_timeouts", "count", o->bad, "", 0, TARGET_VALUE_MAX, 0, note);
+}
+
+static void futex_note(char *note, size_t size, const char *what, int slots)
+{
     if (slots > 0)
-        snprintf(note, sizeof note, "latest return after its deadline; futex hash %d slots", slots);
+        snprintf(note, size, "%s; futex hash %d slots", what, slots);
     else
-        snprintf(note, sizeof note, "latest return after its deadline; %s futex hash",
-                 slots == 0 ? "global" : "unknown");
-    report4(s, "late_max", "ns", (double)late, "nanosleep_late_max", (double)b->late_max,
+        snprintf(note, size, "%s; %s futex hash", what, slots == 0 ? "global" : "unknown");
+}
+
+static void report_scale(const scale_run *s, const baseline *b, const cio_result *o)
+{
+    char note[160];
+    report_bad(s, o);
+    futex_note(note, sizeof note, "latest return after its deadline", o->slots);
+    report4(s, "late_max", "ns", (double)o->late.max, "nanosleep_late_max", (double)b->late.max,
             TARGET_NONE, 0, note);
     snprintf(note, sizeof note,
              "net of the callers; gross %.1f KiB%s; kernel stacks (not RSS) %.1f KiB a thread",
-             gross, hwm_ok ? "" : " (VmHWM not resettable: sampled)",
-             (double)kstack / (2.0 * (double)k));
-    report4(s, "rss_per_op", "KiB", gross - b->kib_per_thread, "condvar_thread_rss",
+             o->gross_kib, o->hwm_ok ? "" : " (VmHWM not resettable: sampled)", o->kstack_kib);
+    report4(s, "rss_per_op", "KiB", o->gross_kib - b->kib_per_thread, "condvar_thread_rss",
             b->kib_per_thread, s->n >= 10000 ? TARGET_VALUE_MAX : TARGET_NONE, 16, note);
-    snprintf(note, sizeof note, "library workers at peak; process threads %ld", threads);
-    report4(s, "threads", "threads", st.threads, "blocked_reads", s->n, TARGET_NONE, 0, note);
-    report4(s, "teardown", "ns", (double)teardown, "join_threads", (double)b->teardown, TARGET_NONE,
-            0, "cio_close of every file + cio_shutdown");
+    snprintf(note, sizeof note, "library workers at peak; process threads %ld", o->threads);
+    report4(s, "threads", "threads", o->workers, "blocked_reads", s->n, TARGET_NONE, 0, note);
+    report4(s, "teardown", "ns", (double)o->teardown, "join_threads", (double)b->teardown,
+            TARGET_NONE, 0, "cio_close of every file + cio_shutdown");
 }
 
-static void run_n(unsigned n)
+/* Figure 7: lateness percentiles against the same percentiles of the floor;
+ * p99 has the target (20x spread, 3x at one instant). */
+static void report_mass(const scale_run *s, const baseline *b, const cio_result *o, double target)
 {
-    scale_run s = {.n = n, .base = 200 * NS_PER_MS};
-    s.fds = calloc(n, sizeof *s.fds);
-    s.wfds = calloc(n, sizeof *s.wfds);
-    s.c = calloc(n, sizeof *s.c);
+    char what[96], note[160];
+    report_bad(s, o);
+    snprintf(what, sizeof what, "%u on workers, %u queued", o->workers,
+             s->n > o->workers ? s->n - o->workers : 0);
+    futex_note(note, sizeof note, what, o->slots);
+    report4(s, "late_p50", "ns", (double)o->late.p50, "nanosleep_late_p50", (double)b->late.p50,
+            TARGET_NONE, 0, note);
+    report4(s, "late_p99", "ns", (double)o->late.p99, "nanosleep_late_p99", (double)b->late.p99,
+            TARGET_RATIO_MAX, target, note);
+    report4(s, "late_max", "ns", (double)o->late.max, "nanosleep_late_max", (double)b->late.max,
+            TARGET_NONE, 0, note);
+}
+
+/* Open the pipes, run the floor and cancelio, report. */
+static void run_case(scale_run *s, double target)
+{
+    unsigned n = s->n;
+    s->fds = calloc(n, sizeof *s->fds);
+    s->wfds = calloc(n, sizeof *s->wfds);
+    s->c = calloc(n, sizeof *s->c);
     for (unsigned i = 0; i < n; i++)
-        s.fds[i] = s.wfds[i] = -1;
-    if (open_pipes(&s) < 0) {
+        s->fds[i] = s->wfds[i] = -1;
+    if (open_pipes(s) < 0) {
         char note[160];
         snprintf(note, sizeof note, "cannot open %u pipes (RLIMIT_NOFILE): skipped", n);
-        report4(&s, "bad_timeouts", "count", n, "", 0, TARGET_VALUE_MAX, 0, note);
+        report4(s, "bad_timeouts", "count", n, "", 0, TARGET_VALUE_MAX, 0, note);
         for (unsigned i = 0; i < n; i++)
-            if (s.fds[i] >= 0)
-                close(s.fds[i]);
+            if (s->fds[i] >= 0)
+                close(s->fds[i]);
     } else {
-        baseline b = run_baseline(&s);
-        run_cio(&s, &b); /* closes fds */
+        baseline b = run_baseline(s);
+        cio_result o = run_cio(s); /* closes fds */
+        if (s->kind[0])
+            report_mass(s, &b, &o, target);
+        else
+            report_scale(s, &b, &o);
     }
     for (unsigned i = 0; i < n; i++)
-        if (s.wfds[i] >= 0)
-            close(s.wfds[i]);
-    free(s.fds);
-    free(s.wfds);
-    free(s.c);
+        if (s->wfds[i] >= 0)
+            close(s->wfds[i]);
+    free(s->fds);
+    free(s->wfds);
+    free(s->c);
 }
 
 void fig_scale(void)
@@ -331,6 +402,27 @@ void fig_scale(void)
     size_t count = bench_cfg.quick ? 3 : 4;
     for (size_t i = 0; i < count; i++) {
         fprintf(stderr, "cio_bench:   N = %u\n", full[i]);
-        run_n(full[i]);
+        /* a worker for every read: this figure is about their memory */
+        scale_run s = {.n = full[i], .kind = "", .spread = SPREAD, .base = 200 * NS_PER_MS};
+        s.max_threads = full[i] + 2000;
+        run_case(&s, 0);
     }
+}
+
+/* Figure 7: mass expiry with the library's default thread cap (4,096), so
+ * that the reads beyond it wait in its queue.  Spread: deadlines over
+ * 100 ms; instant: every deadline at one moment.  --quick keeps them small
+ * (with a cap of 100, so the queue is still exercised). */
+void fig_mass(void)
+{
+    unsigned n_spread = bench_cfg.quick ? 400 : 10000, n_instant = bench_cfg.quick ? 300 : 9000;
+    unsigned cap = bench_cfg.quick ? 100 : 0;
+    fprintf(stderr, "cio_bench:   spread, N = %u\n", n_spread);
+    scale_run a = {.n = n_spread, .kind = "spread", .spread = SPREAD, .max_threads = cap};
+    a.base = 300 * NS_PER_MS;
+    run_case(&a, 20);
+    fprintf(stderr, "cio_bench:   instant, N = %u\n", n_instant);
+    scale_run b = {.n = n_instant, .kind = "instant", .spread = 0, .max_threads = cap};
+    b.base = 400 * NS_PER_MS;
+    run_case(&b, 3);
 }

@@ -100,7 +100,8 @@ typedef struct cio__op {
     unsigned signals;              /* cancel signals sent for this op */
     cio_time_t next_kick;          /* when to re-signal if still RUNNING */
     cio_time_t backoff;            /* the next re-signal interval */
-    struct cio__op *qnext;         /* pool.mu: the pool's queue of waiting ops */
+    struct cio__op *qnext, *qprev; /* pool.mu: the pool's queue of waiting ops */
+    int queued;                    /* pool.mu: in that queue now */
     struct cio__worker *handed;    /* pool.mu: handed to, not yet taken by */
     struct cio__op *fnext, *fprev; /* owner's lock: its list of ops in flight */
 } cio__op;

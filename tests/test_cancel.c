@@ -734,6 +734,95 @@ static void an_op_queued_for_a_worker_honours_cancel_deadline_and_close(void **s
     }
 }
 
+/* Many ops wait in the pool's queue behind one busy worker; deadlines,
+ * cancels and closes take them out in a random order (head, middle, tail
+ * of the queue alike).  Each fails at once with its own reason, a deadline
+ * never early; the ones left alone still run, in order, once the worker is
+ * free.  Repeated with fresh random orders. */
+#define QN 24
+static void queued_ops_stopped_in_any_order_each_fail_at_once(void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 1};
+    assert_int_equal(cio_init(&opt), 0);
+    struct rng r;
+    rng_init(&r, test_seed("queued_any_order"));
+    for (int round = 0; round < 4; round++) {
+        int p[QN][2], bp[2];
+        cio_file *f[QN];
+        struct op_thread *t[QN];
+        assert_int_equal(make_pipe(bp), 0);
+        cio_file *bf = cio_fdopen(bp[0]);
+        uint64_t before = op_starts();
+        struct op_thread *busy = start_reader(bf, 8); /* takes the worker */
+        wait_blocked(busy, before, bp[0], CIO_READ);
+        for (int i = 0; i < QN; i++) {
+            assert_int_equal(make_pipe(p[i]), 0);
+            f[i] = cio_fdopen(p[i][0]);
+            assert_non_null(f[i]);
+            before = op_starts();
+            t[i] = start_reader(f[i], 8);
+            assert_non_null(t[i]);
+            assert_true(wait_op_starts(before + 1, JOIN_MS));
+            assert_true(wait_op_sleeping(t[i], JOIN_MS));
+        }
+        /* how each is stopped: 0 left alone, 1 cancel, 2 deadline, 3 close */
+        int how[QN], order[QN];
+        cio_time_t due[QN];
+        for (int i = 0; i < QN; i++) {
+            how[i] = i < 3 ? 0 : 1 + (int)rng_below(&r, 3);
+            order[i] = i;
+        }
+        for (int i = QN - 1; i > 0; i--) {
+            int j = (int)rng_below(&r, (uint32_t)i + 1), x = order[i];
+            order[i] = order[j];
+            order[j] = x;
+        }
+        for (int k = 0; k < QN; k++) {
+            int i = order[k];
+            random_delay_us(&r, 300);
+            if (how[i] == 1)
+                assert_int_equal(cio_cancel(f[i], CIO_READ), 0);
+            else if (how[i] == 2)
+                assert_int_equal(cio_set_read_deadline(f[i], due[i] = cio_after_ms(1)), 0);
+            else if (how[i] == 3)
+                assert_int_equal(cio_close(f[i]), 0);
+        }
+        static const int want[4] = {0, ECANCELED, ETIMEDOUT, EBADF};
+        for (int i = 0; i < QN; i++) {
+            if (!how[i])
+                continue;
+            assert_true(op_join(t[i], JOIN_MS));
+            assert_int_equal(t[i]->result, -1);
+            assert_int_equal(t[i]->err, want[how[i]]);
+            if (how[i] == 2)
+                assert_true(t[i]->end >= due[i]);
+            op_free(t[i]);
+        }
+        for (int i = 0; i < 3; i++) {
+            assert_false(op_is_done(t[i]));
+            write_str(p[i][1], "q");
+        }
+        write_str(bp[1], "b");
+        assert_true(op_join(busy, JOIN_MS));
+        assert_int_equal(busy->result, 1);
+        for (int i = 0; i < 3; i++) {
+            assert_true(op_join(t[i], JOIN_MS)); /* the queue still holds them */
+            assert_int_equal(t[i]->result, 1);
+            assert_int_equal(t[i]->buf[0], 'q');
+            op_free(t[i]);
+        }
+        op_free(busy);
+        assert_int_equal(cio_close(bf), 0);
+        close(bp[1]);
+        for (int i = 0; i < QN; i++) {
+            if (how[i] != 3)
+                assert_int_equal(cio_close(f[i]), 0);
+            close(p[i][1]);
+        }
+    }
+}
+
 struct chaos_stream {
     cio_file *rf, *wf;
     size_t total;
@@ -904,6 +993,7 @@ int main(void)
         T(errors_of_the_underlying_syscall_come_back_unchanged),
         T(a_cancel_racing_with_data_loses_no_byte),
         T(an_op_queued_for_a_worker_honours_cancel_deadline_and_close),
+        T(queued_ops_stopped_in_any_order_each_fail_at_once),
         T(reads_and_writes_cut_at_random_moments_lose_and_repeat_no_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

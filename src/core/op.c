@@ -116,6 +116,7 @@ void cio__op_prepare_locked(cio__op *op)
 {
     op->state = CIO__OP_NEW;
     op->worker = NULL;
+    op->queued = 0;
     op->signals = 0;
     op->backoff = KICK_FIRST;
     op->next_kick = 0;

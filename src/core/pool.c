@@ -68,11 +68,40 @@ static void idle_unlink(struct cio__worker *w)
     pool.idle--;
 }
 
+/* The queue is doubly linked, so that a canceller takes an op out of it in
+ * O(1) however many ops wait: with thousands queued beyond max_threads, a
+ * walk per timeout made mass expiry quadratic.  op->queued says whether the
+ * op is in it. */
+static void queue_push(cio__op *op)
+{
+    op->qnext = NULL;
+    op->qprev = pool.queue_tail;
+    if (pool.queue_tail)
+        pool.queue_tail->qnext = op;
+    else
+        pool.queue = op;
+    pool.queue_tail = op;
+    op->queued = 1;
+}
+
+static void queue_unlink(cio__op *op)
+{
+    if (op->qprev)
+        op->qprev->qnext = op->qnext;
+    else
+        pool.queue = op->qnext;
+    if (op->qnext)
+        op->qnext->qprev = op->qprev;
+    else
+        pool.queue_tail = op->qprev;
+    op->queued = 0;
+}
+
 static cio__op *queue_pop(void)
 {
     cio__op *op = pool.queue;
-    if (op && !(pool.queue = op->qnext))
-        pool.queue_tail = NULL;
+    if (op)
+        queue_unlink(op);
     return op;
 }
 
@@ -229,12 +258,7 @@ int cio__pool_submit(cio__op *op)
     } else if (pool.threads < pool.cfg.max_threads) {
         e = spawn_locked(op);
     } else {
-        op->qnext = NULL;
-        if (pool.queue_tail)
-            pool.queue_tail->qnext = op;
-        else
-            pool.queue = op;
-        pool.queue_tail = op;
+        queue_push(op);
     }
     pthread_mutex_unlock(&pool.mu);
     return e;
@@ -256,16 +280,10 @@ static int take_back_locked(cio__op *op)
 
 static int dequeue_locked(cio__op *op)
 {
-    cio__op **p = &pool.queue, *prev = NULL;
-    for (; *p; prev = *p, p = &(*p)->qnext) {
-        if (*p == op) {
-            *p = op->qnext;
-            if (pool.queue_tail == op)
-                pool.queue_tail = prev;
-            return 1;
-        }
-    }
-    return 0;
+    if (!op->queued)
+        return 0;
+    queue_unlink(op);
+    return 1;
 }
 
 int cio__pool_unqueue(cio__op *op)
