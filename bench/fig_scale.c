@@ -51,12 +51,12 @@ static struct {
 
 typedef struct scale_run {
     unsigned n;
-    const char *kind; /* "" for figure 4; "spread" or "instant" for figure 7 */
-    ns_t spread;      /* deadlines over this span; 0: all at one instant */
+    const char *kind;     /* "" for figure 4; "spread" or "instant" for figure 7 */
+    ns_t spread;          /* deadlines over this span; 0: all at one instant */
     unsigned max_threads; /* cio_options.max_threads (0: the library's) */
-    int *fds;     /* the read side (or the O_RDWR fd) of each pipe */
-    int *wfds;    /* the write sides, -1 in reopen mode */
-    int reopened; /* one O_RDWR fd per pipe */
+    int *fds;             /* the read side (or the O_RDWR fd) of each pipe */
+    int *wfds;            /* the write sides, -1 in reopen mode */
+    int reopened;         /* one O_RDWR fd per pipe */
     caller *c;
     ns_t base; /* first deadline after start */
 } scale_run;
