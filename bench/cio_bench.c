@@ -8,6 +8,9 @@
  *                              throughput mass (or 1..7); may be repeated
  *   cio_bench --samples DIR    also write the latency samples to DIR, for
  *                              scripts/bench-plot.sh
+ *   cio_bench --futex-hash-slots N
+ *                              cio_init with cio_options.futex_hash_slots = N
+ *                              (a power of two; Linux >= 6.16)
  *   cio_bench --global-futex-hash
  *                              Linux >= 6.16: use the kernel's global futex
  *                              hash instead of the process's own (sized by
@@ -57,7 +60,7 @@ static _Atomic(const char *) running = "setup";
 
 void bench_lib_start(unsigned max_threads, int timer)
 {
-    cio_options o = {0, max_threads, 0, timer};
+    cio_options o = {0, max_threads, 0, timer, bench_cfg.futex_slots};
     if (cio_init(&o) < 0)
         die("cio_init");
 }
@@ -70,7 +73,7 @@ void bench_lib_stop(void)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: cio_bench [--quick] [--only NAME]... [--samples DIR] "
-                 "[--global-futex-hash]\n"
+                 "[--global-futex-hash] [--futex-hash-slots N]\n"
                  "  NAME: ops deadline cancel scale timers throughput mass, or 1..7\n");
 }
 
@@ -95,6 +98,8 @@ static void parse(int argc, char **argv)
             selected[figure_index(argv[++i])] = any = 1;
         } else if (strcmp(a, "--global-futex-hash") == 0) {
             global_futex_hash = 1;
+        } else if (strcmp(a, "--futex-hash-slots") == 0 && i + 1 < argc) {
+            bench_cfg.futex_slots = (unsigned)strtoul(argv[++i], NULL, 0);
         } else if (strcmp(a, "--samples") == 0 && i + 1 < argc) {
             bench_cfg.samples_dir = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

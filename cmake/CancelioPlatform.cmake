@@ -100,6 +100,26 @@ check_symbol_exists(MSG_NOSIGNAL "sys/types.h;sys/socket.h" CIO_HAVE_MSG_NOSIGNA
 
 # pipe2(O_CLOEXEC): a pipe that no exec in another thread can inherit.
 check_symbol_exists(pipe2 "fcntl.h;unistd.h" CIO_HAVE_PIPE2)
+
+# A timer that signals one thread (Linux: timer_create, SIGEV_THREAD_ID):
+# a worker's deadline, and a repeated cancel signal, straight from the
+# kernel to it.
+check_c_source_compiles([[
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    struct sigevent ev = {0};
+    timer_t id;
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = (int)syscall(SYS_gettid);
+    return timer_create(CLOCK_MONOTONIC, &ev, &id);
+}]] CIO_HAVE_THREAD_TIMER)
+
+# prctl (Linux): the size of the process's futex hash (PR_FUTEX_HASH,
+# Linux 6.16; the file defines the constants older headers lack).
+check_symbol_exists(prctl "sys/prctl.h" CIO_HAVE_PR_FUTEX_HASH)
 cmake_pop_check_state()
 
 # What the POSIX-only build may still use when the probe (run with POSIX

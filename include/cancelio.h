@@ -56,12 +56,25 @@ typedef struct cio_options {
     unsigned max_threads; /* cap on worker threads; 0 = library default (4096) */
     size_t stack_size;    /* worker stack bytes; 0 = library default (128 KiB) */
     int timer;            /* CIO_TIMER_AUTO (0), CIO_TIMER_HEAP, CIO_TIMER_TIMERFD */
+    /* Linux >= 6.16 gives a process a private futex hash sized by its CPUs
+     * (16 buckets on 2 CPUs), and every wait and wake of a mutex or condvar
+     * walks a bucket's chain: with thousands of threads blocked at once
+     * (callers and workers), each wake-up costs tens of microseconds.
+     * 0 (the default) leaves the process's setting alone; a power of two
+     * >= 2 asks for that many buckets, CIO_FUTEX_HASH_GLOBAL for the
+     * kernel's global hash (prctl PR_FUTEX_HASH, process-wide, set by
+     * cio_init).  Ignored where the kernel has no such setting. */
+    unsigned futex_hash_slots;
 } cio_options;
+
+#define CIO_FUTEX_HASH_GLOBAL (~0u) /* cio_options.futex_hash_slots */
 
 /* Initialise the library with opt (NULL = defaults).  Optional: the first
  * call that needs the library initialises it with the defaults.  Does not
  * block on I/O.
- * Errors: EINVAL  bad signo, timer or stack_size (below PTHREAD_STACK_MIN);
+ * Errors: EINVAL  bad signo, timer or stack_size (below PTHREAD_STACK_MIN),
+ *                 futex_hash_slots neither 0, a power of two >= 2 nor
+ *                 CIO_FUTEX_HASH_GLOBAL, or refused by the kernel;
  *         EBUSY   another handler already owns the signal, or the library is
  *                 already initialised with different options;
  *         ENOSYS  CIO_TIMER_TIMERFD asked for where there is no timerfd;

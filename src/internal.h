@@ -91,8 +91,14 @@ typedef struct cio__op {
     int peek;          /* MSG_PEEK: held bytes are copied, not taken */
     int spanned;       /* a read helper already holds the direction (scan.c) */
 
-    pthread_mutex_t *mu;           /* the owner's lock, guards every field below */
-    pthread_cond_t *cv;            /* the owner's condvar, broadcast on each change */
+    pthread_mutex_t *mu;   /* the owner's lock, guards every field below */
+    pthread_cond_t *cv;    /* where its caller waits: its own, or the owner's */
+    pthread_cond_t own_cv; /* a file op's own: one caller, woken once */
+    /* The deadline that governs it now (0 = none); the owner keeps it
+     * current under mu, the worker reads it without a lock after EINTR. */
+    _Atomic cio_time_t due;
+    int ktimer;                    /* the worker's kernel timer is armed for it */
+    cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
     struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
     long result;                   /* valid once DONE */
@@ -121,8 +127,17 @@ void cio__op_interrupt_locked(cio__op *op, int reason);
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
 /* Called by the pool on the worker: runs op through to DONE. */
 void cio__op_execute(cio__op *op, struct cio__worker *w);
-/* In a thunk after EINTR: the reason to stop, or 0 to retry. */
+/* The reason to stop, or 0. */
 int cio__op_stop_reason(cio__op *op);
+/* On the worker after EINTR (step 3): the reason to stop, or 0 to retry.
+ * A deadline that has passed is a reason even before anyone set it (the
+ * worker's own timer sent the signal). */
+int cio__op_eintr_reason(cio__op *op);
+/* Its deadline moved to t (0 = none, or later than now); mu held. */
+void cio__op_set_due_locked(cio__op *op, cio_time_t t);
+/* The timer thread found op's deadline passed: 1 when it needs nothing
+ * from it (its worker's timer, or its caller, stops it on time). */
+int cio__op_expires_itself_locked(const cio__op *op);
 
 /* ---- io.c ---- */
 
@@ -157,6 +172,23 @@ extern const int cio__msg_nosignal; /* a send that raises no SIGPIPE */
 /* pipe(2) with both ends close-on-exec; 0 or -errno. */
 int cio__pipe_cloexec(int fds[2]);
 
+/* ---- platform/wtimer_*.c: a timer that signals one worker ---- */
+
+typedef struct cio__wtimer cio__wtimer;
+/* On the worker's own thread: a timer that sends it the cancel signal.
+ * NULL where the system has none, or on failure: the caller re-signals. */
+cio__wtimer *cio__wtimer_new(void);
+/* Send the signal at `at` (absolute), then every `every` ns; at = 0
+ * disarms.  Called under the lock of the op the worker runs. */
+void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every);
+void cio__wtimer_free(cio__wtimer *t); /* NULL-safe */
+
+/* ---- platform/futexhash_*.c: the process's futex hash ---- */
+
+/* cio_options.futex_hash_slots: 0 does nothing; else 0 or -EINVAL (the
+ * kernel refused it).  A kernel without the setting: 0, nothing done. */
+int cio__futex_hash_set(unsigned slots);
+
 /* ---- pool.c: worker threads ---- */
 
 typedef struct cio__pool_config {
@@ -178,6 +210,7 @@ int cio__pool_unqueue(cio__op *op);
  * to get a CPU and pool.mu back, on demand). */
 extern void (*cio__pool_pause_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
+cio__wtimer *cio__worker_timer(const struct cio__worker *w); /* may be NULL */
 unsigned cio__worker_serial(const struct cio__worker *w);
 void cio__pool_counts(unsigned *threads, unsigned *idle);
 void cio__pool_lock_for_fork(void);

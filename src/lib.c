@@ -51,7 +51,8 @@ static void resolve(const cio_options *in, cio_options *out)
 static int same(const cio_options *a, const cio_options *b)
 {
     return a->signo == b->signo && a->max_threads == b->max_threads &&
-           a->stack_size == b->stack_size && a->timer == b->timer;
+           a->stack_size == b->stack_size && a->timer == b->timer &&
+           a->futex_hash_slots == b->futex_hash_slots;
 }
 
 static void on_fork_prepare(void);
@@ -71,6 +72,10 @@ static int start_locked(int install)
     int e = install ? cio__signal_install(lib.opt.signo) : 0;
     if (e < 0)
         return e;
+    if (install && (e = cio__futex_hash_set(lib.opt.futex_hash_slots)) < 0) {
+        cio__signal_restore();
+        return e;
+    }
     cio__pool_config cfg = {lib.opt.max_threads, lib.opt.stack_size};
     e = cio__timer_start(lib.opt.timer);
     if (!e)
@@ -92,6 +97,9 @@ static int validate(const cio_options *o)
     if (o->timer < CIO_TIMER_AUTO || o->timer > CIO_TIMER_TIMERFD)
         return -EINVAL;
     if (o->stack_size && o->stack_size < (size_t)PTHREAD_STACK_MIN)
+        return -EINVAL;
+    unsigned h = o->futex_hash_slots;
+    if (h && h != CIO_FUTEX_HASH_GLOBAL && (h < 2 || (h & (h - 1))))
         return -EINVAL;
     return 0;
 }

@@ -823,6 +823,64 @@ static void queued_ops_stopped_in_any_order_each_fail_at_once(void **state)
     }
 }
 
+/* A queued read whose deadline comes just as the one worker frees up: its
+ * own caller may take it out of the queue while the worker pops it, or
+ * the worker runs it and its deadline signal reaches it there.  Either
+ * way it fails with ETIMEDOUT, never before its deadline, or reads the
+ * byte; that byte is never lost nor read twice.  Random timing, many
+ * rounds. */
+static void a_queued_read_timing_out_as_the_worker_frees_up_loses_no_byte(void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 1};
+    assert_int_equal(cio_init(&opt), 0);
+    struct rng r;
+    rng_init(&r, test_seed("queued_expiry_race"));
+    int a[2], b[2], timeouts = 0, reads = 0;
+    assert_int_equal(make_pipe(a), 0);
+    assert_int_equal(make_pipe(b), 0);
+    cio_file *fa = cio_fdopen(a[0]), *fb = cio_fdopen(b[0]);
+    for (int round = 0; round < 40; round++) {
+        uint64_t before = op_starts();
+        struct op_thread *busy = start_reader(fa, 1);
+        wait_blocked(busy, before, a[0], CIO_READ);
+        cio_time_t d = cio_after_ms(1 + (int64_t)rng_below(&r, 6));
+        assert_int_equal(cio_set_read_deadline(fb, d), 0);
+        struct op_thread *t = start_reader(fb, 1);
+        assert_non_null(t);
+        random_delay_us(&r, 6000);
+        write_str(a[1], "a"); /* the worker frees up */
+        random_delay_us(&r, 3000);
+        write_str(b[1], "b");
+        assert_true(op_join(busy, JOIN_MS));
+        assert_true(op_join(t, JOIN_MS));
+        assert_int_equal(busy->result, 1);
+        if (t->result == -1) {
+            timeouts++;
+            assert_int_equal(t->err, ETIMEDOUT);
+            assert_true(t->end >= d);
+            assert_int_equal(cio_set_read_deadline(fb, CIO_NO_DEADLINE), 0);
+            char c = 0;
+            assert_int_equal(cio_read(fb, &c, 1), 1); /* the byte is still there */
+            assert_int_equal(c, 'b');
+        } else {
+            reads++;
+            assert_int_equal(t->result, 1);
+            assert_int_equal(t->buf[0], 'b');
+            assert_int_equal(cio_set_read_deadline(fb, CIO_NO_DEADLINE), 0);
+        }
+        assert_false(fd_readable_now(b[0]));
+        op_free(busy);
+        op_free(t);
+    }
+    printf("%d timeouts, %d reads\n", timeouts, reads);
+    assert_true(timeouts > 0);
+    assert_int_equal(cio_close(fa), 0);
+    assert_int_equal(cio_close(fb), 0);
+    close(a[1]);
+    close(b[1]);
+}
+
 struct chaos_stream {
     cio_file *rf, *wf;
     size_t total;
@@ -994,6 +1052,7 @@ int main(void)
         T(a_cancel_racing_with_data_loses_no_byte),
         T(an_op_queued_for_a_worker_honours_cancel_deadline_and_close),
         T(queued_ops_stopped_in_any_order_each_fail_at_once),
+        T(a_queued_read_timing_out_as_the_worker_frees_up_loses_no_byte),
         T(reads_and_writes_cut_at_random_moments_lose_and_repeat_no_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -745,6 +745,65 @@ static void the_chosen_timer_backend_is_the_one_running(void **state)
     assert_int_equal(close(p[1]), 0);
 }
 
+/* Rule 3 under random timing: a blocked read's deadline is moved once, at a
+ * random moment, later, earlier (still ahead), into the past, or cleared.
+ * Whatever the interleaving with the deadline's own signal (delivered
+ * straight to the worker where the system can), the read obeys the deadline
+ * in force: never early, never after a deadline that was moved away before
+ * it came, and a cleared one never fires; the data written after a clear is
+ * read whole. */
+static void a_deadline_moved_at_random_moments_is_obeyed_as_last_set(void **state)
+{
+    (void)state;
+    struct rng r;
+    rng_init(&r, test_seed("deadline_moved_randomly"));
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    int timeouts = 0, reads = 0;
+    for (int round = 0; round < 60; round++) {
+        cio_time_t d0 = cio_after_ms(5 + (int64_t)rng_below(&r, 20)), d1;
+        assert_int_equal(cio_set_read_deadline(f, d0), 0);
+        struct op_thread *t = start_reader(f, 16);
+        assert_non_null(t);
+        random_delay_us(&r, 25000);      /* before it blocks, or after */
+        int how = (int)rng_below(&r, 4); /* later, earlier, past, clear */
+        d1 = how == 0   ? cio_after_ms(10 + (int64_t)rng_below(&r, 30))
+             : how == 1 ? cio_after_ms(1 + (int64_t)rng_below(&r, 3))
+             : how == 2 ? cio_now() - 1
+                        : CIO_NO_DEADLINE;
+        assert_int_equal(cio_set_read_deadline(f, d1), 0);
+        cio_time_t moved = cio_now();
+        if (how == 3 && moved < d0) {
+            sleep_us(20000); /* d0 passes: nothing may fire */
+            write_str(p[1], "after clear");
+        }
+        assert_true(op_join(t, JOIN_MS));
+        if (t->result == -1) {
+            timeouts++;
+            assert_int_equal(t->err, ETIMEDOUT);
+            cio_time_t first = how == 3 || d1 > d0 ? d0 : d1;
+            assert_true(t->end >= first); /* never early */
+            /* moved away before it came: the old deadline is gone */
+            assert_false(moved < d0 && how == 3);
+            if (moved < d0 && how == 0)
+                assert_true(t->end >= d1);
+        } else {
+            reads++;
+            assert_int_equal(how, 3);
+            assert_int_equal(t->result, 11);
+            assert_memory_equal(t->buf, "after clear", 11);
+        }
+        op_free(t);
+        assert_false(fd_readable_now(p[0])); /* nothing left behind */
+    }
+    printf("%d timeouts, %d reads\n", timeouts, reads);
+    assert_true(timeouts > 0);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_backend, fixture_teardown)
 
 int main(void)
@@ -768,6 +827,7 @@ int main(void)
         T(zero_length_read_and_write_return_0_at_once_and_consume_nothing),
         T(many_armed_deadlines_each_fire_on_their_own),
         T(the_chosen_timer_backend_is_the_one_running),
+        T(a_deadline_moved_at_random_moments_is_obeyed_as_last_set),
     };
     const char *name = CIO_TEST_TIMER == CIO_TIMER_HEAP      ? "deadline_heap"
                        : CIO_TEST_TIMER == CIO_TIMER_TIMERFD ? "deadline_timerfd"

@@ -7,20 +7,26 @@
  *   2. The worker checks op->reason; if set it finishes at once, else it
  *      becomes RUNNING and publishes itself in op->worker.  Checking the
  *      reason and publishing under the same lock as step 4 is what closes
- *      the check-then-publish race.
+ *      the check-then-publish race.  A worker with its own kernel timer
+ *      arms it at the op's deadline, repeating (2a).
  *   3. The worker runs the syscall with no lock held; on EINTR it retries
- *      unless op->reason is set (a stray or late signal changes nothing).
+ *      unless op->reason is set (a stray or late signal changes nothing),
+ *      or the op's deadline has passed: then it sets ETIMEDOUT itself (3a).
  *   4. A canceller sets op->reason (first reason wins) and, if the op is
  *      RUNNING, sends the signal to op->worker.  A QUEUED op that no worker
  *      has taken yet (in the pool's queue, or handed to a worker that has
  *      not woken up) is taken back and finished by the canceller itself: a
  *      stop never waits for a worker to get a CPU.
  *   5. The signal may land after step 2 but before the syscall starts, and
- *      then it is lost.  So the caller, waiting for DONE, re-sends it with a
- *      doubling back-off for as long as the op is RUNNING with a reason.
- *   6. The worker finishes: it clears op->worker and sets DONE under the
- *      lock.  From then on nobody signals it for this op, so a signal can
- *      only be late (already sent), and step 3 makes a late one harmless.
+ *      then it is lost.  So it is sent again, with a back-off, for as long
+ *      as the op is RUNNING with a reason: by the worker's kernel timer,
+ *      which step 4 arms to repeat (5a), or, where there is none, by the
+ *      caller, whom step 4 then wakes to start its back-off clock.
+ *   6. The worker finishes: it disarms its timer, clears op->worker and sets
+ *      DONE under the lock, and wakes its caller (the caller's own condvar:
+ *      one wake-up, nobody else's).  From then on nobody signals it for this
+ *      op, so a signal can only be late (already sent, or sent by the timer
+ *      before it was disarmed), and step 3 makes a late one harmless.
  */
 #include "internal.h"
 
@@ -30,13 +36,44 @@ _Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
 
 #define KICK_FIRST ((cio_time_t)500 * 1000)     /* 0.5 ms */
 #define KICK_MAX ((cio_time_t)64 * 1000 * 1000) /* 64 ms */
+/* How often a worker's kernel timer repeats the signal (step 5a): a lost
+ * signal is rare (a window of a few instructions), a stuck syscall that no
+ * signal moves costs one wasted signal each time. */
+#define KICK_EVERY ((cio_time_t)2 * 1000 * 1000) /* 2 ms */
+
+/* The worker's kernel timer, if it has one and the op may use it: an op
+ * that may be orphaned keeps the caller in the loop (rule 15 needs it
+ * awake to give up in time). */
+static cio__wtimer *ktimer_of(const cio__op *op)
+{
+    return op->worker && !op->may_orphan ? cio__worker_timer(op->worker) : NULL;
+}
+
+/* Step 6's first half: the timer stops; a signal it already sent is late. */
+static void ktimer_disarm_locked(cio__op *op)
+{
+    if (op->ktimer)
+        cio__wtimer_set(ktimer_of(op), CIO_NO_DEADLINE, 0);
+    op->ktimer = 0;
+}
+
+/* Its own condvar has one waiter, its caller; a shared one (the file's, for
+ * ops that may be orphaned; a call's) may have others, and each must see. */
+static void wake_caller_locked(cio__op *op)
+{
+    if (op->cv == &op->own_cv)
+        pthread_cond_signal(op->cv);
+    else
+        pthread_cond_broadcast(op->cv);
+}
 
 static void finish_locked(cio__op *op, long result)
 {
+    ktimer_disarm_locked(op);
     op->result = result;
     op->state = CIO__OP_DONE;
     op->worker = NULL;
-    pthread_cond_broadcast(op->cv);
+    wake_caller_locked(op);
 }
 
 /* The result of an op stopped by reason before a worker ran it: a write
@@ -49,7 +86,6 @@ static long cut_result(const cio__op *op, int reason)
 /* Send the cancel signal to the worker inside op; op->mu held, RUNNING. */
 static void kick_locked(cio__op *op)
 {
-    pthread_kill(cio__worker_thread(op->worker), cio__signal_number());
     cio__count(&cio__stats.signals_sent);
     if (op->signals++ > 0)
         cio__count(&cio__stats.resignals);
@@ -57,6 +93,7 @@ static void kick_locked(cio__op *op)
               atomic_load_explicit(&op->reason, memory_order_relaxed));
     op->next_kick = cio_now() + op->backoff;
     op->backoff = op->backoff * 2 > KICK_MAX ? KICK_MAX : op->backoff * 2;
+    pthread_kill(cio__worker_thread(op->worker), cio__signal_number());
 }
 
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now)
@@ -66,17 +103,34 @@ cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now)
     return op->next_kick;
 }
 
+/* Step 5a: the worker's timer repeats the signal until step 6, so nobody
+ * has to be woken to do it.  0 when there is no such timer. */
+static int ktimer_repeat_locked(cio__op *op)
+{
+    cio__wtimer *t = ktimer_of(op);
+    if (!t)
+        return 0;
+    cio__wtimer_set(t, cio_now() + KICK_FIRST, KICK_EVERY);
+    op->ktimer = 1;
+    return 1;
+}
+
 void cio__op_interrupt_locked(cio__op *op, int reason)
 {
     int none = 0;
     if (!atomic_compare_exchange_strong(&op->reason, &none, reason))
         return; /* an earlier reason stands */
     op->stop_at = cio_now();
-    if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op))
+    if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op)) {
         finish_locked(op, cut_result(op, reason));
-    else if (op->state == CIO__OP_RUNNING)
+    } else if (op->state == CIO__OP_RUNNING) {
+        /* The repeat first: once signalled, the worker wants this lock
+         * (on one CPU it may run at once), so the kill comes last. */
+        int repeats = ktimer_repeat_locked(op);
+        if (!repeats)
+            wake_caller_locked(op); /* the caller starts its back-off clock */
         kick_locked(op);
-    pthread_cond_broadcast(op->cv); /* the caller starts its back-off clock */
+    }
 }
 
 int cio__op_stop_reason(cio__op *op)
@@ -84,17 +138,84 @@ int cio__op_stop_reason(cio__op *op)
     return atomic_load_explicit(&op->reason, memory_order_acquire);
 }
 
-/* Step 5: wait for DONE, re-signalling while a reason is unanswered.  A
- * deadline here (cio_call, cio_open: no file, so no timer) is the caller's
- * own to enforce. */
+int cio__op_eintr_reason(cio__op *op)
+{
+    int reason = cio__op_stop_reason(op);
+    cio_time_t due = atomic_load(&op->due);
+    if (reason || due == CIO_NO_DEADLINE || cio_now() < due)
+        return reason;
+    int none = 0; /* step 3a: nobody has set it yet, the time has come */
+    if (!atomic_compare_exchange_strong(&op->reason, &none, ETIMEDOUT))
+        return none;
+    /* the signal that brought it here was its deadline's: count it so */
+    cio__count(&cio__stats.signals_sent);
+    CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
+    return ETIMEDOUT;
+}
+
+/* Step 2a: a deadline ahead, and a timer to deliver it straight to the
+ * worker, repeating until step 6 (that repeat is step 5 for it). */
+static void ktimer_arm_due_locked(cio__op *op)
+{
+    cio_time_t due = atomic_load(&op->due);
+    cio__wtimer *t = ktimer_of(op);
+    if (!t || due == CIO_NO_DEADLINE)
+        return;
+    cio__wtimer_set(t, due, KICK_EVERY);
+    op->ktimer = 1;
+}
+
+void cio__op_set_due_locked(cio__op *op, cio_time_t t)
+{
+    /* A queued op's caller is not woken to re-time its wait: if it sleeps
+     * past the new deadline, the timer thread stops the op (a wake-up
+     * either way, and setting thousands of deadlines stays cheap). */
+    atomic_store(&op->due, t);
+    if (op->state != CIO__OP_RUNNING || cio__op_stop_reason(op) || !ktimer_of(op))
+        return;
+    if (t == CIO_NO_DEADLINE)
+        ktimer_disarm_locked(op);
+    else
+        ktimer_arm_due_locked(op);
+}
+
+int cio__op_expires_itself_locked(const cio__op *op)
+{
+    if (op->state == CIO__OP_QUEUED) /* its caller wakes by now to do it */
+        return op->wake_at != CIO_NO_DEADLINE && op->wake_at <= cio_now();
+    return op->state == CIO__OP_RUNNING && op->ktimer;
+}
+
+/* A queued op's caller is its deadline's timer: no thread has to be woken
+ * to take it out of the queue (thousands may wait there at once).  When it
+ * is due, or 0; an op that may be orphaned is left to the timer thread. */
+static cio_time_t queued_due(cio__op *op)
+{
+    if (op->state != CIO__OP_QUEUED || op->may_orphan || cio__op_stop_reason(op))
+        return CIO_NO_DEADLINE;
+    return atomic_load(&op->due);
+}
+
+static cio_time_t earliest(cio_time_t a, cio_time_t b)
+{
+    if (a == CIO_NO_DEADLINE)
+        return b;
+    return b == CIO_NO_DEADLINE || a < b ? a : b;
+}
+
+/* Step 5: wait for DONE, re-signalling while a reason is unanswered and no
+ * kernel timer does it.  A deadline here (cio_call, cio_open: no file, so
+ * no timer) is the caller's own to enforce. */
 static void wait_done_locked(cio__op *op, cio_time_t deadline)
 {
     while (op->state != CIO__OP_DONE) {
         int stopping = op->state == CIO__OP_RUNNING && cio__op_stop_reason(op);
-        cio_time_t now = cio_now();
-        if (stopping && op->signals > 0 && now >= op->next_kick)
+        int resend = stopping && !op->ktimer;
+        cio_time_t now = cio_now(), due = queued_due(op);
+        if (resend && op->signals > 0 && now >= op->next_kick)
             kick_locked(op);
-        if (deadline != CIO_NO_DEADLINE && now >= deadline) {
+        if ((deadline != CIO_NO_DEADLINE && now >= deadline) ||
+            (due != CIO_NO_DEADLINE && now >= due)) {
             cio__op_interrupt_locked(op, ETIMEDOUT);
             deadline = CIO_NO_DEADLINE;
             continue;
@@ -103,12 +224,13 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             op->orphaned = 1; /* rule 15: the caller goes; the worker goes on */
             return;
         }
-        cio_time_t until = stopping ? op->next_kick : CIO_NO_DEADLINE;
-        if (stopping && op->may_orphan && op->stop_at + CIO__ORPHAN_GRACE < until)
-            until = op->stop_at + CIO__ORPHAN_GRACE;
-        if (deadline != CIO_NO_DEADLINE && (until == CIO_NO_DEADLINE || deadline < until))
-            until = deadline;
+        cio_time_t until = resend ? op->next_kick : CIO_NO_DEADLINE;
+        if (stopping && op->may_orphan)
+            until = earliest(until, op->stop_at + CIO__ORPHAN_GRACE);
+        until = earliest(earliest(until, deadline), due);
+        op->wake_at = until;
         cio__cond_wait_until(op->cv, op->mu, until);
+        op->wake_at = CIO_NO_DEADLINE;
     }
 }
 
@@ -120,7 +242,10 @@ void cio__op_prepare_locked(cio__op *op)
     op->signals = 0;
     op->backoff = KICK_FIRST;
     op->next_kick = 0;
+    op->ktimer = 0;
+    op->wake_at = CIO_NO_DEADLINE;
     atomic_init(&op->reason, 0);
+    atomic_init(&op->due, CIO_NO_DEADLINE);
 }
 
 long cio__op_run_locked(cio__op *op, cio_time_t deadline)
@@ -147,6 +272,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     op->state = CIO__OP_RUNNING;
     op->started = 1;
     op->worker = w;
+    ktimer_arm_due_locked(op);
     pthread_mutex_unlock(op->mu);
 
     CIO__EMIT(CIO_EV_OP_RUN, op->fd, op->which + 1, w, 0, 0);
@@ -154,6 +280,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
 
     pthread_mutex_lock(op->mu);
     if (op->orphaned) {
+        ktimer_disarm_locked(op);
         op->result = r;
         op->state = CIO__OP_DONE;
         op->worker = NULL;

@@ -77,6 +77,13 @@ static void interrupt_all_locked(struct dir *d, int reason)
         cio__op_interrupt_locked(op, reason);
 }
 
+/* The ops of d follow its deadline (and their workers' timers with them). */
+static void due_all_locked(struct dir *d)
+{
+    for (cio__op *op = d->ops; op; op = op->fnext)
+        cio__op_set_due_locked(op, d->deadline);
+}
+
 static void link_locked(struct dir *d, cio__op *op)
 {
     op->fprev = NULL;
@@ -96,10 +103,15 @@ static void unlink_locked(struct dir *d, cio__op *op)
         op->fnext->fprev = op->fprev;
 }
 
-/* The deadline of d passed: stop its op and wake its waiters; f->mu held. */
-static void expire_locked(cio_file *f, struct dir *d)
+/* The deadline of d passed: stop its op and wake its waiters; f->mu held.
+ * The timer thread leaves alone the ops that stop themselves on time (a
+ * worker's kernel timer, a queued op's caller): at mass expiry it would
+ * otherwise be the one thread all of them wait for. */
+static void expire_locked(cio_file *f, struct dir *d, int by_timer)
 {
-    interrupt_all_locked(d, ETIMEDOUT);
+    for (cio__op *op = d->ops; op; op = op->fnext)
+        if (!by_timer || !cio__op_expires_itself_locked(op))
+            cio__op_interrupt_locked(op, ETIMEDOUT);
     if (d->waiters)
         pthread_cond_broadcast(&f->cv);
 }
@@ -133,7 +145,7 @@ static void fire(cio__timer *t, int i)
     d->armed_at = CIO_NO_DEADLINE;
     if (!f->closing && expired(d)) {
         CIO__EMIT(CIO_EV_TIMER_FIRE, f->fd, i + 1, NULL, 0, ETIMEDOUT);
-        expire_locked(f, d);
+        expire_locked(f, d, 1);
     } else if (!f->closing && d->deadline != CIO_NO_DEADLINE) {
         rearm_locked(d); /* the deadline was moved later: sleep on */
     }
@@ -264,10 +276,17 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
     return 1;
 }
 
-/* On a worker; bytes read into a bounce buffer go to the caller. */
-static long run_locked(cio__op *op)
+/* On a worker; bytes read into a bounce buffer go to the caller.  The
+ * caller waits on the op's own condvar, so that the worker wakes it and
+ * nobody else; an op that may be orphaned keeps the file's, which its
+ * worker may still use after the caller has gone. */
+static long run_locked(cio_file *f, cio__op *op)
 {
+    int own = !op->may_orphan && cio__cond_init(&op->own_cv) == 0;
+    op->cv = own ? &op->own_cv : &f->cv;
     long r = cio__op_run_locked(op, CIO_NO_DEADLINE);
+    if (own)
+        pthread_cond_destroy(&op->own_cv);
     if (!op->orphaned && r > 0 && op->may_orphan)
         op->deliver(op, op->buf, (size_t)r);
     return r;
@@ -292,10 +311,11 @@ static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
         if (!op->parallel)
             d->busy = 1;
         link_locked(d, op);
+        atomic_store(&op->due, d->deadline);
         if (!op->parallel && (r = cio__held_take_locked(d, op)) > 0)
             cio__held_trim_locked(d); /* rules 15, 20: held bytes come first */
         else if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
-            r = run_locked(op);
+            r = run_locked(f, op);
         unlink_locked(d, op);
         if (op->orphaned)
             cio__orphan_keep_locked(f, d, op); /* a read keeps d busy */
@@ -412,11 +432,11 @@ static int set_locked(cio_file *f, int i, cio_time_t t)
     if (t != CIO_NO_DEADLINE && t > cio_now()) {
         cio_time_t old = d->deadline;
         d->deadline = t;
-        if (d->armed_at != CIO_NO_DEADLINE && d->armed_at <= t)
-            return 0;
-        int e = rearm_locked(d);
+        int e = d->armed_at != CIO_NO_DEADLINE && d->armed_at <= t ? 0 : rearm_locked(d);
         if (e < 0)
             d->deadline = old; /* nothing changed */
+        else
+            due_all_locked(d);
         return e;
     }
     if (d->armed_at != CIO_NO_DEADLINE) /* else not in the heap: no timer.mu */
@@ -424,7 +444,8 @@ static int set_locked(cio_file *f, int i, cio_time_t t)
     d->armed_at = CIO_NO_DEADLINE;
     d->deadline = t;
     if (t != CIO_NO_DEADLINE)
-        expire_locked(f, d); /* rule 3: moved into the past stops it now */
+        expire_locked(f, d, 0); /* rule 3: moved into the past stops it now */
+    due_all_locked(d);
     return 0;
 }
 

@@ -17,7 +17,7 @@
 static int interrupted(cio__op *op)
 {
     CIO__EMIT(CIO_EV_EINTR, op->fd, op->which + 1, op->worker, -EINTR, EINTR);
-    return cio__op_stop_reason(op);
+    return cio__op_eintr_reason(op);
 }
 
 long cio__sys(long r)

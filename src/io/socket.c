@@ -197,7 +197,7 @@ static long await_connect(cio__op *op)
 {
     struct pollfd p = {op->fd, POLLOUT, 0};
     for (;;) {
-        int reason = cio__op_stop_reason(op);
+        int reason = cio__op_eintr_reason(op);
         if (reason)
             return -reason;
         if (poll(&p, 1, -1) < 0) {
