@@ -299,7 +299,7 @@ CIO_API int cio_child_free(cio_child *c);
 enum cio_event_type {
     CIO_EV_OP_START = 1, /* a caller handed an op to the pool */
     CIO_EV_OP_RUN,       /* a worker began the syscall */
-    CIO_EV_TIMER_FIRE,   /* the timer thread found a deadline passed */
+    CIO_EV_TIMER_FIRE,   /* a deadline passed: the timer thread, or a worker's own timer */
     CIO_EV_SIGNAL,       /* the cancel signal was sent to a worker */
     CIO_EV_EINTR,        /* a worker's syscall failed with EINTR */
     CIO_EV_OP_DONE       /* the op returned to its caller (result, err) */

@@ -174,14 +174,18 @@ int cio__pipe_cloexec(int fds[2]);
 
 /* ---- platform/wtimer_*.c: a timer that signals one worker ---- */
 
-typedef struct cio__wtimer cio__wtimer;
+typedef struct cio__wtimer {
+    int ok;                           /* it exists */
+    _Alignas(8) unsigned char id[16]; /* the system's timer id, kept by the platform file */
+} cio__wtimer;
 /* On the worker's own thread: a timer that sends it the cancel signal.
- * NULL where the system has none, or on failure: the caller re-signals. */
-cio__wtimer *cio__wtimer_new(void);
+ * 0, or -errno where the system has none or it failed (t->ok stays 0, and
+ * the caller re-signals instead).  No allocation. */
+int cio__wtimer_open(cio__wtimer *t);
 /* Send the signal at `at` (absolute), then every `every` ns; at = 0
  * disarms.  Called under the lock of the op the worker runs. */
 void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every);
-void cio__wtimer_free(cio__wtimer *t); /* NULL-safe */
+void cio__wtimer_close(cio__wtimer *t); /* on the worker, as it exits */
 
 /* ---- platform/futexhash_*.c: the process's futex hash ---- */
 
@@ -210,7 +214,7 @@ int cio__pool_unqueue(cio__op *op);
  * to get a CPU and pool.mu back, on demand). */
 extern void (*cio__pool_pause_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
-cio__wtimer *cio__worker_timer(const struct cio__worker *w); /* may be NULL */
+cio__wtimer *cio__worker_timer(struct cio__worker *w); /* NULL if it has none */
 unsigned cio__worker_serial(const struct cio__worker *w);
 void cio__pool_counts(unsigned *threads, unsigned *idle);
 void cio__pool_lock_for_fork(void);

@@ -147,7 +147,8 @@ int cio__op_eintr_reason(cio__op *op)
     int none = 0; /* step 3a: nobody has set it yet, the time has come */
     if (!atomic_compare_exchange_strong(&op->reason, &none, ETIMEDOUT))
         return none;
-    /* the signal that brought it here was its deadline's: count it so */
+    /* its own timer fired and signalled it: trace and count it so */
+    CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
     cio__count(&cio__stats.signals_sent);
     CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
     return ETIMEDOUT;

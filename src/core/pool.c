@@ -28,7 +28,7 @@ struct cio__worker {
     pthread_t tid;
     unsigned serial;
     pthread_cond_t cv;        /* wakes this worker alone */
-    cio__wtimer *timer;       /* its own; NULL where the system has none */
+    cio__wtimer timer;        /* its own (timer.ok = 0 where there is none) */
     cio__op *op;              /* the op handed to it, until it takes it */
     int fresh;                /* made for op, not yet running: not idle */
     struct cio__worker *prev; /* on the idle list, or the dead list */
@@ -168,11 +168,10 @@ static cio__op *first_op(struct cio__worker *w)
 static void *worker_main(void *arg)
 {
     struct cio__worker *w = arg;
-    w->timer = cio__wtimer_new(); /* before anyone can see w in an op */
+    cio__wtimer_open(&w->timer); /* before anyone can see w in an op */
     for (cio__op *op = first_op(w); op; op = next_op(w))
         cio__op_execute(op, w);
-    cio__wtimer_free(w->timer);
-    w->timer = NULL;
+    cio__wtimer_close(&w->timer);
     return NULL;
 }
 
@@ -338,9 +337,9 @@ pthread_t cio__worker_thread(const struct cio__worker *w)
     return w->tid;
 }
 
-cio__wtimer *cio__worker_timer(const struct cio__worker *w)
+cio__wtimer *cio__worker_timer(struct cio__worker *w)
 {
-    return w->timer;
+    return w->timer.ok ? &w->timer : NULL;
 }
 
 unsigned cio__worker_serial(const struct cio__worker *w)

@@ -276,6 +276,18 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
     return 1;
 }
 
+/* An op that its worker's own timer stopped returns before the timer
+ * thread has fired the deadline: take that timer out now (the deadline
+ * passed, so it has nothing left to do), rather than leave the timer
+ * thread a fire per op to do after a mass expiry. */
+static void drop_fired_locked(struct dir *d)
+{
+    if (d->armed_at == CIO_NO_DEADLINE || !expired(d))
+        return;
+    cio__timer_disarm(&d->timer);
+    d->armed_at = CIO_NO_DEADLINE;
+}
+
 /* On a worker; bytes read into a bounce buffer go to the caller.  The
  * caller waits on the op's own condvar, so that the worker wakes it and
  * nobody else; an op that may be orphaned keeps the file's, which its
@@ -317,6 +329,8 @@ static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
         else if (!op->try || d->no_nowait || !try_locked(f, d, op, &r))
             r = run_locked(f, op);
         unlink_locked(d, op);
+        if (r == -ETIMEDOUT)
+            drop_fired_locked(d);
         if (op->orphaned)
             cio__orphan_keep_locked(f, d, op); /* a read keeps d busy */
         else if (!op->parallel && !op->spanned)

@@ -2,11 +2,12 @@
  * the caller re-sends the signal itself (protocol step 5). */
 #include "internal.h"
 
-#include <stdlib.h>
+#include <errno.h>
 
-cio__wtimer *cio__wtimer_new(void)
+int cio__wtimer_open(cio__wtimer *t)
 {
-    return NULL;
+    t->ok = 0;
+    return -ENOSYS;
 }
 
 void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every)
@@ -16,7 +17,7 @@ void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every)
     (void)every;
 }
 
-void cio__wtimer_free(cio__wtimer *t)
+void cio__wtimer_close(cio__wtimer *t)
 {
-    (void)t;
+    t->ok = 0;
 }

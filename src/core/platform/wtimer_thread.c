@@ -10,7 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,24 +19,29 @@
 #define sigev_notify_thread_id _sigev_un._tid
 #endif
 
-struct cio__wtimer {
-    timer_t id;
-};
+_Static_assert(sizeof(timer_t) <= sizeof(((cio__wtimer *)0)->id), "timer_t fits");
 
-cio__wtimer *cio__wtimer_new(void)
+static timer_t id_of(const cio__wtimer *t)
 {
-    cio__wtimer *t = malloc(sizeof *t);
-    if (!t)
-        return NULL;
-    struct sigevent ev = {0};
+    timer_t id;
+    memcpy(&id, t->id, sizeof id);
+    return id;
+}
+
+int cio__wtimer_open(cio__wtimer *t)
+{
+    struct sigevent ev;
+    timer_t id;
+    memset(&ev, 0, sizeof ev);
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = cio__signal_number();
     ev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
-    if (timer_create(CLOCK_MONOTONIC, &ev, &t->id) < 0) {
-        free(t);
-        return NULL; /* the caller re-signals instead, as everywhere else */
-    }
-    return t;
+    t->ok = 0;
+    if (timer_create(CLOCK_MONOTONIC, &ev, &id) < 0)
+        return -errno; /* the caller re-signals instead, as everywhere else */
+    memcpy(t->id, &id, sizeof id);
+    t->ok = 1;
+    return 0;
 }
 
 void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every)
@@ -46,12 +51,12 @@ void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every)
         its.it_value = cio__timespec(at > 0 ? at : 1); /* 1 ns: at once */
         its.it_interval = cio__timespec(every);
     }
-    timer_settime(t->id, TIMER_ABSTIME, &its, NULL);
+    timer_settime(id_of(t), TIMER_ABSTIME, &its, NULL);
 }
 
-void cio__wtimer_free(cio__wtimer *t)
+void cio__wtimer_close(cio__wtimer *t)
 {
-    if (t)
-        timer_delete(t->id);
-    free(t);
+    if (t->ok)
+        timer_delete(id_of(t));
+    t->ok = 0;
 }
