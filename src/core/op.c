@@ -130,6 +130,8 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
         if (!repeats)
             wake_caller_locked(op); /* the caller starts its back-off clock */
         kick_locked(op);
+    } else if (op->state == CIO__OP_NEW) {
+        wake_caller_locked(op); /* it may wait for its turn (a note stops it) */
     }
 }
 
