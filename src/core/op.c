@@ -190,11 +190,15 @@ int cio__op_expires_itself_locked(const cio__op *op)
 }
 
 /* A queued op's caller is its deadline's timer: no thread has to be woken
- * to take it out of the queue (thousands may wait there at once).  When it
+ * to take it out of the queue (thousands may wait there at once).  So is
+ * the caller of a running op whose worker has no kernel timer: the timer
+ * thread skips a queued op whose caller wakes by its deadline, and if a
+ * worker takes the op in that moment, nobody else would stop it.  When it
  * is due, or 0; an op that may be orphaned is left to the timer thread. */
-static cio_time_t queued_due(cio__op *op)
+static cio_time_t own_due(cio__op *op)
 {
-    if (op->state != CIO__OP_QUEUED || op->may_orphan || cio__op_stop_reason(op))
+    int mine = op->state == CIO__OP_QUEUED || (op->state == CIO__OP_RUNNING && !op->ktimer);
+    if (!mine || op->may_orphan || cio__op_stop_reason(op))
         return CIO_NO_DEADLINE;
     return atomic_load(&op->due);
 }
@@ -214,7 +218,7 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
     while (op->state != CIO__OP_DONE) {
         int stopping = op->state == CIO__OP_RUNNING && cio__op_stop_reason(op);
         int resend = stopping && !op->ktimer;
-        cio_time_t now = cio_now(), due = queued_due(op);
+        cio_time_t now = cio_now(), due = own_due(op);
         if (resend && op->signals > 0 && now >= op->next_kick)
             kick_locked(op);
         if ((deadline != CIO_NO_DEADLINE && now >= deadline) ||
