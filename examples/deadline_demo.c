@@ -72,6 +72,7 @@ static void narrate_plan9(const cio_event *ev)
 static void narrate(const cio_event *ev, void *arg)
 {
     (void)arg;
+    flockfile(stdout); /* events come from several threads at once: one line each */
     printf("  [%8.3f ms] cancelio: ", ms_since_start(ev->when));
     switch (ev->type) {
     case CIO_EV_OP_START:
@@ -82,8 +83,12 @@ static void narrate(const cio_event *ev, void *arg)
                direction(ev->which), ev->fd);
         break;
     case CIO_EV_TIMER_FIRE:
-        printf("the timer thread sees the %s deadline of fd %d pass\n", direction(ev->which),
-               ev->fd);
+        if (ev->worker)
+            printf("worker #%u's own kernel timer fires at the %s deadline of fd %d\n", ev->worker,
+                   direction(ev->which), ev->fd);
+        else
+            printf("the timer thread sees the %s deadline of fd %d pass\n", direction(ev->which),
+                   ev->fd);
         break;
     case CIO_EV_SIGNAL:
         printf("SIGUSR1 is sent to worker #%u (reason: %s)\n", ev->worker, strerror(ev->err));
@@ -103,6 +108,7 @@ static void narrate(const cio_event *ev, void *arg)
     if (plan9)
         narrate_plan9(ev);
     fflush(stdout);
+    funlockfile(stdout);
 }
 
 static void *late_writer(void *arg)

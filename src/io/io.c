@@ -16,8 +16,11 @@
  * (step 3 of the protocol: a stray or late signal changes nothing). */
 static int interrupted(cio__op *op)
 {
+    /* First: a deadline that the worker's own timer delivered is traced
+     * there (its fire, its signal), before the EINTR that it caused. */
+    int reason = cio__op_eintr_reason(op);
     CIO__EMIT(CIO_EV_EINTR, op->fd, op->which + 1, op->worker, -EINTR, EINTR);
-    return cio__op_eintr_reason(op);
+    return reason;
 }
 
 long cio__sys(long r)
