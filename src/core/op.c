@@ -223,6 +223,8 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             kick_locked(op);
         if ((deadline != CIO_NO_DEADLINE && now >= deadline) ||
             (due != CIO_NO_DEADLINE && now >= due)) {
+            if (due != CIO_NO_DEADLINE && now >= due) /* the caller is the timer */
+                CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, NULL, 0, ETIMEDOUT);
             cio__op_interrupt_locked(op, ETIMEDOUT);
             deadline = CIO_NO_DEADLINE;
             continue;
