@@ -17,9 +17,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "cancelio.h"
@@ -60,6 +62,17 @@ pid_t current_tid(void);
 
 /* pipe(2) that returns 0 or -1, for asserting at the call site. */
 int make_pipe(int fds[2]);
+
+/* call must fail with -1 and errno want (errno is cleared first). */
+#define EXPECT_FAIL(call, want)                                                                    \
+    do {                                                                                           \
+        errno = 0;                                                                                 \
+        long r_ = (long)(call);                                                                    \
+        int e_ = errno;                                                                            \
+        if (r_ != -1 || e_ != (want))                                                              \
+            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call, r_, e_, strerror(e_),   \
+                     (want));                                                                      \
+    } while (0)
 
 /* The capacity in bytes of the pipe fd belongs to (F_GETPIPE_SZ), -1 if
  * unknown. */

@@ -42,16 +42,6 @@ static bool handler_is_default(int signo)
     return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
 }
 
-#define EXPECT_FAIL(call, want)                                                                    \
-    do {                                                                                           \
-        errno = 0;                                                                                 \
-        long r_ = (long)(call);                                                                    \
-        int e_ = errno;                                                                            \
-        if (r_ != -1 || e_ != (want))                                                              \
-            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call, r_, e_, strerror(e_),   \
-                     (want));                                                                      \
-    } while (0)
-
 /* Rule 12: a NULL file is EINVAL for every call that takes one. */
 static void every_call_rejects_a_NULL_file_with_EINVAL(void **state)
 {

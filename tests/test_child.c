@@ -33,16 +33,6 @@
                      (want));                                                                      \
     } while (0)
 
-#define EXPECT_FAIL(call, want)                                                                    \
-    do {                                                                                           \
-        errno = 0;                                                                                 \
-        long r_ = (long)(call);                                                                    \
-        int e_ = errno;                                                                            \
-        if (r_ != -1 || e_ != (want))                                                              \
-            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call, r_, e_, strerror(e_),   \
-                     (want));                                                                      \
-    } while (0)
-
 static cio_child *sh(const char *script, int flags)
 {
     char *argv[] = {"sh", "-c", (char *)script, NULL};

@@ -41,16 +41,6 @@ static cio_file *pipe_file(int *wfd)
     return f;
 }
 
-#define EXPECT_FAIL(call, want)                                                                    \
-    do {                                                                                           \
-        errno = 0;                                                                                 \
-        long r_ = (long)(call);                                                                    \
-        int e_ = errno;                                                                            \
-        if (r_ != -1 || e_ != (want))                                                              \
-            fail_msg("%s gave %ld errno %d (%s), want -1 errno %d", #call, r_, e_, strerror(e_),   \
-                     (want));                                                                      \
-    } while (0)
-
 /* ---- a writer that dribbles a text ---- */
 
 struct dribble {
