@@ -221,9 +221,9 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
         cio_time_t now = cio_now(), due = own_due(op);
         if (resend && op->signals > 0 && now >= op->next_kick)
             kick_locked(op);
-        if ((deadline != CIO_NO_DEADLINE && now >= deadline) ||
-            (due != CIO_NO_DEADLINE && now >= due)) {
-            if (due != CIO_NO_DEADLINE && now >= due) /* the caller is the timer */
+        int due_passed = due != CIO_NO_DEADLINE && now >= due;
+        if ((deadline != CIO_NO_DEADLINE && now >= deadline) || due_passed) {
+            if (due_passed) /* the caller is its deadline's timer */
                 CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, NULL, 0, ETIMEDOUT);
             cio__op_interrupt_locked(op, ETIMEDOUT);
             deadline = CIO_NO_DEADLINE;
