@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +43,21 @@ typedef struct caller {
     int err;
 } caller;
 
+/* The start line is a condvar; the finish line is a pipe that nobody writes
+ * and that phase 2 closes.  A caller that has returned waits there in
+ * read(2), on the pipe's own wait queue: were it to wait on a condvar, up
+ * to 10,000 finished threads would sit on one futex, in one bucket of the
+ * process's futex hash, and every later futex wake-up that hashes there
+ * (the library's, on the side measured against a floor that has none)
+ * would walk them all. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;                /* 0 wait, 1 go, 2 exit */
-    unsigned ready, finished; /* threads at the start line, threads done */
-} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    int phase;                 /* 0 wait, 1 go, 2 exit */
+    unsigned ready;            /* threads at the start line */
+    _Atomic unsigned finished; /* threads done */
+    int finish_line[2];        /* a pipe; phase 2 closes its write end */
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {-1, -1}};
 
 typedef struct scale_run {
     unsigned n;
@@ -64,7 +74,10 @@ typedef struct scale_run {
 static void gate_reset(void)
 {
     gate.phase = 0;
-    gate.ready = gate.finished = 0;
+    gate.ready = 0;
+    atomic_store(&gate.finished, 0);
+    if (pipe(gate.finish_line) < 0)
+        die("pipe");
 }
 
 static void gate_set(int phase)
@@ -73,20 +86,30 @@ static void gate_set(int phase)
     gate.phase = phase;
     pthread_cond_broadcast(&gate.cv);
     pthread_mutex_unlock(&gate.mu);
+    if (phase == 2) /* every caller at the finish line sees end of file */
+        close(gate.finish_line[1]);
 }
 
-/* Wait until the counter reaches n or until limit; its value. */
-static unsigned gate_wait(unsigned *counter, unsigned n, ns_t limit)
+static unsigned ready_count(void)
 {
     pthread_mutex_lock(&gate.mu);
-    while (*counter < n && now_ns() < limit) {
-        pthread_mutex_unlock(&gate.mu);
-        sleep_for_ns(NS_PER_MS);
-        pthread_mutex_lock(&gate.mu);
-    }
-    unsigned v = *counter;
+    unsigned v = gate.ready;
     pthread_mutex_unlock(&gate.mu);
     return v;
+}
+
+/* Wait until count() reaches n or until limit; its value. */
+static unsigned gate_wait(unsigned (*count)(void), unsigned n, ns_t limit)
+{
+    unsigned v;
+    while ((v = count()) < n && now_ns() < limit)
+        sleep_for_ns(NS_PER_MS);
+    return v;
+}
+
+static unsigned finished_count(void)
+{
+    return atomic_load(&gate.finished);
 }
 
 static void wait_phase(int phase)
@@ -111,12 +134,12 @@ static void *caller_main(void *arg)
         c->err = ETIMEDOUT;
     }
     c->returned = now_ns();
-    pthread_mutex_lock(&gate.mu);
-    gate.finished++;
-    wait_phase(2); /* stays until all are done: threads exiting meanwhile
-                      (stacks unmapped, TLB shootdowns) would slow the
-                      others down, on either side */
-    pthread_mutex_unlock(&gate.mu);
+    atomic_fetch_add(&gate.finished, 1);
+    /* It stays until all are done: threads exiting meanwhile (stacks
+     * unmapped, TLB shootdowns) would slow the others down, on either side. */
+    char eof;
+    while (read(gate.finish_line[0], &eof, 1) < 0 && errno == EINTR)
+        continue;
     return NULL;
 }
 
@@ -211,17 +234,18 @@ static baseline run_baseline(scale_run *s)
     gate_reset();
     long rss0 = proc_status_kib("VmRSS");
     unsigned k = spawn(s, NULL);
-    gate_wait(&gate.ready, k, now_ns() + 60 * NS_PER_S);
+    gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
     b.kib_per_thread = (double)(proc_status_kib("VmRSS") - rss0) / (double)k;
     stagger(s, k);
     gate_set(1);
-    gate_wait(&gate.finished, k, now_ns() + s->base + s->spread + 60 * NS_PER_S);
+    gate_wait(finished_count, k, now_ns() + s->base + s->spread + 60 * NS_PER_S);
     unsigned bad;
     b.late = lateness(s, k, &bad, "nanosleep");
     ns_t t = now_ns();
     gate_set(2);
     for (unsigned i = 0; i < k; i++)
         pthread_join(s->c[i].th, NULL);
+    close(gate.finish_line[0]);
     b.teardown = now_ns() - t;
     return b;
 }
@@ -259,7 +283,7 @@ typedef struct cio_result {
 static unsigned block_all(scale_run *s, cio_file **files, cio_result *out)
 {
     unsigned k = spawn(s, files);
-    gate_wait(&gate.ready, k, now_ns() + 60 * NS_PER_S);
+    gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
     unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
     long want = proc_status_kib("Threads") + (k < cap ? k : cap);
     ns_t start = now_ns();
@@ -295,7 +319,7 @@ static cio_result run_cio(scale_run *s)
     for (unsigned i = 0; i < k; i++)
         cio_set_read_deadline(files[i], s->c[i].deadline);
     o.set = now_ns() - (first - s->base);
-    unsigned fin = gate_wait(&gate.finished, k, first + s->spread + 30 * NS_PER_S);
+    unsigned fin = gate_wait(finished_count, k, first + s->spread + 30 * NS_PER_S);
     for (unsigned i = 0; fin < k && i < k; i++)
         cio_cancel(files[i], CIO_READ); /* a read that never timed out */
     long hwm = o.hwm_ok ? proc_status_kib("VmHWM") : rss;
@@ -304,6 +328,7 @@ static cio_result run_cio(scale_run *s)
     gate_set(2);
     for (unsigned i = 0; i < k; i++)
         pthread_join(s->c[i].th, NULL);
+    close(gate.finish_line[0]);
     ns_t t = now_ns();
     for (unsigned i = 0; i < s->n; i++)
         cio_close(files[i]);

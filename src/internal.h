@@ -192,6 +192,9 @@ void cio__wtimer_close(cio__wtimer *t); /* on the worker, as it exits */
 /* cio_options.futex_hash_slots: 0 does nothing; else 0 or -EINVAL (the
  * kernel refused it).  A kernel without the setting: 0, nothing done. */
 int cio__futex_hash_set(unsigned slots);
+/* What cio__cond_init makes every condvar: process-shared where that keeps
+ * the library's waiters out of a small per-process futex hash. */
+extern const int cio__cond_pshared;
 
 /* ---- pool.c: worker threads ---- */
 

@@ -14,7 +14,14 @@
 
 int cio__cond_init(pthread_cond_t *cv)
 {
-    return -pthread_cond_init(cv, NULL);
+    pthread_condattr_t a;
+    int e = pthread_condattr_init(&a);
+    if (e)
+        return -e;
+    pthread_condattr_setpshared(&a, cio__cond_pshared); /* speed only */
+    e = pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+    return -e;
 }
 
 /* The wall-clock time `left` nanoseconds from now, saturated. */

@@ -4,6 +4,14 @@
  * switches the process to the kernel's global one (0 slots).  Only ever on
  * the application's explicit request (cio_options.futex_hash_slots): it is
  * a process-wide setting, and the library is a guest in the process.
+ *
+ * What the library does in its own design, so that the setting matters
+ * less: its condvars are process-shared.  Their futexes are then keyed by
+ * address space and hashed into the kernel's global table (256 buckets a
+ * CPU), not the process's 16, so thousands of callers waiting for their ops
+ * do not lengthen the chains that every mutex wake-up of the process walks
+ * (docs/performance.md, figure 7).  Its mutexes stay private: they are
+ * waited on briefly, by few threads at a time.
  */
 #include "internal.h"
 
@@ -14,6 +22,8 @@
 #define PR_FUTEX_HASH 78
 #define PR_FUTEX_HASH_SET_SLOTS 1
 #endif
+
+const int cio__cond_pshared = PTHREAD_PROCESS_SHARED;
 
 int cio__futex_hash_set(unsigned slots)
 {
