@@ -75,7 +75,7 @@ typedef struct bench_result {
     double baseline_value;
     int target_kind;
     double target;
-    char note[160];
+    char note[256];
 } bench_result;
 
 void bench_report(const bench_result *r);
