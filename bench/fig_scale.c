@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,21 +44,21 @@ typedef struct caller {
     int err;
 } caller;
 
-/* The start line is a condvar; the finish line is a pipe that nobody writes
- * and that phase 2 closes.  A caller that has returned waits there in
- * read(2), on the pipe's own wait queue: were it to wait on a condvar, up
- * to 10,000 finished threads would sit on one futex, in one bucket of the
- * process's futex hash, and every later futex wake-up that hashes there
- * (the library's, on the side measured against a floor that has none)
- * would walk them all. */
+/* The start line is a condvar; the finish line is sigwait(2) for SIGUSR2,
+ * blocked in every caller, which the main thread sends each of them at the
+ * end.  A caller that has returned must wait outside every shared kernel
+ * structure: on a condvar, up to 10,000 finished threads would sit on one
+ * futex, in one bucket of the process's futex hash, and every later futex
+ * wake-up that hashes there (the library's, on the side measured against a
+ * floor that has none) would walk them all; in read(2) on one pipe, each
+ * arrival would spin on the pipe's lock. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int phase;                 /* 0 wait, 1 go, 2 exit */
+    int phase;                 /* 0 wait, 1 go */
     unsigned ready;            /* threads at the start line */
     _Atomic unsigned finished; /* threads done */
-    int finish_line[2];        /* a pipe; phase 2 closes its write end */
-} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {-1, -1}};
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
 
 typedef struct scale_run {
     unsigned n;
@@ -76,8 +77,6 @@ static void gate_reset(void)
     gate.phase = 0;
     gate.ready = 0;
     atomic_store(&gate.finished, 0);
-    if (pipe(gate.finish_line) < 0)
-        die("pipe");
 }
 
 static void gate_set(int phase)
@@ -86,8 +85,21 @@ static void gate_set(int phase)
     gate.phase = phase;
     pthread_cond_broadcast(&gate.cv);
     pthread_mutex_unlock(&gate.mu);
-    if (phase == 2) /* every caller at the finish line sees end of file */
-        close(gate.finish_line[1]);
+}
+
+static void finish_line(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGUSR2);
+}
+
+/* Let the k callers past the finish line, and join them. */
+static void release_and_join(scale_run *s, unsigned k)
+{
+    for (unsigned i = 0; i < k; i++)
+        pthread_kill(s->c[i].th, SIGUSR2);
+    for (unsigned i = 0; i < k; i++)
+        pthread_join(s->c[i].th, NULL);
 }
 
 static unsigned ready_count(void)
@@ -122,6 +134,9 @@ static void *caller_main(void *arg)
 {
     caller *c = arg;
     char byte;
+    sigset_t line;
+    finish_line(&line);
+    pthread_sigmask(SIG_BLOCK, &line, NULL);
     pthread_mutex_lock(&gate.mu);
     gate.ready++;
     wait_phase(1);
@@ -137,8 +152,8 @@ static void *caller_main(void *arg)
     atomic_fetch_add(&gate.finished, 1);
     /* It stays until all are done: threads exiting meanwhile (stacks
      * unmapped, TLB shootdowns) would slow the others down, on either side. */
-    char eof;
-    while (read(gate.finish_line[0], &eof, 1) < 0 && errno == EINTR)
+    int sig;
+    while (sigwait(&line, &sig) != 0)
         continue;
     return NULL;
 }
@@ -253,10 +268,7 @@ static baseline run_baseline(scale_run *s)
     unsigned bad;
     b.late = lateness(s, k, &bad, "nanosleep");
     ns_t t = now_ns();
-    gate_set(2);
-    for (unsigned i = 0; i < k; i++)
-        pthread_join(s->c[i].th, NULL);
-    close(gate.finish_line[0]);
+    release_and_join(s, k);
     b.teardown = now_ns() - t;
     return b;
 }
@@ -336,10 +348,7 @@ static cio_result run_cio(scale_run *s)
     long hwm = o.hwm_ok ? proc_status_kib("VmHWM") : rss;
     o.gross_kib = (double)((hwm > rss ? hwm : rss) - rss0) / (double)k;
     o.late = lateness(s, k, &o.bad, "cio");
-    gate_set(2);
-    for (unsigned i = 0; i < k; i++)
-        pthread_join(s->c[i].th, NULL);
-    close(gate.finish_line[0]);
+    release_and_join(s, k);
     ns_t t = now_ns();
     for (unsigned i = 0; i < s->n; i++)
         cio_close(files[i]);
