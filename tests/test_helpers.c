@@ -176,7 +176,7 @@ static void deadline_keeps_bytes_for(enum next_read how)
     assert_non_null(f);
     put(sv[1], "partial li");
     char buf[64] = "";
-    cio_time_t t = cio_after_ms(50);
+    cio_time_t t = cio_after_ms(scaled_ms(50));
     assert_int_equal(cio_set_read_deadline(f, t), 0);
     EXPECT_FAIL(cio_read_until(f, buf, sizeof buf, "\n", 1), ETIMEDOUT);
     assert_true(cio_now() >= t);
@@ -447,7 +447,7 @@ static void read_full_reads_exactly_n(void **state)
 
     f = pipe_file(&wfd);
     put(wfd, "xyz");
-    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(30)), 0);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(scaled_ms(30))), 0);
     memset(buf, 0, sizeof buf);
     EXPECT_FAIL(cio_read_full(f, buf, 5), ETIMEDOUT);
     assert_memory_equal(buf, "xyz", 3);
