@@ -47,6 +47,7 @@ awk '/^BENCH / && / target_/ {
     name = ""; ratio = ""; value = ""; target = ""; kind = "";
     for (i = 2; i <= NF; i++) {
         split($i, kv, "=");
+        if (kv[1] == "note") break; # the rest of the line is free text
         if (kv[1] == "name") name = kv[2];
         else if (kv[1] == "ratio") ratio = kv[2];
         else if (kv[1] ~ /^value_/) value = kv[2];
