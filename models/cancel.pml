@@ -38,9 +38,21 @@
  * notes multiply the state space.  A note is a third reason (R_INTR, EINTR): it interrupts
  * the op in flight, or the next op the caller starts is refused.
  *
+ * Kernel timers (steps 2a, 3a, 5a; -DKTIMER, checked at smaller bounds):
+ * each new worker has a timer of its own or not (timer_create may fail, or
+ * the platform has none).  Step 2 arms it at the op's deadline; a `clock`
+ * lets that deadline pass while the op is in flight, and the timer thread
+ * then leaves a RUNNING op whose worker's timer is armed to that timer;
+ * `ktimer` signals the worker again and again once its timer fires; the
+ * worker, finding the deadline passed after EINTR, sets ETIMEDOUT itself
+ * (3a), or at step 2, before any syscall (stale_reason).  A canceller arms
+ * the timer to repeat the signal (5a) instead of leaving it to the caller.
+ * Step 6 disarms it.
+ *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
- * NOTE_UNARMED.  Witnesses
+ * NOTE_UNARMED, and with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED.
+ * Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
  * (a caller may give up on a RUNNING op with a reason and leave it to its
@@ -64,6 +76,9 @@
 #endif
 #if NOPS > 4
 #error "the kernel and stray processes below list threads 0..3 only"
+#endif
+#if defined(KTIMER) && defined(ORPHAN)
+#error "an op that may be orphaned does not use its worker's timer (op.c:ktimer_of)"
 #endif
 
 #define NONE 255
@@ -91,6 +106,7 @@
 #define CLOSER    3
 #define WORKER(w) (4 + (w))
 #define POSTER    8
+#define TIMER     9     /* the timer thread, at a deadline (KTIMER) */
 
 /* ---------------------------------------------------------------- state */
 
@@ -145,7 +161,27 @@ bool orphaned[NOPS];            /* op->orphaned */
 byte orph = NONE;               /* d->orphan */
 #endif
 
-#if defined(W_LATE) || defined(W_LOST)
+#ifdef KTIMER
+/* Kernel timers (op.c ktimer_*, pool.c worker_main, platform/wtimer_thread.c).
+ * Every op has a deadline, which the clock may never let pass.  An op with
+ * no deadline differs from such an op only in that step 2 does not arm its
+ * worker's timer (op->ktimer stays 0 until a cancel's 5a sets it); but a
+ * timer armed at a deadline that never passes never fires, and op->ktimer
+ * is looked at only with a reason set (by then 5a has set it anyway, on a
+ * worker with a timer) or once the deadline passed: nobody can tell the
+ * two apart, and the model saves a choice per op. */
+bool hastimer[NW];              /* cio__worker_timer(w) != NULL */
+byte kt[NW];                    /* w's timer: KT_OFF, KT_DUE, KT_REPEAT */
+byte ktop[NW] = NONE;           /* ghost: the op it was armed for */
+bool opkt[NOPS];                /* op->ktimer */
+bool passed[NOPS];              /* time: op->due has passed */
+#define KT_OFF    0             /* disarmed */
+#define KT_DUE    1             /* armed at the op's deadline (2a): fires
+                                 * once that deadline passes, then repeats */
+#define KT_REPEAT 2             /* armed to repeat a cancel's signal (5a) */
+#endif
+
+#if defined(W_LATE) || defined(W_LOST) || defined(W_KTIMER)
 byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for */
 #define SIG_FOR(w, k) sig_for[w] = k
 #else
@@ -164,8 +200,14 @@ byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for
 
 /* ------------------------------------------------- op.c, under file->mu */
 
-/* finish_locked */
+/* finish_locked: ktimer_disarm_locked (step 6), then DONE */
 inline finish(k, r) {
+#if defined(KTIMER) && !defined(KTIMER_NOT_DISARMED)
+    if
+    :: opkt[k] -> kt[wk[k]] = KT_OFF; ktop[wk[k]] = NONE; opkt[k] = 0
+    :: else
+    fi;
+#endif
     res[k] = r;
     st[k] = DONE;
 #ifndef KICK_AFTER_LEAVE
@@ -219,7 +261,23 @@ inline interrupt(k, r, me) {
          * signals whenever it is set, not only while RUNNING */
         :: st[k] != QUEUED && wk[k] != NONE -> kick(k, me)
 #else
+#ifdef KTIMER
+        :: st[k] == RUNNING ->
+            /* ktimer_repeat_locked (5a): a worker with a timer is signalled
+             * again by it until step 6, and the caller is left asleep */
+            if
+            :: hastimer[wk[k]] ->
+#ifndef NO_KTIMER_REPEAT
+                kt[wk[k]] = KT_REPEAT;
+                ktop[wk[k]] = k;
+#endif
+                opkt[k] = 1
+            :: else
+            fi;
+            kick(k, me)
+#else
         :: st[k] == RUNNING -> kick(k, me)
+#endif
 #endif
         :: else     /* NEW (the caller is trying it: it looks at the
                      * reason when it is back) or DONE: nothing to do */
@@ -241,6 +299,12 @@ inline submit(k) {
         assert(nextw < NW);
         threads++;
         alive[nextw] = 1;
+#ifdef KTIMER
+        if      /* worker_main: cio__wtimer_open, which may fail */
+        :: hastimer[nextw] = 1
+        :: hastimer[nextw] = 0
+        fi;
+#endif
         run worker(nextw, k);
         nextw++
     :: else ->
@@ -270,6 +334,19 @@ proctype worker(byte w; byte first) {
             LOCK(WORKER(w));
             rsn = (reason[k] != 0);
 #endif
+#ifdef KTIMER
+            /* stale_reason: the deadline passed while the op waited for a
+             * worker; ETIMEDOUT by compare-and-swap, and no syscall */
+            if
+            :: !rsn && passed[k] ->
+#ifdef W_STALE
+                WITNESS(true);
+#endif
+                reason[k] = R_TIMEDOUT;
+                rsn = 1
+            :: else
+            fi;
+#endif
             if
             :: rsn ->
 #ifdef W_STEP2
@@ -279,7 +356,13 @@ proctype worker(byte w; byte first) {
             :: else ->
                 st[k] = RUNNING;
                 wk[k] = w;
-                in_op[w] = k
+                in_op[w] = k;
+#ifdef KTIMER
+                if      /* 2a: ktimer_arm_due_locked */
+                :: hastimer[w] -> kt[w] = KT_DUE; ktop[w] = k; opkt[k] = 1
+                :: else
+                fi
+#endif
             fi;
             UNLOCK(WORKER(w))
         }
@@ -310,6 +393,17 @@ proctype worker(byte w; byte first) {
                     /* io.c:interrupted(): the op's own reason, lock-free */
                     if
                     :: reason[k] != 0 -> r = reason[k]; break
+#ifdef KTIMER
+                    /* cio__op_eintr_reason (3a): none set, but the deadline
+                     * passed: ETIMEDOUT, by compare-and-swap */
+                    :: atomic { reason[k] == 0 && passed[k] ->
+#ifdef W_KTIMER
+                        /* the signal was the worker's own timer's */
+                        WITNESS(sig_for[w] == k);
+#endif
+                        reason[k] = R_TIMEDOUT };
+                        r = R_TIMEDOUT; break
+#endif
                     :: else             /* stray or late: retry */
                     fi
 #else
@@ -490,7 +584,11 @@ active proctype caller() {
             :: atomic {
                 LOCK_WHEN(CALLER, st[k] == DONE
 #ifndef NO_RESIGNAL
-                          || (st[k] == RUNNING && reason[k] != 0 && kicked[k])
+                          || (st[k] == RUNNING && reason[k] != 0 && kicked[k]
+#ifdef KTIMER
+                              && !opkt[k]       /* the worker's timer repeats it */
+#endif
+                             )
 #endif
                          );
                 if
@@ -576,6 +674,33 @@ active proctype canceller() {
     od
 }
 
+#ifdef KTIMER
+/* Time, for the kernel timers: the deadline of the op in flight passes (at
+ * most once per op, or never again: the loop may end), and then the timer
+ * thread fires (file.c:fire, expire_locked(by_timer)): it leaves a RUNNING
+ * op with its worker's timer armed to that timer (cio__op_expires_itself_
+ * locked) and stops any other.  (A queued op's caller, or the caller of an
+ * op whose worker has no timer, may be the one that stops it, in
+ * wait_done_locked: the same step 4 by another party.)  The canceller's
+ * ETIMEDOUT is then a deadline moved into the past (rule 3). */
+active proctype clock() {
+    byte k = NONE;
+    do
+    :: atomic { cur != NONE && !passed[cur] -> k = cur; passed[k] = 1 }
+        atomic {
+            LOCK(TIMER);
+            if
+            :: cur == k && !(st[k] == RUNNING && opkt[k]) -> interrupt(k, R_TIMEDOUT, TIMER)
+            :: else     /* left to the worker's timer, or over */
+            fi;
+            UNLOCK(TIMER);
+            k = NONE
+        }
+    :: break
+    od
+}
+#endif
+
 /* cio_close (file.c:release): closing, EBADF to the op in flight, then wait
  * until no caller is inside an op.  It comes at some moment, so every op
  * that gets no data is stopped by someone: the model has no legitimate
@@ -657,6 +782,38 @@ end:
 #endif
     od
 }
+
+#ifdef KTIMER
+/* A worker's kernel timer: once it fires (its op's deadline passed, or a
+ * cancel armed it to repeat) it signals its worker, with no lock, whenever
+ * it likes, again and again.  Property (d) for it: it fires only while its
+ * worker is inside the op it was armed for (step 6 disarms it). */
+#define KFIRE(w) :: atomic { alive[w] && (kt[w] == KT_REPEAT || (kt[w] == KT_DUE && passed[ktop[w]])) -> \
+                        assert(in_op[w] == ktop[w]); KREPEAT(w); pend[w] = 1; SIG_FOR(w, ktop[w]) }
+#ifdef W_KREPEAT
+/* the repeat reaches a worker blocked in the syscall with nothing pending:
+ * the cancel's signal was lost before the syscall, and no caller re-signals */
+#define KREPEAT(w) WITNESS(kt[w] == KT_REPEAT && insys[w] && !pend[w])
+#else
+#define KREPEAT(w) skip
+#endif
+
+active proctype ktimer() {
+end:
+    do
+    KFIRE(0)
+#if NW > 1
+    KFIRE(1)
+#endif
+#if NW > 2
+    KFIRE(2)
+#endif
+#if NW > 3
+    KFIRE(3)
+#endif
+    od
+}
+#endif
 
 /* Another process sends the signal to the whole process: it lands on a
  * thread that does not block it, i.e. a live worker (or an application

@@ -4,10 +4,15 @@
 # by the checks named for it, and each witness (a scenario the checks rely
 # on) must be reachable.  Exits 0 only if all of that holds.
 #
-#   models/check.sh                  the real model, every mutant, every witness
+#   models/check.sh                  the real model, the variant KTIMER, every
+#                                    mutant, every witness
 #   models/check.sh --real           the real model only
 #   models/check.sh --mutant NAME    one mutant (repeatable); 0 iff it is caught
 #   models/check.sh --witness NAME   one witness (repeatable); 0 iff reachable
+#   models/check.sh --variant KTIMER the model with the workers' kernel
+#                                    timers (steps 2a, 3a, 5a), at NOPS=2
+#                                    NCANCEL=1; 0 iff every check passes (it
+#                                    is also part of the default run)
 #   models/check.sh --variant ORPHAN the model of a file whose reads may be
 #                                    orphaned (rule 15); 0 iff it passes like
 #                                    the real model (it does not: see the doc)
@@ -40,17 +45,30 @@ DEPTH=1000000
 HASH=25
 JOBS=2
 
-MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED)
-WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE)
+MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
+    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT STALE)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
+# So do the kernel timers (-DKTIMER: two more processes, a timer state per
+# worker, a deadline per op): the variant KTIMER, its mutants and witnesses
+# are checked with the same smaller bounds.
+KTIMER_BOUNDS="-DNOPS=2 -DNCANCEL=1"
+KTIMER_DEFS="-DKTIMER $KTIMER_BOUNDS"
 declare -A EXTRA=(
     [NOTE_UNARMED]="$NOTES_DEFS"
     [W_NOTE]="$NOTES_DEFS"
     [REAL_NOTES]="$NOTES_DEFS"
+    [V_KTIMER]="$KTIMER_BOUNDS"
+    [NO_KTIMER_REPEAT]="$KTIMER_DEFS"
+    [KTIMER_NOT_DISARMED]="$KTIMER_DEFS"
+    [W_KTIMER]="$KTIMER_DEFS"
+    [W_KREPEAT]="$KTIMER_DEFS"
+    [W_STALE]="$KTIMER_DEFS"
 )
-VARIANTS=(ORPHAN)
+VARIANTS=(KTIMER ORPHAN)
+DEFAULT_VARIANTS=(KTIMER) # run with no arguments too (ORPHAN fails, by design)
 
 # What each check must report for each mutant: pass, end (invalid end
 # state), assert (assertion violated) or cycle (acceptance cycle).
@@ -61,6 +79,8 @@ declare -A EXPECT=(
     [KICK_AFTER_LEAVE]="safety=assert done=assert alldone=assert"
     [SA_RESTART]="safety=pass done=cycle alldone=cycle"
     [NOTE_UNARMED]="safety=assert done=assert alldone=assert notes=assert"
+    [NO_KTIMER_REPEAT]="safety=end done=cycle alldone=cycle"
+    [KTIMER_NOT_DISARMED]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -69,6 +89,8 @@ declare -A WHAT=(
     [KICK_AFTER_LEAVE]="step 6 keeps op->worker, step 4 signals whenever it is set"
     [SA_RESTART]="the handler has SA_RESTART: read(2) restarts, no EINTR"
     [NOTE_UNARMED]="arm_locked forgets a note queued between begin and prepare"
+    [NO_KTIMER_REPEAT]="step 4 leaves the re-signal to the worker's timer but does not arm it (5a)"
+    [KTIMER_NOT_DISARMED]="step 6 does not disarm the worker's timer"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
@@ -78,7 +100,11 @@ declare -A WHAT=(
     [TRY]="a cancel lands during the caller's non-blocking try"
     [DATA]="the syscall returns data although the op has a reason"
     [RETIRE]="an idle worker retires (and the pool starts another)"
+    [W_KTIMER]="the worker's own timer delivers the deadline, the worker sets ETIMEDOUT (3a)"
+    [W_KREPEAT]="the timer's repeat (5a) reaches a syscall whose cancel signal was lost"
+    [W_STALE]="a worker takes an op whose deadline passed and stops it at step 2"
     [ORPHAN]="rule 15: the caller gives up on an op its worker did not end in time"
+    [KTIMER]="the workers' kernel timers: steps 2a, 3a, 5a and the disarm at 6"
 )
 declare -A LABEL=(
     [safety]="(a) end states, (c) (d) asserts"
@@ -86,10 +112,22 @@ declare -A LABEL=(
     [cancels]="(b) every op: reason -> <> DONE (-f)"
     [notes]="(f) a note pending -> <> delivered (-f)"
 )
-# claims_for VARIANT: the claims checked for it (the notes models add `notes`)
+# claims_for VARIANT: the claims checked for it (the notes models add
+# `notes`; done<i> only for the ops the variant has)
 claims_for() {
-    if [ -n "${EXTRA[$1]:-}" ]; then echo "${CLAIMS[*]} notes"; else echo "${CLAIMS[*]}"; fi
+    local c n=$nops d
+    for d in ${EXTRA[$1]:-}; do
+        case $d in -DNOPS=*) n=${d#-DNOPS=} ;; esac
+    done
+    for c in "${CLAIMS[@]}"; do
+        [[ $c == done* ]] && [ "${c#done}" -ge "$n" ] && continue
+        echo -n "$c "
+    done
+    [[ " ${EXTRA[$1]:-} " == *" -DNOTES "* ]] && echo -n "notes"
+    echo
 }
+# what WHAT says of witness W (its key is W_NAME where a variant has NAME)
+what_witness() { echo "${WHAT[W_$1]:-${WHAT[$1]}}"; }
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 
@@ -106,9 +144,9 @@ while [ $# -gt 0 ]; do
     -j) [ $# -ge 2 ] || usage; JOBS=$2; shift ;;
     -D) [ $# -ge 2 ] || usage; defs+=("-D$2"); shift ;;
     --list)
-        for m in "${MUTANTS[@]}"; do printf 'mutant  %-17s %s\n' "$m" "${WHAT[$m]}"; done
-        for w in "${WITNESSES[@]}"; do printf 'witness %-17s %s\n' "$w" "${WHAT[$w]}"; done
-        for v in "${VARIANTS[@]}"; do printf 'variant %-17s %s\n' "$v" "${WHAT[$v]}"; done
+        for m in "${MUTANTS[@]}"; do printf 'mutant  %-19s %s\n' "$m" "${WHAT[$m]}"; done
+        for w in "${WITNESSES[@]}"; do printf 'witness %-19s %s\n' "$w" "$(what_witness "$w")"; done
+        for v in "${VARIANTS[@]}"; do printf 'variant %-19s %s\n' "$v" "${WHAT[$v]}"; done
         exit 0 ;;
     -h|--help) usage ;;
     *) echo "check.sh: unknown argument: $1" >&2; usage ;;
@@ -121,7 +159,7 @@ if [ $want_real -eq 0 ] && [ ${#sel_mut[@]} -eq 0 ] && [ ${#sel_wit[@]} -eq 0 ] 
     want_all=1
 fi
 if [ $want_all -eq 1 ]; then
-    want_real=1 sel_mut=("${MUTANTS[@]}") sel_wit=("${WITNESSES[@]}")
+    want_real=1 sel_mut=("${MUTANTS[@]}") sel_wit=("${WITNESSES[@]}") sel_var=("${DEFAULT_VARIANTS[@]}")
 fi
 for m in "${sel_mut[@]}"; do
     [ -n "${EXPECT[$m]:-}" ] || { echo "check.sh: no mutant $m (see --list)" >&2; exit 2; }
@@ -281,6 +319,12 @@ if [ $want_real -eq 1 ]; then
     for c in $(claims_for REAL_NOTES); do checks+=("check REAL_NOTES $c"); done
     checks+=("check REAL_NOTES safety")
 fi
+for v in "${sel_var[@]}"; do
+    builds+=("build V_$v -D$v")
+    checks+=("check V_$v alldone")
+    for c in $(claims_for "V_$v"); do [ "$c" = alldone ] || checks+=("check V_$v $c"); done
+    checks+=("check V_$v safety")
+done
 for m in "${sel_mut[@]}"; do
     builds+=("build $m -D$m")
     checks+=("check $m safety")
@@ -289,11 +333,6 @@ done
 for w in "${sel_wit[@]}"; do
     builds+=("build W_$w -DW_$w")
     checks+=("check W_$w safety")
-done
-for v in "${sel_var[@]}"; do
-    builds+=("build V_$v -D$v")
-    for c in "${CLAIMS[@]}"; do checks+=("check V_$v $c"); done
-    checks+=("check V_$v safety")
 done
 
 echo "spin: $(spin -V | head -1); model: $MODEL${defs[*]:+; ${defs[*]}}"
@@ -364,7 +403,7 @@ if [ ${#sel_wit[@]} -gt 0 ]; then
     for w in "${sel_wit[@]}"; do
         o=$(outcome "W_$w" safety)
         if [ "$o" = assert ]; then r=REACHED; else r=UNREACHED; status=1; fi
-        printf '  %-9s %-8s %-62s %s\n' "$r" "$w" "${WHAT[$w]}" "$(states "W_$w" safety)"
+        printf '  %-9s %-8s %-62s %s\n' "$r" "$w" "$(what_witness "$w")" "$(states "W_$w" safety)"
         [ "$o" = assert ] || echo "        spin reports: $(describe "$o")"
         [ $trail -eq 1 ] && [ "$o" = assert ] && print_trail "W_$w" safety "-DW_$w"
     done
