@@ -149,5 +149,5 @@ int main(int argc, char **argv)
         status |= r;
     }
     cio_detach(c.out);
-    return status;
+    return tool_exit(status);
 }

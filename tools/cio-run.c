@@ -303,7 +303,7 @@ static int run(struct run *r, char **cmd)
     pthread_join(r->waiter, NULL);
     int status = exit_status(r, o);
     cio_child_free(r->child);
-    return status;
+    return tool_exit(status);
 }
 
 static void duration(const char *arg, cio_time_t *ns)

@@ -93,3 +93,12 @@ int tool_write_all(int fd, const void *buf, size_t n)
     }
     return 0;
 }
+
+int tool_exit(int status)
+{
+    cio_stats st;
+    cio_get_stats(&st);
+    if (st.threads == st.threads_idle)
+        cio_shutdown();
+    return status;
+}

@@ -38,4 +38,11 @@ _Noreturn void tool_version(void);
 /* write(2) all n bytes to fd; 0, or -1 with errno. */
 int tool_write_all(int fd, const void *buf, size_t n);
 
+/* The tool's last step: status, after joining the library's threads when
+ * none is busy.  A worker left in the kernel (a read that outlived its
+ * caller, DESIGN rule 15) would make cio_shutdown wait for it, so then the
+ * process exits without; an idle worker that retired and was never joined
+ * is what a thread checker reports as a leak. */
+int tool_exit(int status);
+
 #endif
