@@ -140,15 +140,28 @@ int cio__op_stop_reason(cio__op *op)
     return atomic_load_explicit(&op->reason, memory_order_acquire);
 }
 
-int cio__op_eintr_reason(cio__op *op)
+/* The reason to stop, or 0; a deadline that has passed is one even before
+ * anybody set it: then ETIMEDOUT is set now (first reason wins) and *mine
+ * says this call set it. */
+static int reason_or_due(cio__op *op, int *mine)
 {
     int reason = cio__op_stop_reason(op);
     cio_time_t due = atomic_load(&op->due);
+    *mine = 0;
     if (reason || due == CIO_NO_DEADLINE || cio_now() < due)
         return reason;
-    int none = 0; /* step 3a: nobody has set it yet, the time has come */
+    int none = 0;
     if (!atomic_compare_exchange_strong(&op->reason, &none, ETIMEDOUT))
         return none;
+    *mine = 1;
+    return ETIMEDOUT;
+}
+
+int cio__op_eintr_reason(cio__op *op)
+{
+    int mine, reason = reason_or_due(op, &mine); /* step 3a */
+    if (!mine)
+        return reason;
     /* its own timer fired and signalled it: trace and count it so */
     CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
     cio__count(&cio__stats.signals_sent);
@@ -274,15 +287,10 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
  * each, not a syscall, a timer and a signal each. */
 static int stale_reason(cio__op *op)
 {
-    int reason = cio__op_stop_reason(op);
-    cio_time_t due = atomic_load(&op->due);
-    if (reason || due == CIO_NO_DEADLINE || cio_now() < due)
-        return reason;
-    int none = 0;
-    if (!atomic_compare_exchange_strong(&op->reason, &none, ETIMEDOUT))
-        return none;
-    op->stop_at = cio_now();
-    return ETIMEDOUT;
+    int mine, reason = reason_or_due(op, &mine);
+    if (mine)
+        op->stop_at = cio_now();
+    return reason;
 }
 
 /* Steps 2, 3 and 6, on the worker. */
