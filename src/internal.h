@@ -192,9 +192,10 @@ void cio__wtimer_close(cio__wtimer *t); /* on the worker, as it exits */
 /* cio_options.futex_hash_slots: 0 does nothing; else 0 or -EINVAL (the
  * kernel refused it).  A kernel without the setting: 0, nothing done. */
 int cio__futex_hash_set(unsigned slots);
-/* What cio__cond_init makes every condvar: process-shared where that keeps
- * the library's waiters out of a small per-process futex hash. */
-extern const int cio__cond_pshared;
+/* What cio__cond_init makes every condvar, and cio_fdopen a file's lock:
+ * process-shared where that keeps the library's waiters out of a small
+ * per-process futex hash. */
+extern const int cio__futex_pshared;
 
 /* ---- pool.c: worker threads ---- */
 
@@ -256,6 +257,7 @@ int cio__timer_start(int kind); /* CIO_TIMER_*; the thread starts lazily */
 void cio__timer_stop(void);
 int cio__timer_arm(cio__timer *t, cio_time_t when); /* insert or move */
 void cio__timer_disarm(cio__timer *t);
+int cio__timer_try_disarm(cio__timer *t); /* 0: timer.mu was busy, t stays */
 unsigned cio__timer_count(void);
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);

@@ -121,6 +121,16 @@ void cio__timer_disarm(cio__timer *t)
     pthread_mutex_unlock(&timer.mu);
 }
 
+/* The same, unless timer.mu is taken: 1 if it is out of the heap now. */
+int cio__timer_try_disarm(cio__timer *t)
+{
+    if (pthread_mutex_trylock(&timer.mu) != 0)
+        return 0;
+    cio__heap_remove(&timer.heap, &t->node);
+    pthread_mutex_unlock(&timer.mu);
+    return 1;
+}
+
 unsigned cio__timer_count(void)
 {
     pthread_mutex_lock(&timer.mu);

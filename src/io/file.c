@@ -165,6 +165,23 @@ static void fire_write(cio__timer *t)
 
 static void register_files(void);
 
+/* f->mu is process-shared where condvars are (futexhash_*.c), for the same
+ * reason: at a mass expiry thousands of callers wait on their files' locks
+ * at once (a worker finishing an op holds it as its caller wakes), and in
+ * a process's small private futex hash those waiters made every wake-up of
+ * the process walk long chains (docs/performance.md, third round). */
+static int init_lock(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    int e = pthread_mutexattr_init(&a);
+    if (e)
+        return e;
+    pthread_mutexattr_setpshared(&a, cio__futex_pshared); /* speed only */
+    e = pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+    return e;
+}
+
 cio_file *cio_fdopen(int fd)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -174,7 +191,7 @@ cio_file *cio_fdopen(int fd)
     cio_file *f = calloc(1, sizeof *f);
     if (!f)
         return (void)cio__fail(-ENOMEM), NULL;
-    int e = pthread_mutex_init(&f->mu, NULL);
+    int e = init_lock(&f->mu);
     if (e || (e = -cio__cond_init(&f->cv))) {
         if (!e)
             pthread_mutex_destroy(&f->mu);
@@ -279,13 +296,17 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
 /* An op that its worker's own timer stopped returns before the timer
  * thread has fired the deadline: take that timer out now (the deadline
  * passed, so it has nothing left to do), rather than leave the timer
- * thread a fire per op to do after a mass expiry. */
+ * thread a fire per op to do after a mass expiry.  Only if timer.mu is
+ * free: at a mass expiry thousands of returning callers queue for it, and
+ * one of them preempted while holding it kept the rest (each holding its
+ * own file's lock) waiting for 100 ms and more.  A timer left in the heap
+ * fires later and finds nothing to do (fire() re-checks under f->mu). */
 static void drop_fired_locked(struct dir *d)
 {
     if (d->armed_at == CIO_NO_DEADLINE || !expired(d))
         return;
-    cio__timer_disarm(&d->timer);
-    d->armed_at = CIO_NO_DEADLINE;
+    if (cio__timer_try_disarm(&d->timer))
+        d->armed_at = CIO_NO_DEADLINE;
 }
 
 /* On a worker; bytes read into a bounce buffer go to the caller.  The

@@ -13,7 +13,7 @@ int cio__cond_init(pthread_cond_t *cv)
         return -e;
     e = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     if (!e)
-        pthread_condattr_setpshared(&a, cio__cond_pshared); /* speed only */
+        pthread_condattr_setpshared(&a, cio__futex_pshared); /* speed only */
     if (!e)
         e = pthread_cond_init(cv, &a);
     pthread_condattr_destroy(&a);

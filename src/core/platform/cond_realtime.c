@@ -18,7 +18,7 @@ int cio__cond_init(pthread_cond_t *cv)
     int e = pthread_condattr_init(&a);
     if (e)
         return -e;
-    pthread_condattr_setpshared(&a, cio__cond_pshared); /* speed only */
+    pthread_condattr_setpshared(&a, cio__futex_pshared); /* speed only */
     e = pthread_cond_init(cv, &a);
     pthread_condattr_destroy(&a);
     return -e;

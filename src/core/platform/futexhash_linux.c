@@ -6,12 +6,14 @@
  * a process-wide setting, and the library is a guest in the process.
  *
  * What the library does in its own design, so that the setting matters
- * less: its condvars are process-shared.  Their futexes are then keyed by
- * address space and hashed into the kernel's global table (256 buckets a
- * CPU), not the process's 16, so thousands of callers waiting for their ops
- * do not lengthen the chains that every mutex wake-up of the process walks
- * (docs/performance.md, figure 7).  Its mutexes stay private: they are
- * waited on briefly, by few threads at a time.
+ * less: its condvars, and each file's lock, are process-shared.  Their
+ * futexes are then keyed by address space and hashed into the kernel's
+ * global table (256 buckets a CPU), not the process's 16, so thousands of
+ * callers waiting for their ops, or for their files' locks as their workers
+ * finish, do not lengthen the chains that every futex wake-up of the
+ * process walks (docs/performance.md, figure 7).  The pool's and the timer
+ * heap's locks stay private: statically initialised, and one futex each,
+ * so their waiters share a bucket whatever the hash's size.
  */
 #include "internal.h"
 
@@ -23,7 +25,7 @@
 #define PR_FUTEX_HASH_SET_SLOTS 1
 #endif
 
-const int cio__cond_pshared = PTHREAD_PROCESS_SHARED;
+const int cio__futex_pshared = PTHREAD_PROCESS_SHARED;
 
 int cio__futex_hash_set(unsigned slots)
 {
