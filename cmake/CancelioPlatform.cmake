@@ -117,6 +117,23 @@ int main(void) {
     return timer_create(CLOCK_MONOTONIC, &ev, &id);
 }]] CIO_HAVE_THREAD_TIMER)
 
+# futex(2) (Linux): a caller's wake-up that may come after the lock is
+# released (platform/wake_futex.c).  Where SYS_futex takes a 32-bit time
+# (some 32-bit systems with a 64-bit time_t), the probe fails and the
+# condvar is used.
+check_c_source_compiles([[
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+_Static_assert(sizeof(struct timespec) == 2 * sizeof(long), "kernel timespec");
+int main(void) {
+    static unsigned word;
+    struct timespec ts = {0, 0};
+    return (int)syscall(SYS_futex, &word, FUTEX_WAIT_BITSET, 1u, &ts, (void *)0,
+                        FUTEX_BITSET_MATCH_ANY);
+}]] CIO_HAVE_FUTEX)
+
 # prctl (Linux): the size of the process's futex hash (PR_FUTEX_HASH,
 # Linux 6.16; the file defines the constants older headers lack).
 check_symbol_exists(prctl "sys/prctl.h" CIO_HAVE_PR_FUTEX_HASH)

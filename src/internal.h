@@ -44,6 +44,24 @@ int cio__cond_init(pthread_cond_t *cv); /* 0 or -errno */
  * may return early (as any condvar wait may): callers re-check. */
 void cio__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cio_time_t t);
 
+/* ---- platform/wake_*.c: where a file op's caller waits for its op ---- */
+
+typedef struct cio__wake {
+    atomic_uint seq;   /* a futex word (wake_futex.c) */
+    pthread_cond_t cv; /* or a condvar (wake_cond.c) */
+} cio__wake;
+int cio__wake_init(cio__wake *w); /* 0 or -errno */
+void cio__wake_destroy(cio__wake *w);
+/* Wait until posted or until t (0 = no limit); mu held, released while
+ * waiting.  It may return early: callers re-check. */
+void cio__wake_wait_until(cio__wake *w, pthread_mutex_t *mu, cio_time_t t);
+/* A post in two halves: the early one with mu held, the late one with the
+ * token it returned, after mu is unlocked (where w may already be freed:
+ * only the late half may run then).  Early then late, both under mu, is a
+ * plain post. */
+void *cio__wake_post_early(cio__wake *w);
+void cio__wake_post_late(void *token);
+
 /* ---- signal.c: the cancel signal ---- */
 
 int cio__signal_install(int signo); /* 0, -EBUSY, -EINVAL */
@@ -92,8 +110,8 @@ typedef struct cio__op {
     int spanned;       /* a read helper already holds the direction (scan.c) */
 
     pthread_mutex_t *mu;   /* the owner's lock, guards every field below */
-    pthread_cond_t *cv;    /* where its caller waits: its own, or the owner's */
-    pthread_cond_t own_cv; /* a file op's own: one caller, woken once */
+    pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */
+    cio__wake own_wake;  /* a file op's own: one caller, woken once */
     /* The deadline that governs it now (0 = none); the owner keeps it
      * current under mu, the worker reads it without a lock after EINTR. */
     _Atomic cio_time_t due;

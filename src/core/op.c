@@ -23,8 +23,8 @@
  *      which step 4 arms to repeat (5a), or, where there is none, by the
  *      caller, whom step 4 then wakes to start its back-off clock.
  *   6. The worker finishes: it disarms its timer, clears op->worker and sets
- *      DONE under the lock, and wakes its caller (the caller's own condvar:
- *      one wake-up, nobody else's).  From then on nobody signals it for this
+ *      DONE under the lock, and wakes its caller (the caller's own wake-up:
+ *      one, nobody else's; where it can, just after the unlock).  From then on nobody signals it for this
  *      op, so a signal can only be late (already sent, or sent by the timer
  *      before it was disarmed), and step 3 makes a late one harmless.
  */
@@ -57,23 +57,36 @@ static void ktimer_disarm_locked(cio__op *op)
     op->ktimer = 0;
 }
 
-/* Its own condvar has one waiter, its caller; a shared one (the file's, for
- * ops that may be orphaned; a call's) may have others, and each must see. */
-static void wake_caller_locked(cio__op *op)
+/* Its own wake-up has one waiter, its caller; a shared condvar (the
+ * file's, for ops that may be orphaned; a call's) may have others, and each
+ * must see.  The first half of a wake-up, under op->mu: its token goes to
+ * cio__wake_post_late once op->mu is unlocked (NULL: nothing left to do). */
+static void *wake_caller_early_locked(cio__op *op)
 {
-    if (op->cv == &op->own_cv)
-        pthread_cond_signal(op->cv);
-    else
-        pthread_cond_broadcast(op->cv);
+    if (!op->cv)
+        return cio__wake_post_early(&op->own_wake);
+    pthread_cond_broadcast(op->cv);
+    return NULL;
 }
 
-static void finish_locked(cio__op *op, long result)
+static void wake_caller_locked(cio__op *op)
+{
+    cio__wake_post_late(wake_caller_early_locked(op));
+}
+
+/* Step 6, save the wake-up's second half (the token). */
+static void *finish_early_locked(cio__op *op, long result)
 {
     ktimer_disarm_locked(op);
     op->result = result;
     op->state = CIO__OP_DONE;
     op->worker = NULL;
-    wake_caller_locked(op);
+    return wake_caller_early_locked(op);
+}
+
+static void finish_locked(cio__op *op, long result)
+{
+    cio__wake_post_late(finish_early_locked(op, result));
 }
 
 /* The result of an op stopped by reason before a worker ran it: a write
@@ -251,7 +264,10 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             until = earliest(until, op->stop_at + CIO__ORPHAN_GRACE);
         until = earliest(earliest(until, deadline), due);
         op->wake_at = until;
-        cio__cond_wait_until(op->cv, op->mu, until);
+        if (op->cv)
+            cio__cond_wait_until(op->cv, op->mu, until);
+        else
+            cio__wake_wait_until(&op->own_wake, op->mu, until);
         op->wake_at = CIO_NO_DEADLINE;
     }
 }
@@ -321,6 +337,9 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
         op->adopt(op); /* unlocks op->mu; op may be gone */
         return;
     }
-    finish_locked(op, r);
+    /* The caller is woken after the unlock, so that it does not wake to
+     * find op->mu still taken (wake_futex.c); op may be gone by then. */
+    void *token = finish_early_locked(op, r);
     pthread_mutex_unlock(op->mu);
+    cio__wake_post_late(token);
 }

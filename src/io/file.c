@@ -310,16 +310,16 @@ static void drop_fired_locked(struct dir *d)
 }
 
 /* On a worker; bytes read into a bounce buffer go to the caller.  The
- * caller waits on the op's own condvar, so that the worker wakes it and
- * nobody else; an op that may be orphaned keeps the file's, which its
- * worker may still use after the caller has gone. */
+ * caller waits on the op's own wake-up, so that the worker wakes it and
+ * nobody else; an op that may be orphaned keeps the file's condvar, which
+ * its worker may still use after the caller has gone. */
 static long run_locked(cio_file *f, cio__op *op)
 {
-    int own = !op->may_orphan && cio__cond_init(&op->own_cv) == 0;
-    op->cv = own ? &op->own_cv : &f->cv;
+    int own = !op->may_orphan && cio__wake_init(&op->own_wake) == 0;
+    op->cv = own ? NULL : &f->cv;
     long r = cio__op_run_locked(op, CIO_NO_DEADLINE);
     if (own)
-        pthread_cond_destroy(&op->own_cv);
+        cio__wake_destroy(&op->own_wake);
     if (!op->orphaned && r > 0 && op->may_orphan)
         op->deliver(op, op->buf, (size_t)r);
     return r;

@@ -1,0 +1,63 @@
+/*
+ * A file op's caller waits on a futex word of its own (Linux).
+ *
+ * What this buys over a condvar: the worker can wake its caller after it
+ * has let go of the file's lock.  Woken under the lock, the caller may run
+ * at once (on one CPU it usually does), find the lock taken and sleep
+ * again, a second hand-off for every op.  A condvar cannot be signalled
+ * after the unlock, because the caller may see DONE, return and free the
+ * op (it lives on the caller's stack) in between.  A futex word can: the
+ * word is bumped under the lock, and only the FUTEX_WAKE system call comes
+ * after it.  If the op is gone by then, the kernel wakes whoever waits at
+ * that address now, if anyone, and every futex waiter must already take a
+ * spurious wake-up (glibc's own mutex unlock wakes after its release in the
+ * same way), or it fails with EFAULT on an unmapped page.  Both are harmless.
+ *
+ * The futex is not FUTEX_PRIVATE_FLAG, for the reason condvars are
+ * process-shared (futexhash_linux.c): it hashes into the kernel's global
+ * table, not the process's small one.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int cio__wake_init(cio__wake *w)
+{
+    atomic_init(&w->seq, 0);
+    return 0;
+}
+
+void cio__wake_destroy(cio__wake *w)
+{
+    (void)w; /* nothing to free: a late FUTEX_WAKE may still name it */
+}
+
+void cio__wake_wait_until(cio__wake *w, pthread_mutex_t *mu, cio_time_t t)
+{
+    /* Read under mu: a post after this read changes the word, and the
+     * kernel then refuses to sleep (EAGAIN); so none is lost. */
+    unsigned seen = atomic_load_explicit(&w->seq, memory_order_relaxed);
+    struct timespec ts = cio__timespec(t);
+    pthread_mutex_unlock(mu);
+    /* FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC, the
+     * clock of cio_time_t.  Every return (woken, timed out, EINTR,
+     * EAGAIN) goes back to the caller, which re-checks under mu. */
+    syscall(SYS_futex, &w->seq, FUTEX_WAIT_BITSET, seen, t == CIO_NO_DEADLINE ? NULL : &ts, NULL,
+            FUTEX_BITSET_MATCH_ANY);
+    pthread_mutex_lock(mu);
+}
+
+void *cio__wake_post_early(cio__wake *w)
+{
+    atomic_fetch_add_explicit(&w->seq, 1, memory_order_relaxed);
+    return &w->seq;
+}
+
+void cio__wake_post_late(void *token)
+{
+    if (token)
+        syscall(SYS_futex, token, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
