@@ -24,9 +24,10 @@
  *      caller, whom step 4 then wakes to start its back-off clock.
  *   6. The worker finishes: it disarms its timer, clears op->worker and sets
  *      DONE under the lock, and wakes its caller (the caller's own wake-up:
- *      one, nobody else's; where it can, just after the unlock).  From then on nobody signals it for this
- *      op, so a signal can only be late (already sent, or sent by the timer
- *      before it was disarmed), and step 3 makes a late one harmless.
+ *      one, nobody else's; where it can, just after the unlock).  From then
+ *      on nobody signals it for this op, so a signal can only be late
+ *      (already sent, or sent by the timer before it was disarmed), and
+ *      step 3 makes a late one harmless.
  */
 #include "internal.h"
 
