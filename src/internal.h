@@ -109,7 +109,7 @@ typedef struct cio__op {
     int peek;          /* MSG_PEEK: held bytes are copied, not taken */
     int spanned;       /* a read helper already holds the direction (scan.c) */
 
-    pthread_mutex_t *mu;   /* the owner's lock, guards every field below */
+    pthread_mutex_t *mu; /* the owner's lock, guards every field below */
     pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */
     cio__wake own_wake;  /* a file op's own: one caller, woken once */
     /* The deadline that governs it now (0 = none); the owner keeps it

@@ -77,7 +77,7 @@ static void post_after_unlock(cio__wake *w, int *what)
 }
 
 static unsigned raise_delay_us; /* set before the thread starts */
-static struct rng raise_rng;     /* the raiser's own */
+static struct rng raise_rng;    /* the raiser's own */
 
 static void *raise_flag(void *arg)
 {
@@ -178,8 +178,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_deadline_already_due_returns_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_post_wakes_an_untimed_wait_and_one_on_the_farthest_deadline, setup, teardown),
-        cmocka_unit_test_setup_teardown(no_post_is_lost_whatever_the_interleaving, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(no_post_is_lost_whatever_the_interleaving, setup, teardown),
         cmocka_unit_test_setup_teardown(the_late_half_touches_no_memory_of_the_wake_up, setup,
                                         teardown),
     };
