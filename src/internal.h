@@ -47,10 +47,11 @@ void cio__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cio_time_t t)
 /* ---- platform/wake_*.c: where a file op's caller waits for its op ---- */
 
 typedef struct cio__wake {
-    atomic_uint seq;   /* a futex word (wake_futex.c) */
-    pthread_cond_t cv; /* or a condvar (wake_cond.c) */
+    void *word;        /* the waiting thread's futex word (wake_futex.c) */
+    pthread_cond_t cv; /* or a condvar of its own (wake_cond.c) */
 } cio__wake;
-int cio__wake_init(cio__wake *w); /* 0 or -errno */
+/* On the thread that will wait on it; 0 or -errno. */
+int cio__wake_init(cio__wake *w);
 void cio__wake_destroy(cio__wake *w);
 /* Wait until posted or until t (0 = no limit); mu held, released while
  * waiting.  It may return early: callers re-check. */

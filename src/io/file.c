@@ -310,9 +310,9 @@ static void drop_fired_locked(struct dir *d)
 }
 
 /* On a worker; bytes read into a bounce buffer go to the caller.  The
- * caller waits on the op's own wake-up, so that the worker wakes it and
- * nobody else; an op that may be orphaned keeps the file's condvar, which
- * its worker may still use after the caller has gone. */
+ * caller waits on its own wake-up, so that the worker wakes it and nobody
+ * else; an op that may be orphaned keeps the file's condvar, which its
+ * worker may still use after the caller has gone. */
 static long run_locked(cio_file *f, cio__op *op)
 {
     int own = !op->may_orphan && cio__wake_init(&op->own_wake) == 0;
