@@ -173,6 +173,8 @@ byte orph = NONE;               /* d->orphan */
 bool hastimer[NW];              /* cio__worker_timer(w) != NULL */
 byte kt[NW];                    /* w's timer: KT_OFF, KT_DUE, KT_REPEAT */
 byte ktop[NW] = NONE;           /* ghost: the op it was armed for */
+byte kleft[NW] = NONE;          /* ghost: the op its worker has left (step 6)
+                                 * while the timer is still armed for it */
 bool opkt[NOPS];                /* op->ktimer */
 bool passed[NOPS];              /* time: op->due has passed */
 #define KT_OFF    0             /* disarmed */
@@ -200,13 +202,11 @@ byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for
 
 /* ------------------------------------------------- op.c, under file->mu */
 
-/* finish_locked: ktimer_disarm_locked (step 6), then DONE */
+/* finish_locked: DONE.  Only a worker at step 6 finishes an op whose timer
+ * is armed; it disarms that timer itself, after the unlock (disarm). */
 inline finish(k, r) {
-#if defined(KTIMER) && !defined(KTIMER_NOT_DISARMED)
-    if
-    :: opkt[k] -> kt[wk[k]] = KT_OFF; ktop[wk[k]] = NONE; opkt[k] = 0
-    :: else
-    fi;
+#ifdef KTIMER
+    assert(!opkt[k]);
 #endif
     res[k] = r;
     st[k] = DONE;
@@ -321,6 +321,9 @@ proctype worker(byte w; byte first) {
     byte k = first;
     byte r;
     bool rsn;
+#ifdef KTIMER
+    bool karmed;                /* its timer was armed for the op it left */
+#endif
     do
     :: k != NONE ->
         /* step 2: enter.  Check the reason and publish, under file->mu. */
@@ -422,6 +425,16 @@ proctype worker(byte w; byte first) {
             atomic {
                 LOCK(WORKER(w));
                 in_op[w] = NONE;
+#ifdef KTIMER
+                /* op.c cio__op_execute: the timer is disarmed after the
+                 * unlock and the caller's wake-up (below) */
+                karmed = opkt[k];
+                opkt[k] = 0;
+                if
+                :: karmed -> kleft[w] = k
+                :: else
+                fi;
+#endif
 #ifdef ORPHAN
                 if
                 :: orphaned[k] ->       /* adopt: the result is the worker's */
@@ -435,9 +448,23 @@ proctype worker(byte w; byte first) {
 #endif
                 UNLOCK(WORKER(w))
             }
+#if defined(KTIMER) && !defined(KTIMER_NOT_DISARMED)
+            /* then the worker disarms its own timer, with no lock held and
+             * before it takes another op: until here the timer may still
+             * signal it for the op it left (a late signal) */
+            atomic {
+                if
+                :: karmed -> kt[w] = KT_OFF; ktop[w] = NONE; kleft[w] = NONE; karmed = 0
+                :: else
+                fi
+            }
+#endif
         fi;
         /* next_op, under pool.mu: the queue first, else go idle */
         atomic {
+#ifdef KTIMER
+            kleft[w] = NONE;    /* the op it left is behind it now */
+#endif
             if
             :: queue != NONE -> k = queue; queue = NONE
             :: else -> k = NONE; idle_w = w
@@ -789,13 +816,20 @@ end:
  * it likes, again and again.  Property (d) for it: it fires only while its
  * worker is inside the op it was armed for (step 6 disarms it). */
 #define KFIRE(w) :: atomic { alive[w] && (kt[w] == KT_REPEAT || (kt[w] == KT_DUE && passed[ktop[w]])) -> \
-                        assert(in_op[w] == ktop[w]); KREPEAT(w); pend[w] = 1; SIG_FOR(w, ktop[w]) }
+                        assert(in_op[w] == ktop[w] || kleft[w] == ktop[w]); KREPEAT(w); KLEFT(w); pend[w] = 1; SIG_FOR(w, ktop[w]) }
 #ifdef W_KREPEAT
 /* the repeat reaches a worker blocked in the syscall with nothing pending:
  * the cancel's signal was lost before the syscall, and no caller re-signals */
 #define KREPEAT(w) WITNESS(kt[w] == KT_REPEAT && insys[w] && !pend[w])
 #else
 #define KREPEAT(w) skip
+#endif
+#ifdef W_KLEFT
+/* the timer fires after its worker left the op (step 6), before the worker
+ * disarmed it: the signal is a late one */
+#define KLEFT(w) WITNESS(kleft[w] != NONE && in_op[w] == NONE)
+#else
+#define KLEFT(w) skip
 #endif
 
 active proctype ktimer() {

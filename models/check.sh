@@ -47,7 +47,7 @@ JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
     NO_KTIMER_REPEAT KTIMER_NOT_DISARMED)
-WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT STALE)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
@@ -65,6 +65,7 @@ declare -A EXTRA=(
     [KTIMER_NOT_DISARMED]="$KTIMER_DEFS"
     [W_KTIMER]="$KTIMER_DEFS"
     [W_KREPEAT]="$KTIMER_DEFS"
+    [W_KLEFT]="$KTIMER_DEFS"
     [W_STALE]="$KTIMER_DEFS"
 )
 VARIANTS=(KTIMER ORPHAN)
@@ -102,6 +103,7 @@ declare -A WHAT=(
     [RETIRE]="an idle worker retires (and the pool starts another)"
     [W_KTIMER]="the worker's own timer delivers the deadline, the worker sets ETIMEDOUT (3a)"
     [W_KREPEAT]="the timer's repeat (5a) reaches a syscall whose cancel signal was lost"
+    [W_KLEFT]="the timer fires after its worker left the op (6), before the worker disarmed it"
     [W_STALE]="a worker takes an op whose deadline passed and stops it at step 2"
     [ORPHAN]="rule 15: the caller gives up on an op its worker did not end in time"
     [KTIMER]="the workers' kernel timers: steps 2a, 3a, 5a and the disarm at 6"

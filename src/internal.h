@@ -48,6 +48,7 @@ void cio__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cio_time_t t)
 
 typedef struct cio__wake {
     void *word;        /* the waiting thread's futex word (wake_futex.c) */
+    int sleeping;      /* mu: its waiter is between unlock and relock */
     pthread_cond_t cv; /* or a condvar of its own (wake_cond.c) */
 } cio__wake;
 /* On the thread that will wait on it; 0 or -errno. */

@@ -27,5 +27,6 @@ if(CIO_HAVE_FUTEX)
     cio_add_test(NAME test_wake_futex SOURCES test_wake.c
                  INTERNAL core/clock.c core/platform/wake_futex.c ${cio_futexhash}
                  LABELS unit TIMEOUT 120)
-    target_compile_definitions(test_wake_futex PRIVATE CIO_TEST_WAKE_NAME="wake_futex")
+    target_compile_definitions(test_wake_futex PRIVATE CIO_TEST_WAKE_NAME="wake_futex"
+                                                  CIO_TEST_WAKE_LATE=1)
 endif()

@@ -5,14 +5,18 @@
  * a timed wait sleeps until its deadline and not much past it; a deadline
  * already due returns at once; a post wakes an untimed wait; a post whose
  * late half comes after the unlock is never lost, however the two threads
- * interleave (many rounds, random delays); and the late half names no
- * memory that the waiter may already have freed with its op (under
- * AddressSanitizer a touch would be a use-after-free report, under
- * Valgrind a futex on a freed word is one too).
+ * interleave (many rounds, random delays); the late half is owed only to a
+ * waiter that sleeps (a caller that finishes its own op makes no system
+ * call); and the late half names no memory that the waiter may already
+ * have freed with its op (under AddressSanitizer a touch would be a
+ * use-after-free report, under Valgrind a futex on a freed word is one
+ * too).
  */
 #include "support.h"
 
 #include <cmocka.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -143,32 +147,82 @@ static void no_post_is_lost_whatever_the_interleaving(void **state)
     assert_true(elapsed_ms(start, cio_now()) < (double)scaled_ms(60000));
 }
 
+/* A post under mu while the waiter is awake (it holds mu itself: a caller
+ * that stops its own op, by its deadline or its own cancel) leaves nothing
+ * for after the unlock, and the waiter then does not sleep at all. */
+static void a_post_to_a_waiter_that_is_awake_leaves_no_late_half(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        pthread_mutex_lock(&mu);
+        flag = 1;
+        void *token = cio__wake_post_early(&wk);
+        pthread_mutex_unlock(&mu);
+        assert_null(token);
+        cio__wake_post_late(token); /* does nothing */
+        cio_time_t start = cio_now();
+        int waits = wait_flag(start + scaled_ms(5000) * NS_PER_MS);
+        assert_int_equal(waits, 0);
+        flag = 0;
+    }
+}
+
 /* The waiter frees its wake-up as soon as it sees the flag, as a caller
- * returns from its op; the poster's late half comes after that. */
+ * returns from its op; the poster's late half comes after that.  The
+ * waiter sleeps when the poster posts (it owes it a late half), and wakes
+ * by its own short deadline, not by the post. */
 typedef struct owned {
     cio__wake w;
-    int done;
+    int done;   /* mu */
+    sem_t gone; /* the waiter freed o->w */
 } owned;
+
+static void *waiter_that_frees(void *arg)
+{
+    owned *o = arg;
+    pthread_mutex_lock(&mu);
+    while (!o->done)
+        cio__wake_wait_until(&o->w, &mu, cio_now() + 2 * NS_PER_MS);
+    pthread_mutex_unlock(&mu);
+    cio__wake_destroy(&o->w);
+    sem_post(&o->gone);
+    return NULL;
+}
 
 static void the_late_half_names_no_freed_memory(void **state)
 {
     (void)state;
+    int late_halves = 0;
     for (int i = 0; i < 100; i++) {
         owned *o = malloc(sizeof *o);
         assert_non_null(o);
         assert_int_equal(cio__wake_init(&o->w), 0);
+        assert_int_equal(sem_init(&o->gone, 0, 0), 0);
         o->done = 0;
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, waiter_that_frees, o), 0);
         pthread_mutex_lock(&mu);
+        while (!o->w.sleeping) { /* until the waiter is asleep */
+            pthread_mutex_unlock(&mu);
+            sched_yield();
+            pthread_mutex_lock(&mu);
+        }
         o->done = 1;
         void *token = cio__wake_post_early(&o->w);
         pthread_mutex_unlock(&mu);
-        pthread_mutex_lock(&mu); /* the waiter: sees DONE and leaves */
-        assert_int_equal(o->done, 1);
-        pthread_mutex_unlock(&mu);
-        cio__wake_destroy(&o->w);
+        late_halves += token != NULL;
+        while (sem_wait(&o->gone) != 0)
+            ;
+        assert_int_equal(pthread_join(t, NULL), 0);
+        sem_destroy(&o->gone);
         free(o);
         cio__wake_post_late(token); /* the poster, late */
     }
+#ifdef CIO_TEST_WAKE_LATE
+    assert_int_equal(late_halves, 100); /* each was owed to a sleeper */
+#else
+    assert_int_equal(late_halves, 0); /* signalled under the lock */
+#endif
 }
 
 int main(void)
@@ -180,6 +234,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_post_wakes_an_untimed_wait_and_one_on_the_farthest_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(no_post_is_lost_whatever_the_interleaving, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_post_to_a_waiter_that_is_awake_leaves_no_late_half, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(the_late_half_names_no_freed_memory, setup, teardown),
     };
     return cmocka_run_group_tests_name(CIO_TEST_WAKE_NAME, tests, NULL, NULL);

@@ -22,12 +22,13 @@
  *      as the op is RUNNING with a reason: by the worker's kernel timer,
  *      which step 4 arms to repeat (5a), or, where there is none, by the
  *      caller, whom step 4 then wakes to start its back-off clock.
- *   6. The worker finishes: it disarms its timer, clears op->worker and sets
- *      DONE under the lock, and wakes its caller (the caller's own wake-up:
- *      one, nobody else's; where it can, just after the unlock).  From then
- *      on nobody signals it for this op, so a signal can only be late
- *      (already sent, or sent by the timer before it was disarmed), and
- *      step 3 makes a late one harmless.
+ *   6. The worker finishes: it clears op->worker and sets DONE under the
+ *      lock, and wakes its caller (the caller's own wake-up: one, nobody
+ *      else's; where it can, just after the unlock); then it disarms its
+ *      timer, before it takes another op.  From DONE on nobody signals it
+ *      for this op, so a signal can only be late (already sent, or sent by
+ *      the timer before it was disarmed), and step 3 makes a late one
+ *      harmless.
  */
 #include "internal.h"
 
@@ -37,10 +38,17 @@ _Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
 
 #define KICK_FIRST ((cio_time_t)500 * 1000)     /* 0.5 ms */
 #define KICK_MAX ((cio_time_t)64 * 1000 * 1000) /* 64 ms */
-/* How often a worker's kernel timer repeats the signal (step 5a): a lost
- * signal is rare (a window of a few instructions), a stuck syscall that no
- * signal moves costs one wasted signal each time. */
-#define KICK_EVERY ((cio_time_t)2 * 1000 * 1000) /* 2 ms */
+/* When a worker's kernel timer first repeats a cancel's signal (step 5a),
+ * and how often after that.  A lost signal is rare (a window of a few
+ * instructions); a stuck syscall that no signal moves costs one wasted
+ * signal each time.  The first repeat comes after the next scheduler tick
+ * (HZ >= 100), so arming it never makes it the CPU's earliest timer: that
+ * would reprogram the clock-event device, which in a virtual machine is an
+ * exit to the hypervisor (measured: 3.7 us a timer_settime instead of
+ * 1.2 us, and a cancel p50 of 36 us instead of 17 us; docs/performance.md,
+ * fourth round). */
+#define KTIMER_FIRST ((cio_time_t)10 * 1000 * 1000) /* 10 ms */
+#define KICK_EVERY ((cio_time_t)2 * 1000 * 1000)    /* 2 ms */
 
 /* The worker's kernel timer, if it has one and the op may use it: an op
  * that may be orphaned keeps the caller in the loop (rule 15 needs it
@@ -50,7 +58,8 @@ static cio__wtimer *ktimer_of(const cio__op *op)
     return op->worker && !op->may_orphan ? cio__worker_timer(op->worker) : NULL;
 }
 
-/* Step 6's first half: the timer stops; a signal it already sent is late. */
+/* The timer stops (a deadline cleared while the op runs, an orphan's worker
+ * leaving it); a signal it already sent is late. */
 static void ktimer_disarm_locked(cio__op *op)
 {
     if (op->ktimer)
@@ -75,10 +84,11 @@ static void wake_caller_locked(cio__op *op)
     cio__wake_post_late(wake_caller_early_locked(op));
 }
 
-/* Step 6, save the wake-up's second half (the token). */
+/* Step 6, save the wake-up's second half (the token).  An op whose worker's
+ * timer is armed for it is finished only by that worker, which disarms the
+ * timer itself once its caller is woken (cio__op_execute). */
 static void *finish_early_locked(cio__op *op, long result)
 {
-    ktimer_disarm_locked(op);
     op->result = result;
     op->state = CIO__OP_DONE;
     op->worker = NULL;
@@ -124,7 +134,7 @@ static int ktimer_repeat_locked(cio__op *op)
     cio__wtimer *t = ktimer_of(op);
     if (!t)
         return 0;
-    cio__wtimer_set(t, cio_now() + KICK_FIRST, KICK_EVERY);
+    cio__wtimer_set(t, cio_now() + KTIMER_FIRST, KICK_EVERY);
     op->ktimer = 1;
     return 1;
 }
@@ -138,12 +148,12 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
     if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op)) {
         finish_locked(op, cut_result(op, reason));
     } else if (op->state == CIO__OP_RUNNING) {
-        /* The repeat first: once signalled, the worker wants this lock
-         * (on one CPU it may run at once), so the kill comes last. */
-        int repeats = ktimer_repeat_locked(op);
-        if (!repeats)
-            wake_caller_locked(op); /* the caller starts its back-off clock */
+        /* The kill first: arming the repeat is a system call, and the
+         * worker can be on its way out of the syscall meanwhile (it needs
+         * this lock only at step 6, after its signal handler). */
         kick_locked(op);
+        if (!ktimer_repeat_locked(op))
+            wake_caller_locked(op); /* the caller starts its back-off clock */
     } else if (op->state == CIO__OP_NEW) {
         wake_caller_locked(op); /* it may wait for its turn (a note stops it) */
     }
@@ -339,8 +349,15 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
         return;
     }
     /* The caller is woken after the unlock, so that it does not wake to
-     * find op->mu still taken (wake_futex.c); op may be gone by then. */
+     * find op->mu still taken (wake_futex.c); op may be gone by then.  The
+     * worker's timer is disarmed after that, off the caller's path: it is
+     * the worker's own, and the worker takes no other op before it is
+     * disarmed, so a signal it sends in between is a late one (step 3). */
+    cio__wtimer *t = op->ktimer ? ktimer_of(op) : NULL;
+    op->ktimer = 0;
     void *token = finish_early_locked(op, r);
     pthread_mutex_unlock(op->mu);
     cio__wake_post_late(token);
+    if (t)
+        cio__wtimer_set(t, CIO_NO_DEADLINE, 0);
 }

@@ -8,6 +8,7 @@
 
 int cio__wake_init(cio__wake *w)
 {
+    w->sleeping = 0;
     return cio__cond_init(&w->cv);
 }
 
@@ -18,12 +19,15 @@ void cio__wake_destroy(cio__wake *w)
 
 void cio__wake_wait_until(cio__wake *w, pthread_mutex_t *mu, cio_time_t t)
 {
+    w->sleeping = 1;
     cio__cond_wait_until(&w->cv, mu, t);
+    w->sleeping = 0;
 }
 
 void *cio__wake_post_early(cio__wake *w)
 {
-    pthread_cond_signal(&w->cv);
+    if (w->sleeping) /* else its waiter is awake: it holds mu, or never slept */
+        pthread_cond_signal(&w->cv);
     return NULL;
 }
 

@@ -36,6 +36,7 @@ static _Thread_local atomic_uint my_word;
 int cio__wake_init(cio__wake *w)
 {
     w->word = &my_word;
+    w->sleeping = 0;
     return 0;
 }
 
@@ -51,6 +52,7 @@ void cio__wake_wait_until(cio__wake *w, pthread_mutex_t *mu, cio_time_t t)
     atomic_uint *word = w->word;
     unsigned seen = atomic_load_explicit(word, memory_order_relaxed);
     struct timespec ts = cio__timespec(t);
+    w->sleeping = 1;
     pthread_mutex_unlock(mu);
     /* FUTEX_WAIT_BITSET takes an absolute time on CLOCK_MONOTONIC, the
      * clock of cio_time_t.  Every return (woken, timed out, EINTR,
@@ -59,13 +61,18 @@ void cio__wake_wait_until(cio__wake *w, pthread_mutex_t *mu, cio_time_t t)
     syscall(SYS_futex, word, FUTEX_WAIT_BITSET, seen, t == CIO_NO_DEADLINE ? NULL : &ts, NULL,
             FUTEX_BITSET_MATCH_ANY);
     pthread_mutex_lock(mu);
+    w->sleeping = 0;
 }
 
+/* The word moves whoever posts; the FUTEX_WAKE is owed only to a waiter
+ * between its unlock and relock.  So a caller that finishes its own op (its
+ * deadline, its own cancel) and a post that finds the caller awake under
+ * mu make no system call. */
 void *cio__wake_post_early(cio__wake *w)
 {
     atomic_uint *word = w->word;
     atomic_fetch_add_explicit(word, 1, memory_order_relaxed);
-    return word;
+    return w->sleeping ? word : NULL;
 }
 
 void cio__wake_post_late(void *token)
