@@ -45,8 +45,8 @@ _Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
  * (HZ >= 100), so arming it never makes it the CPU's earliest timer: that
  * would reprogram the clock-event device, which in a virtual machine is an
  * exit to the hypervisor (measured: 3.7 us a timer_settime instead of
- * 1.2 us, and a cancel p50 of 36 us instead of 17 us; docs/performance.md,
- * fourth round). */
+ * 1.2 us; a cancel across CPUs took 36 us at p50 with the repeat 0.5 ms
+ * out, 17-22 us with it 10 ms out; docs/performance.md, fourth round). */
 #define KTIMER_FIRST ((cio_time_t)10 * 1000 * 1000) /* 10 ms */
 #define KICK_EVERY ((cio_time_t)2 * 1000 * 1000)    /* 2 ms */
 
