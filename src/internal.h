@@ -118,6 +118,7 @@ typedef struct cio__op {
      * current under mu, the worker reads it without a lock after EINTR. */
     _Atomic cio_time_t due;
     int ktimer;                    /* the worker's kernel timer is armed for it */
+    int self_timed;                /* QUEUED, its caller stops it at its deadline */
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
     struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
@@ -227,7 +228,11 @@ typedef struct cio__pool_config {
 int cio__pool_start(const cio__pool_config *cfg);
 void cio__pool_quiesce(void); /* from now on submit fails with ECANCELED */
 void cio__pool_stop(void);    /* quiesce, wait for busy workers, join all */
-/* Give op (QUEUED) to a worker; 0, -EAGAIN (no thread), -ECANCELED. */
+/* Give op (QUEUED) to a worker: 0 when an idle worker with a kernel timer
+ * of its own has it (that timer delivers the deadline once the worker runs
+ * it, the timer thread if it is slower than the deadline); 1 when the
+ * caller is to stop it at its deadline while it is QUEUED (it waits in the
+ * queue, or for a new thread); -EAGAIN (no thread), -ECANCELED. */
 int cio__pool_submit(cio__op *op);
 /* Take op back if no worker has taken it yet: out of the queue of ops
  * waiting for a worker, or from a worker it was handed to that has not yet

@@ -813,6 +813,74 @@ static void a_deadline_moved_at_random_moments_is_obeyed_as_last_set(void **stat
     assert_int_equal(close(p[1]), 0);
 }
 
+/* The calling thread's voluntary context switches (its sleeps), or -1. */
+static long my_sleeps(void)
+{
+    FILE *f = fopen("/proc/thread-self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+            n = strtol(line + 24, NULL, 10);
+    fclose(f);
+    return n;
+}
+
+/* The worker, back from its syscall with EINTR, is held 30 ms (its whole
+ * way out of the op, as on a loaded machine) before it finishes. */
+static void hold_worker_on_eintr(const cio_event *ev, void *arg)
+{
+    (void)arg;
+    if (ev->type != CIO_EV_EINTR)
+        return;
+    wait_for_time(cio_now() + 30 * NS_PER_MS); /* restarts after the timer's repeats */
+}
+
+/* Where workers have a kernel timer of their own (Linux): a read handed to
+ * an idle worker is timed out by that timer, and its caller sleeps until
+ * the worker wakes it: once, however long the worker takes to leave.  A
+ * caller that also slept until the deadline (as the caller of an op left
+ * in the pool's queue must) would wake there, find its op still running
+ * and sleep again: two sleeps an op. */
+static void a_timed_out_read_on_an_idle_worker_costs_its_caller_one_sleep(void **state)
+{
+    (void)state;
+#ifndef CIO_TEST_THREAD_TIMER
+    skip(); /* no worker timer: the caller is the deadline's timer there */
+#else
+    if (my_sleeps() < 0)
+        skip();
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    char c;
+    assert_int_equal(cio_set_read_deadline(f, cio_now() + 5 * NS_PER_MS), 0);
+    assert_int_equal(cio_read(f, &c, 1), -1); /* a worker exists, idle */
+    cio_set_trace(hold_worker_on_eintr, NULL);
+    const int ops = 5;
+    long sleeps = 0;
+    for (int i = 0; i < ops; i++) {
+        cio_time_t d = cio_now() + 20 * NS_PER_MS;
+        assert_int_equal(cio_set_read_deadline(f, d), 0);
+        long before = my_sleeps();
+        ssize_t r = cio_read(f, &c, 1);
+        int err = errno;
+        cio_time_t end = cio_now();
+        sleeps += my_sleeps() - before;
+        assert_timed_out(r, err, end, d);
+        assert_true(elapsed_ms(d, end) >= 25); /* the worker was held */
+    }
+    cio_set_trace(NULL, NULL);
+    printf("%ld sleeps for %d timed-out reads\n", sleeps, ops);
+    assert_in_range(sleeps, ops, ops + 2); /* a lock may be contended once or twice */
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+#endif
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_backend, fixture_teardown)
 
 int main(void)
@@ -837,6 +905,7 @@ int main(void)
         T(many_armed_deadlines_each_fire_on_their_own),
         T(the_chosen_timer_backend_is_the_one_running),
         T(a_deadline_moved_at_random_moments_is_obeyed_as_last_set),
+        T(a_timed_out_read_on_an_idle_worker_costs_its_caller_one_sleep),
     };
     const char *name = CIO_TEST_TIMER == CIO_TIMER_HEAP      ? "deadline_heap"
                        : CIO_TEST_TIMER == CIO_TIMER_TIMERFD ? "deadline_timerfd"

@@ -11,6 +11,13 @@ if(CIO_PLATFORM_CIO_HAVE_TIMERFD)
     cio_add_test(NAME test_deadline_timerfd SOURCES test_deadline_timerfd.c
                  LABELS integration TIMEOUT 90)
 endif()
+# Where the workers have timers of their own, their callers sleep once.
+if(CIO_PLATFORM_CIO_HAVE_THREAD_TIMER)
+    target_compile_definitions(test_deadline_heap PRIVATE CIO_TEST_THREAD_TIMER=1)
+    if(TARGET test_deadline_timerfd)
+        target_compile_definitions(test_deadline_timerfd PRIVATE CIO_TEST_THREAD_TIMER=1)
+    endif()
+endif()
 
 # Rules 6-8: cancel, close, detach, serialisation, underlying errors.
 cio_add_test(NAME test_cancel SOURCES test_cancel.c

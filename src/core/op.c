@@ -230,11 +230,17 @@ int cio__op_expires_itself_locked(const cio__op *op)
  * to take it out of the queue (thousands may wait there at once).  So is
  * the caller of a running op whose worker has no kernel timer: the timer
  * thread skips a queued op whose caller wakes by its deadline, and if a
- * worker takes the op in that moment, nobody else would stop it.  When it
- * is due, or 0; an op that may be orphaned is left to the timer thread. */
+ * worker takes the op in that moment, nobody else would stop it.  An op
+ * handed at once to an idle worker with a kernel timer is not its caller's
+ * to time: that timer delivers the deadline once the worker runs it (and
+ * the timer thread, finding it still QUEUED, would stop it), and a caller
+ * asleep until the deadline only woke there to find the worker on its way
+ * out, and slept again (docs/performance.md, fourth round).  When it is
+ * due, or 0; an op that may be orphaned is left to the timer thread. */
 static cio_time_t own_due(cio__op *op)
 {
-    int mine = op->state == CIO__OP_QUEUED || (op->state == CIO__OP_RUNNING && !op->ktimer);
+    int mine = (op->state == CIO__OP_QUEUED && op->self_timed) ||
+               (op->state == CIO__OP_RUNNING && !op->ktimer);
     if (!mine || op->may_orphan || cio__op_stop_reason(op))
         return CIO_NO_DEADLINE;
     return atomic_load(&op->due);
@@ -292,6 +298,7 @@ void cio__op_prepare_locked(cio__op *op)
     op->backoff = KICK_FIRST;
     op->next_kick = 0;
     op->ktimer = 0;
+    op->self_timed = 1;
     op->wake_at = CIO_NO_DEADLINE;
     atomic_init(&op->reason, 0);
     atomic_init(&op->due, CIO_NO_DEADLINE);
@@ -304,6 +311,7 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
     int e = cio__pool_submit(op);
     if (e < 0)
         return op->done ? (long)op->done : e;
+    op->self_timed = e;
     wait_done_locked(op, deadline);
     return op->orphaned ? -cio__op_stop_reason(op) : op->result;
 }

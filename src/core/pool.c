@@ -258,10 +258,13 @@ int cio__pool_submit(cio__op *op)
         w->op = op;
         op->handed = w;
         pthread_cond_signal(&w->cv);
+        e = !w->timer.ok; /* with a timer, it delivers the deadline */
     } else if (pool.threads < pool.cfg.max_threads) {
         e = spawn_locked(op);
+        e = e < 0 ? e : 1; /* whether the new thread gets a timer is not known yet */
     } else {
         queue_push(op);
+        e = 1;
     }
     pthread_mutex_unlock(&pool.mu);
     return e;
