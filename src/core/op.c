@@ -233,10 +233,11 @@ int cio__op_expires_itself_locked(const cio__op *op)
  * worker takes the op in that moment, nobody else would stop it.  An op
  * handed at once to an idle worker with a kernel timer is not its caller's
  * to time: that timer delivers the deadline once the worker runs it (and
- * the timer thread, finding it still QUEUED, would stop it), and a caller
- * asleep until the deadline only woke there to find the worker on its way
- * out, and slept again (docs/performance.md, fourth round).  When it is
- * due, or 0; an op that may be orphaned is left to the timer thread. */
+ * the timer thread, finding it still QUEUED, would stop it).  A caller
+ * asleep until the deadline armed a timer for nothing and, whenever the
+ * worker was slower, woke there to find it on its way out and slept again
+ * (docs/performance.md, fourth round).  When it is due, or 0; an op that
+ * may be orphaned is left to the timer thread. */
 static cio_time_t own_due(cio__op *op)
 {
     int mine = (op->state == CIO__OP_QUEUED && op->self_timed) ||
