@@ -813,6 +813,7 @@ static void a_deadline_moved_at_random_moments_is_obeyed_as_last_set(void **stat
     assert_int_equal(close(p[1]), 0);
 }
 
+#ifdef CIO_TEST_THREAD_TIMER
 /* The calling thread's voluntary context switches (its sleeps), or -1. */
 static long my_sleeps(void)
 {
@@ -837,6 +838,7 @@ static void hold_worker_on_eintr(const cio_event *ev, void *arg)
         return;
     wait_for_time(cio_now() + 30 * NS_PER_MS); /* restarts after the timer's repeats */
 }
+#endif
 
 /* Where workers have a kernel timer of their own (Linux): a read handed to
  * an idle worker is timed out by that timer, and its caller sleeps until
