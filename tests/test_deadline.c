@@ -829,6 +829,14 @@ static long my_sleeps(void)
     return n;
 }
 
+/* Valgrind runs one thread at a time, under a lock of its own that every
+ * thread sleeps on in turn: a count of sleeps means nothing there. */
+static bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
 /* The worker, back from its syscall with EINTR, is held 30 ms (its whole
  * way out of the op, as on a loaded machine) before it finishes. */
 static void hold_worker_on_eintr(const cio_event *ev, void *arg)
@@ -877,7 +885,8 @@ static void a_timed_out_read_on_an_idle_worker_costs_its_caller_one_sleep(void *
     }
     cio_set_trace(NULL, NULL);
     printf("%ld sleeps for %d timed-out reads\n", sleeps, ops);
-    assert_in_range(sleeps, ops, ops + 2); /* a lock may be contended once or twice */
+    if (!under_valgrind()) /* (the reads and their timeouts are checked there too) */
+        assert_in_range(sleeps, ops, ops + 2); /* a lock may be contended once or twice */
     assert_int_equal(cio_close(f), 0);
     assert_int_equal(close(p[1]), 0);
 #endif
