@@ -79,6 +79,9 @@ typedef struct bench_result {
 } bench_result;
 
 void bench_report(const bench_result *r);
+/* The same, from its parts; base "" when there is no floor. */
+void bench_report_one(int fig, const char *name, const char *unit, double v, const char *base,
+                      double bv, int kind, double target, const char *note);
 void bench_print_all(void);
 int bench_missed(void); /* number of results with a target not met */
 
@@ -91,6 +94,7 @@ void fig_scale(void);      /* 4: many reads blocked at once */
 void fig_timers(void);     /* 5: arming, moving, clearing deadlines */
 void fig_throughput(void); /* 6: streaming with the idle-timeout idiom */
 void fig_mass(void);       /* 7: thousands of deadlines due together */
+void fig_chaos(void);      /* 8: deadlines moved into the past under load */
 
 /* The slots of the process's futex hash (Linux >= 6.16; 0 = the global
  * hash, -1 = not known). */

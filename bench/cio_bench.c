@@ -5,7 +5,7 @@
  *   cio_bench                  every figure (a few minutes)
  *   cio_bench --quick          small counts, < 20 s: the CI smoke check
  *   cio_bench --only NAME      one figure: ops deadline cancel scale timers
- *                              throughput mass (or 1..7); may be repeated
+ *                              throughput mass chaos (or 1..8); may be repeated
  *   cio_bench --samples DIR    also write the latency samples to DIR, for
  *                              scripts/bench-plot.sh
  *   cio_bench --futex-hash-slots N
@@ -50,7 +50,7 @@ static const struct figure {
 } figures[] = {
     {"ops", fig_ops},     {"deadline", fig_deadline}, {"cancel", fig_cancel},
     {"scale", fig_scale}, {"timers", fig_timers},     {"throughput", fig_throughput},
-    {"mass", fig_mass},
+    {"mass", fig_mass},   {"chaos", fig_chaos},
 };
 #define N_FIGURES (sizeof figures / sizeof figures[0])
 
@@ -74,7 +74,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: cio_bench [--quick] [--only NAME]... [--samples DIR] "
                  "[--global-futex-hash] [--futex-hash-slots N]\n"
-                 "  NAME: ops deadline cancel scale timers throughput mass, or 1..7\n");
+                 "  NAME: ops deadline cancel scale timers throughput mass chaos, or 1..8\n");
 }
 
 static int figure_index(const char *name)

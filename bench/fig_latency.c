@@ -35,18 +35,6 @@
 
 #define D_NS (10 * NS_PER_MS)
 
-static void report3(int fig, const char *name, const char *unit, double v, const char *base,
-                    double bv, int kind, double target, const char *note)
-{
-    bench_result r = {.figure = fig, .unit = unit, .value = v, .baseline_value = bv};
-    r.target_kind = kind;
-    r.target = target;
-    snprintf(r.name, sizeof r.name, "%s", name);
-    snprintf(r.baseline, sizeof r.baseline, "%s", base);
-    snprintf(r.note, sizeof r.note, "%s", note);
-    bench_report(&r);
-}
-
 static void empty_pipe(int fds[2])
 {
     if (pipe(fds) < 0)
@@ -138,23 +126,24 @@ void fig_deadline(void)
     run_trials(n / 2, heap, 1);
     bench_lib_stop();
 
-    report3(2, "deadline_late_p50", "ns", (double)l[0].p50, "nanosleep_late_p50", (double)l[1].p50,
-            TARGET_RATIO_MAX, 1.5, note);
-    report3(2, "deadline_late_p99", "ns", (double)l[0].p99, "nanosleep_late_p99", (double)l[1].p99,
-            TARGET_RATIO_MAX, 1.5, note);
-    report3(2, "deadline_late_max", "ns", (double)l[0].max, "nanosleep_late_max", (double)l[1].max,
-            TARGET_NONE, 0, note);
-    report3(2, "deadline_early", "count", (double)l[0].early, "nanosleep_early", (double)l[1].early,
-            TARGET_VALUE_MAX, 0, "timeouts that returned before the deadline");
-    report3(2, "deadline_late_p50_vs_poll", "ns", (double)l[0].p50, "poll_late_p50",
-            (double)l[2].p50, TARGET_RATIO_MAX, 1.0, "better than poll() with a timeout");
-    report3(2, "deadline_late_p99_vs_poll", "ns", (double)l[0].p99, "poll_late_p99",
-            (double)l[2].p99, TARGET_RATIO_MAX, 1.0, "better than poll() with a timeout");
+    bench_report_one(2, "deadline_late_p50", "ns", (double)l[0].p50, "nanosleep_late_p50",
+                     (double)l[1].p50, TARGET_RATIO_MAX, 1.5, note);
+    bench_report_one(2, "deadline_late_p99", "ns", (double)l[0].p99, "nanosleep_late_p99",
+                     (double)l[1].p99, TARGET_RATIO_MAX, 1.5, note);
+    bench_report_one(2, "deadline_late_max", "ns", (double)l[0].max, "nanosleep_late_max",
+                     (double)l[1].max, TARGET_NONE, 0, note);
+    bench_report_one(2, "deadline_early", "count", (double)l[0].early, "nanosleep_early",
+                     (double)l[1].early, TARGET_VALUE_MAX, 0,
+                     "timeouts that returned before the deadline");
+    bench_report_one(2, "deadline_late_p50_vs_poll", "ns", (double)l[0].p50, "poll_late_p50",
+                     (double)l[2].p50, TARGET_RATIO_MAX, 1.0, "better than poll() with a timeout");
+    bench_report_one(2, "deadline_late_p99_vs_poll", "ns", (double)l[0].p99, "poll_late_p99",
+                     (double)l[2].p99, TARGET_RATIO_MAX, 1.0, "better than poll() with a timeout");
     snprintf(note, sizeof note, "%zu trials, heap backend (condvar)", n / 2);
-    report3(2, "deadline_heap_late_p50", "ns", (double)heap[0].p50, "nanosleep_late_p50",
-            (double)l[1].p50, TARGET_NONE, 0, note);
-    report3(2, "deadline_heap_late_p99", "ns", (double)heap[0].p99, "nanosleep_late_p99",
-            (double)l[1].p99, TARGET_NONE, 0, note);
+    bench_report_one(2, "deadline_heap_late_p50", "ns", (double)heap[0].p50, "nanosleep_late_p50",
+                     (double)l[1].p50, TARGET_NONE, 0, note);
+    bench_report_one(2, "deadline_heap_late_p99", "ns", (double)heap[0].p99, "nanosleep_late_p99",
+                     (double)l[1].p99, TARGET_NONE, 0, note);
 }
 
 /* ---- figure 3 ---- */
@@ -333,8 +322,8 @@ static void report_cancel(const char *where, ns_t *vc, ns_t *vr, size_t n, const
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "cancel_%s_cpu_%s", where, stat[i]);
         snprintf(base, sizeof base, "kill_eintr_%s_cpu_%s", where, stat[i]);
-        report3(3, name, "ns", (double)c[i], base, (double)r[i],
-                i < 2 ? TARGET_RATIO_MAX : TARGET_NONE, 1.5, note);
+        bench_report_one(3, name, "ns", (double)c[i], base, (double)r[i],
+                         i < 2 ? TARGET_RATIO_MAX : TARGET_NONE, 1.5, note);
     }
 }
 
@@ -401,6 +390,6 @@ void fig_cancel(void)
     char note[160];
     snprintf(note, sizeof note, "%.2f%% of %zu cancels needed a second signal",
              100.0 * (double)multi / (double)(n * runs), n * runs);
-    report3(3, "cancel_resignalled", "count", (double)multi, "", 0, TARGET_NONE, 0, note);
+    bench_report_one(3, "cancel_resignalled", "count", (double)multi, "", 0, TARGET_NONE, 0, note);
     signal(SIGUSR2, SIG_DFL);
 }

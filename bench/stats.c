@@ -344,3 +344,15 @@ int bench_missed(void)
         n += strcmp(met(&results[i]), "no") == 0;
     return n;
 }
+
+void bench_report_one(int fig, const char *name, const char *unit, double v, const char *base,
+                      double bv, int kind, double target, const char *note)
+{
+    bench_result r = {.figure = fig, .unit = unit, .value = v, .baseline_value = bv};
+    r.target_kind = kind;
+    r.target = target;
+    snprintf(r.name, sizeof r.name, "%s", name);
+    snprintf(r.baseline, sizeof r.baseline, "%s", base);
+    snprintf(r.note, sizeof r.note, "%s", note);
+    bench_report(&r);
+}

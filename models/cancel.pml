@@ -131,7 +131,7 @@ byte idle_w = NONE;             /* pool.idle_head: the idle worker, if any */
 byte handoff = NONE;            /* w->op of the idle worker */
 byte handw = NONE;              /* op->handed: the worker handoff went to */
 byte threads;                   /* pool.threads */
-byte nextw;                     /* id of the next thread spawn_locked makes */
+byte nextw;                     /* id of the next thread new_worker_locked makes */
 
 /* threads, as the kernel sees them */
 bool alive[NW];                 /* the thread exists */

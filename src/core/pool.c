@@ -27,7 +27,7 @@
 struct cio__worker {
     pthread_t tid;
     unsigned serial;
-    pthread_cond_t cv;        /* wakes this worker alone */
+    cio__wake wake;           /* wakes this worker alone, idle */
     cio__wtimer timer;        /* its own (timer.ok = 0 where there is none) */
     cio__op *op;              /* the op handed to it, until it takes it */
     int fresh;                /* made for op, not yet running: not idle */
@@ -107,6 +107,7 @@ static cio__op *queue_pop(void)
 }
 
 void (*cio__pool_pause_hook)(void);
+void (*cio__pool_spawn_hook)(void);
 
 /* The worker takes the op handed to it (if it is still there). */
 static cio__op *take_locked(struct cio__worker *w)
@@ -138,7 +139,7 @@ static cio__op *next_op(struct cio__worker *w)
         idle_push(w);
         cio_time_t retire = cio_now() + IDLE_NS;
         while (!w->op && !pool.stopping && cio_now() < retire) {
-            cio__cond_wait_until(&w->cv, &pool.mu, retire);
+            cio__wake_wait_until(&w->wake, &pool.mu, retire);
             pause_handed_locked(w);
         }
         op = take_locked(w); /* whoever set it took w off the idle list */
@@ -168,6 +169,10 @@ static cio__op *first_op(struct cio__worker *w)
 static void *worker_main(void *arg)
 {
     struct cio__worker *w = arg;
+    /* Its own: the creator may still be inside pthread_create when the
+     * thread has run, retired and is being joined (reap). */
+    w->tid = pthread_self();
+    cio__wake_init(&w->wake);    /* its thread's own word (wake_futex.c) */
     cio__wtimer_open(&w->timer); /* before anyone can see w in an op */
     for (cio__op *op = first_op(w); op; op = next_op(w))
         cio__op_execute(op, w);
@@ -194,61 +199,92 @@ static void all_unlink(struct cio__worker *w)
         w->all_next->all_prev = w->all_prev;
 }
 
-/* Join the threads that exited; pool.mu held. */
-static void reap_locked(void)
+/* The threads that exited, for reap; pool.mu held. */
+static struct cio__worker *take_dead_locked(void)
 {
-    while (pool.dead) {
-        struct cio__worker *w = pool.dead;
-        pool.dead = w->next;
-        pthread_join(w->tid, NULL);
+    struct cio__worker *dead = pool.dead;
+    pool.dead = NULL;
+    for (struct cio__worker *w = dead; w; w = w->next)
         all_unlink(w);
-        pthread_cond_destroy(&w->cv);
+    return dead;
+}
+
+/* Join them (each has left its last lock, or is about to: quick). */
+static void reap(struct cio__worker *dead)
+{
+    while (dead) {
+        struct cio__worker *w = dead;
+        dead = w->next;
+        pthread_join(w->tid, NULL);
+        cio__wake_destroy(&w->wake);
         free(w);
     }
 }
 
-/* Start a thread whose first op is op; pool.mu held. */
-static int spawn_locked(cio__op *op)
+/* A worker for op, counted and handed op; its thread is started by
+ * start_worker once pool.mu is free.  pool.mu held. */
+static struct cio__worker *new_worker_locked(cio__op *op)
 {
     struct cio__worker *w = calloc(1, sizeof *w);
     if (!w)
-        return -ENOMEM;
-    int e = -cio__cond_init(&w->cv);
-    pthread_attr_t attr;
-    if (!e)
-        e = pthread_attr_init(&attr);
-    if (e) {
-        free(w);
-        return -e;
-    }
-    pthread_attr_setstacksize(&attr, pool.cfg.stack_size);
+        return NULL;
     w->op = op;
     w->fresh = 1;
     w->serial = ++pool.serial;
-    /* The new thread inherits this mask (every signal blocked but the
-     * cancel one) from its first instruction on. */
-    sigset_t mask, old;
-    cio__signal_worker_mask(&mask);
-    pthread_sigmask(SIG_SETMASK, &mask, &old);
-    e = pthread_create(&w->tid, &attr, worker_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (e) {
-        pthread_cond_destroy(&w->cv);
-        free(w);
-        return -EAGAIN;
-    }
     pool.threads++;
     all_link(w);
     op->handed = w;
-    return 0;
+    return w;
 }
 
+/* Start w's thread, with no pool lock held: thread creation maps a stack
+ * and can take milliseconds on a loaded machine, and every submit and every
+ * worker going idle would queue behind it (docs/performance.md, fifth
+ * round).  Nobody can take op back meanwhile: its caller holds op->mu.  0,
+ * or -EAGAIN with w gone and op handed to nobody. */
+static int start_worker(struct cio__worker *w, cio__op *op)
+{
+    void (*hook)(void) = cio__pool_spawn_hook;
+    if (hook)
+        hook();
+    pthread_attr_t attr;
+    pthread_t tid;
+    int e = pthread_attr_init(&attr);
+    if (!e) {
+        pthread_attr_setstacksize(&attr, pool.cfg.stack_size);
+        /* The new thread inherits this mask (every signal blocked but the
+         * cancel one) from its first instruction on. */
+        sigset_t mask, old;
+        cio__signal_worker_mask(&mask);
+        pthread_sigmask(SIG_SETMASK, &mask, &old);
+        e = pthread_create(&tid, &attr, worker_main, w);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&pool.mu);
+    op->handed = NULL;
+    all_unlink(w);
+    if (--pool.threads == 0)
+        pthread_cond_broadcast(&pool.drained);
+    pthread_mutex_unlock(&pool.mu);
+    free(w);
+    return -EAGAIN;
+}
+
+/* Hand op to an idle worker, a new one, or the queue.  Whatever costs a
+ * system call (waking the worker, starting a thread, joining retired ones)
+ * is done after pool.mu is let go: under load a lock holder that is slow or
+ * preempted makes every other thread queue behind it, and each of those
+ * then waits its turn for a CPU once woken. */
 int cio__pool_submit(cio__op *op)
 {
     int e = 0;
+    void *token = NULL;
+    struct cio__worker *fresh = NULL;
     pthread_mutex_lock(&pool.mu);
-    reap_locked();
+    struct cio__worker *dead = take_dead_locked();
     struct cio__worker *w = pool.idle_head;
     op->handed = NULL;
     if (pool.stopping) {
@@ -257,16 +293,20 @@ int cio__pool_submit(cio__op *op)
         idle_unlink(w);
         w->op = op;
         op->handed = w;
-        pthread_cond_signal(&w->cv);
+        token = cio__wake_post_early(&w->wake);
         e = !w->timer.ok; /* with a timer, it delivers the deadline */
     } else if (pool.threads < pool.cfg.max_threads) {
-        e = spawn_locked(op);
-        e = e < 0 ? e : 1; /* whether the new thread gets a timer is not known yet */
+        fresh = new_worker_locked(op);
+        e = fresh ? 1 : -ENOMEM; /* whether it gets a timer is not known yet */
     } else {
         queue_push(op);
         e = 1;
     }
     pthread_mutex_unlock(&pool.mu);
+    cio__wake_post_late(token);
+    if (fresh && start_worker(fresh, op) < 0)
+        e = -EAGAIN;
+    reap(dead);
     return e;
 }
 
@@ -328,11 +368,12 @@ void cio__pool_stop(void)
     pthread_mutex_lock(&pool.mu);
     pool.stopping = 1;
     for (struct cio__worker *w = pool.idle_head; w; w = w->next)
-        pthread_cond_signal(&w->cv);
+        cio__wake_post_late(cio__wake_post_early(&w->wake));
     while (pool.threads > 0)
         pthread_cond_wait(&pool.drained, &pool.mu);
-    reap_locked();
+    struct cio__worker *dead = take_dead_locked();
     pthread_mutex_unlock(&pool.mu);
+    reap(dead);
 }
 
 pthread_t cio__worker_thread(const struct cio__worker *w)
