@@ -7,7 +7,9 @@
  * demand, between being handed the op and taking it: the op must end while
  * the worker is still held, the worker must come back to the pool unharmed,
  * and no op may be lost or run twice.  A second seam holds the start of a
- * new worker's thread: another caller's deadline must hold meanwhile.
+ * new worker's thread: another caller's deadline must hold meanwhile.  A
+ * thread of the test holding the timer heap's lock stands for a holder of
+ * it preempted on a loaded machine.
  */
 #include "support.h"
 
@@ -17,6 +19,9 @@
 /* The library's seams (src/internal.h); NULL in normal use. */
 extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
+/* The heap's lock, as the library takes it around fork (src/internal.h). */
+void cio__timer_lock_for_fork(void);
+void cio__timer_unlock_after_fork(int child);
 
 #define JOIN_MS 5000
 /* How long the seam holds a worker at most: far beyond any bound below. */
@@ -231,6 +236,99 @@ static void a_deadline_holds_while_another_worker_is_being_started(void **state)
     assert_no_leaks(state);
 }
 
+/* The timer heap's lock, held by a thread of the test for up to HOLD_MS. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int held, release;
+} heap_gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *hold_heap_lock(void *arg)
+{
+    (void)arg;
+    cio__timer_lock_for_fork();
+    pthread_mutex_lock(&heap_gate.mu);
+    heap_gate.held = 1;
+    pthread_cond_broadcast(&heap_gate.cv);
+    cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
+    while (!heap_gate.release && cio_now() < until) {
+        pthread_mutex_unlock(&heap_gate.mu);
+        sleep_us(1000);
+        pthread_mutex_lock(&heap_gate.mu);
+    }
+    heap_gate.held = 0;
+    pthread_mutex_unlock(&heap_gate.mu);
+    cio__timer_unlock_after_fork(0);
+    return NULL;
+}
+
+static bool heap_lock_held(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&heap_gate.mu);
+    bool held = heap_gate.held;
+    pthread_mutex_unlock(&heap_gate.mu);
+    return held;
+}
+
+/* Rule 3 while the timer heap's lock is taken.  A deadline moved into the
+ * past used to take its timer out of the heap first, under the file's lock,
+ * and so waited for whoever held the heap's lock: every thread that arms a
+ * deadline takes it, and a holder preempted on a loaded machine made the
+ * move, and every op on that file, wait with it.  A timer with nothing left
+ * to do is now left in the heap when the lock is taken (it fires later and
+ * finds nothing to do): the read must end while the lock is still held, and
+ * the file must then work as before. */
+static void a_move_into_the_past_does_not_wait_for_the_timer_heap(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(60 * 1000)), 0); /* in the heap */
+    struct op_thread *r = start_reader(f, 16);
+    assert_non_null(r);
+    assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+    heap_gate.release = 0;
+    pthread_t holder;
+    assert_int_equal(pthread_create(&holder, NULL, hold_heap_lock, NULL), 0);
+    bool held = wait_until(heap_lock_held, NULL, JOIN_MS);
+    cio_time_t t0 = cio_now();
+    if (held)
+        assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
+    bool ended = wait_until(op_is_done, r, END_MS);
+    double ms = elapsed_ms(t0, cio_now());
+    bool still_held = heap_lock_held(NULL);
+    pthread_mutex_lock(&heap_gate.mu);
+    heap_gate.release = 1;
+    pthread_mutex_unlock(&heap_gate.mu);
+    assert_int_equal(pthread_join(holder, NULL), 0);
+    assert_true(op_join(r, JOIN_MS + HOLD_MS));
+    assert_true(held);
+    if (!ended || !still_held)
+        fail_msg("a read whose deadline moved into the past ended %s (%.1f ms), not while the "
+                 "timer heap's lock was held",
+                 ended ? "after the lock was let go" : "only once the lock was let go", ms);
+    assert_int_equal(r->result, -1);
+    assert_int_equal(r->err, ETIMEDOUT);
+    op_free(r);
+    /* The timer left behind changes nothing: a new deadline times out on
+     * time, and data is read whole. */
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(30)), 0);
+    char c[4];
+    cio_time_t t1 = cio_now();
+    assert_int_equal(cio_read(f, c, sizeof c), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_true(elapsed_ms(t1, cio_now()) >= 29.0);
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(write(p[1], "abc", 3), 3);
+    assert_int_equal(cio_read(f, c, sizeof c), 3);
+    assert_memory_equal(c, "abc", 3);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+}
+
 int main(void)
 {
     pthread_condattr_t a;
@@ -243,6 +341,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to,
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_deadline_holds_while_another_worker_is_being_started,
+                                        fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_move_into_the_past_does_not_wait_for_the_timer_heap,
                                         fixture_setup_watched, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

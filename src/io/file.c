@@ -474,9 +474,13 @@ static int set_locked(cio_file *f, int i, cio_time_t t)
             due_all_locked(d);
         return e;
     }
-    if (d->armed_at != CIO_NO_DEADLINE) /* else not in the heap: no timer.mu */
-        cio__timer_disarm(&d->timer);
-    d->armed_at = CIO_NO_DEADLINE;
+    /* Cleared or moved into the past, the timer has nothing left to do, so
+     * it is taken out of the heap only if timer.mu is free: rule 3 must
+     * not wait for a holder of that global lock preempted on a loaded
+     * machine.  A timer left in the heap (armed_at kept) fires later and
+     * finds nothing to do (fire), or is moved by the next set. */
+    if (d->armed_at != CIO_NO_DEADLINE && cio__timer_try_disarm(&d->timer))
+        d->armed_at = CIO_NO_DEADLINE;
     d->deadline = t;
     if (t != CIO_NO_DEADLINE)
         expire_locked(f, d, 0); /* rule 3: moved into the past stops it now */
