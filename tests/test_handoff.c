@@ -14,6 +14,7 @@
 #include "support.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <unistd.h>
 
 /* The library's seams (src/internal.h); NULL in normal use. */
@@ -271,17 +272,22 @@ static bool heap_lock_held(void *arg)
     return held;
 }
 
-/* Rule 3 while the timer heap's lock is taken.  A deadline moved into the
- * past used to take its timer out of the heap first, under the file's lock,
- * and so waited for whoever held the heap's lock: every thread that arms a
- * deadline takes it, and a holder preempted on a loaded machine made the
- * move, and every op on that file, wait with it.  A timer with nothing left
- * to do is now left in the heap when the lock is taken (it fires later and
- * finds nothing to do): the read must end while the lock is still held, and
- * the file must then work as before. */
-static void a_move_into_the_past_does_not_wait_for_the_timer_heap(void **state)
+static void *close_file(void *f)
 {
-    (void)state;
+    return (void *)(intptr_t)cio_close(f);
+}
+
+/* Rules 3 and 7 while the timer heap's lock is taken.  A deadline moved
+ * into the past used to take its timer out of the heap first, under the
+ * file's lock, and so did a close: both waited for whoever held the heap's
+ * lock (every thread that arms a deadline takes it; a holder preempted on a
+ * loaded machine made the stop, and every op on that file, wait with it).
+ * A timer with nothing left to do is now left in the heap when the lock is
+ * taken (it fires later and finds nothing to do), and a close takes its
+ * timers out only once its ops have left.  The read must end while the
+ * lock is still held; after a move, the file must work as before. */
+static void stop_while_the_timer_heap_is_locked(enum reason why)
+{
     int p[2];
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
@@ -291,12 +297,14 @@ static void a_move_into_the_past_does_not_wait_for_the_timer_heap(void **state)
     assert_non_null(r);
     assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
     heap_gate.release = 0;
-    pthread_t holder;
+    pthread_t holder, closer;
     assert_int_equal(pthread_create(&holder, NULL, hold_heap_lock, NULL), 0);
     bool held = wait_until(heap_lock_held, NULL, JOIN_MS);
     cio_time_t t0 = cio_now();
-    if (held)
+    if (held && why == BY_DEADLINE)
         assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
+    else if (held) /* cio_close returns once the timers are out: not yet */
+        assert_int_equal(pthread_create(&closer, NULL, close_file, f), 0);
     bool ended = wait_until(op_is_done, r, END_MS);
     double ms = elapsed_ms(t0, cio_now());
     bool still_held = heap_lock_held(NULL);
@@ -306,13 +314,23 @@ static void a_move_into_the_past_does_not_wait_for_the_timer_heap(void **state)
     assert_int_equal(pthread_join(holder, NULL), 0);
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(held);
+    if (why == BY_CLOSE) {
+        void *closed;
+        assert_int_equal(pthread_join(closer, &closed), 0);
+        assert_int_equal((intptr_t)closed, 0);
+    }
     if (!ended || !still_held)
-        fail_msg("a read whose deadline moved into the past ended %s (%.1f ms), not while the "
-                 "timer heap's lock was held",
-                 ended ? "after the lock was let go" : "only once the lock was let go", ms);
+        fail_msg(
+            "a read stopped by %s ended %s (%.1f ms), not while the timer heap's lock was held",
+            why == BY_DEADLINE ? "a move into the past" : "a close",
+            ended ? "after the lock was let go" : "only once the lock was let go", ms);
     assert_int_equal(r->result, -1);
-    assert_int_equal(r->err, ETIMEDOUT);
+    assert_int_equal(r->err, why == BY_DEADLINE ? ETIMEDOUT : EBADF);
     op_free(r);
+    if (why == BY_CLOSE) {
+        close(p[1]);
+        return;
+    }
     /* The timer left behind changes nothing: a new deadline times out on
      * time, and data is read whole. */
     assert_int_equal(cio_set_read_deadline(f, cio_after_ms(30)), 0);
@@ -329,6 +347,13 @@ static void a_move_into_the_past_does_not_wait_for_the_timer_heap(void **state)
     close(p[1]);
 }
 
+static void a_stop_does_not_wait_for_the_timer_heap(void **state)
+{
+    (void)state;
+    stop_while_the_timer_heap_is_locked(BY_DEADLINE);
+    stop_while_the_timer_heap_is_locked(BY_CLOSE);
+}
+
 int main(void)
 {
     pthread_condattr_t a;
@@ -342,7 +367,7 @@ int main(void)
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_deadline_holds_while_another_worker_is_being_started,
                                         fixture_setup_watched, fixture_teardown),
-        cmocka_unit_test_setup_teardown(a_move_into_the_past_does_not_wait_for_the_timer_heap,
+        cmocka_unit_test_setup_teardown(a_stop_does_not_wait_for_the_timer_heap,
                                         fixture_setup_watched, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -559,15 +559,20 @@ static void files_cancel_all(void)
 static int release(cio_file *f, int detach)
 {
     pthread_mutex_lock(&f->mu);
-    f->closing = 1;
-    for (int i = 0; i < 2; i++) {
-        cio__timer_disarm(&f->dir[i].timer);
-        f->dir[i].armed_at = CIO_NO_DEADLINE;
+    f->closing = 1; /* from here on nothing arms f's timers */
+    for (int i = 0; i < 2; i++)
         interrupt_all_locked(&f->dir[i], EBADF);
-    }
     pthread_cond_broadcast(&f->cv);
     while (f->ops > 0)
         pthread_cond_wait(&f->cv, &f->mu);
+    /* Only now the timers, which take the heap's global lock: the ops'
+     * EBADF (rule 7) does not wait for a holder of it preempted elsewhere.
+     * A timer the thread has taken out already holds a reference to f, and
+     * finding f closing it does nothing. */
+    for (int i = 0; i < 2; i++) {
+        cio__timer_disarm(&f->dir[i].timer);
+        f->dir[i].armed_at = CIO_NO_DEADLINE;
+    }
     int fd = f->fd;
     if (cio__orphan_release_locked(f, detach))
         fd = -1; /* the last orphan closes it (rule 15) */
