@@ -5,8 +5,9 @@
  * own condvar (no thundering herd) on a LIFO list, so the hottest thread is
  * reused and the coldest ones retire after IDLE_NS.  When the cap is reached
  * ops wait in a FIFO queue; a canceller may take an op back out of it.
- * Retired threads are joined by the next submit or by cio__pool_stop, so
- * that cio_shutdown really joins every thread the library made.
+ * Retired threads are joined by the next worker to finish an op (it holds
+ * no lock then: a submit holds its file's) or by cio__pool_stop, so that
+ * cio_shutdown really joins every thread the library made.
  *
  * An op handed over is not the worker's until the worker takes it, under
  * pool.mu: until then a canceller may take it back (cio__pool_unqueue),
@@ -130,10 +131,57 @@ static void pause_handed_locked(struct cio__worker *w)
     pthread_mutex_lock(&pool.mu);
 }
 
+static void all_link(struct cio__worker *w)
+{
+    w->all_prev = NULL;
+    w->all_next = pool.all;
+    if (pool.all)
+        pool.all->all_prev = w;
+    pool.all = w;
+}
+
+static void all_unlink(struct cio__worker *w)
+{
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        pool.all = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+}
+
+/* The threads that exited, for reap; pool.mu held. */
+static struct cio__worker *take_dead_locked(void)
+{
+    struct cio__worker *dead = pool.dead;
+    pool.dead = NULL;
+    for (struct cio__worker *w = dead; w; w = w->next)
+        all_unlink(w);
+    return dead;
+}
+
+/* Join them (each has left its last lock, or is about to: quick). */
+static void reap(struct cio__worker *dead)
+{
+    while (dead) {
+        struct cio__worker *w = dead;
+        dead = w->next;
+        pthread_join(w->tid, NULL);
+        cio__wake_destroy(&w->wake);
+        free(w);
+    }
+}
+
 /* Wait for the next op; NULL when the worker should exit. */
 static cio__op *next_op(struct cio__worker *w)
 {
     pthread_mutex_lock(&pool.mu);
+    struct cio__worker *dead = take_dead_locked();
+    if (dead) { /* a join frees a stack: not under pool.mu */
+        pthread_mutex_unlock(&pool.mu);
+        reap(dead);
+        pthread_mutex_lock(&pool.mu);
+    }
     cio__op *op = queue_pop();
     if (!op && !pool.stopping) {
         idle_push(w);
@@ -178,47 +226,6 @@ static void *worker_main(void *arg)
         cio__op_execute(op, w);
     cio__wtimer_close(&w->timer);
     return NULL;
-}
-
-static void all_link(struct cio__worker *w)
-{
-    w->all_prev = NULL;
-    w->all_next = pool.all;
-    if (pool.all)
-        pool.all->all_prev = w;
-    pool.all = w;
-}
-
-static void all_unlink(struct cio__worker *w)
-{
-    if (w->all_prev)
-        w->all_prev->all_next = w->all_next;
-    else
-        pool.all = w->all_next;
-    if (w->all_next)
-        w->all_next->all_prev = w->all_prev;
-}
-
-/* The threads that exited, for reap; pool.mu held. */
-static struct cio__worker *take_dead_locked(void)
-{
-    struct cio__worker *dead = pool.dead;
-    pool.dead = NULL;
-    for (struct cio__worker *w = dead; w; w = w->next)
-        all_unlink(w);
-    return dead;
-}
-
-/* Join them (each has left its last lock, or is about to: quick). */
-static void reap(struct cio__worker *dead)
-{
-    while (dead) {
-        struct cio__worker *w = dead;
-        dead = w->next;
-        pthread_join(w->tid, NULL);
-        cio__wake_destroy(&w->wake);
-        free(w);
-    }
 }
 
 /* A worker for op, counted and handed op; its thread is started by
@@ -274,8 +281,8 @@ static int start_worker(struct cio__worker *w, cio__op *op)
 }
 
 /* Hand op to an idle worker, a new one, or the queue.  Whatever costs a
- * system call (waking the worker, starting a thread, joining retired ones)
- * is done after pool.mu is let go: under load a lock holder that is slow or
+ * system call (waking the worker, starting a thread) is done after pool.mu
+ * is let go: under load a lock holder that is slow or
  * preempted makes every other thread queue behind it, and each of those
  * then waits its turn for a CPU once woken. */
 int cio__pool_submit(cio__op *op)
@@ -284,7 +291,6 @@ int cio__pool_submit(cio__op *op)
     void *token = NULL;
     struct cio__worker *fresh = NULL;
     pthread_mutex_lock(&pool.mu);
-    struct cio__worker *dead = take_dead_locked();
     struct cio__worker *w = pool.idle_head;
     op->handed = NULL;
     if (pool.stopping) {
@@ -306,7 +312,6 @@ int cio__pool_submit(cio__op *op)
     cio__wake_post_late(token);
     if (fresh && start_worker(fresh, op) < 0)
         e = -EAGAIN;
-    reap(dead);
     return e;
 }
 
