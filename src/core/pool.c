@@ -28,7 +28,7 @@
 struct cio__worker {
     pthread_t tid;
     unsigned serial;
-    cio__wake wake;           /* wakes this worker alone, idle */
+    pthread_cond_t cv;        /* wakes this worker alone */
     cio__wtimer timer;        /* its own (timer.ok = 0 where there is none) */
     cio__op *op;              /* the op handed to it, until it takes it */
     int fresh;                /* made for op, not yet running: not idle */
@@ -167,7 +167,7 @@ static void reap(struct cio__worker *dead)
         struct cio__worker *w = dead;
         dead = w->next;
         pthread_join(w->tid, NULL);
-        cio__wake_destroy(&w->wake);
+        pthread_cond_destroy(&w->cv);
         free(w);
     }
 }
@@ -187,7 +187,7 @@ static cio__op *next_op(struct cio__worker *w)
         idle_push(w);
         cio_time_t retire = cio_now() + IDLE_NS;
         while (!w->op && !pool.stopping && cio_now() < retire) {
-            cio__wake_wait_until(&w->wake, &pool.mu, retire);
+            cio__cond_wait_until(&w->cv, &pool.mu, retire);
             pause_handed_locked(w);
         }
         op = take_locked(w); /* whoever set it took w off the idle list */
@@ -220,7 +220,6 @@ static void *worker_main(void *arg)
     /* Its own: the creator may still be inside pthread_create when the
      * thread has run, retired and is being joined (reap). */
     w->tid = pthread_self();
-    cio__wake_init(&w->wake);    /* its thread's own word (wake_futex.c) */
     cio__wtimer_open(&w->timer); /* before anyone can see w in an op */
     for (cio__op *op = first_op(w); op; op = next_op(w))
         cio__op_execute(op, w);
@@ -235,6 +234,10 @@ static struct cio__worker *new_worker_locked(cio__op *op)
     struct cio__worker *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    if (cio__cond_init(&w->cv) != 0) {
+        free(w);
+        return NULL;
+    }
     w->op = op;
     w->fresh = 1;
     w->serial = ++pool.serial;
@@ -276,19 +279,18 @@ static int start_worker(struct cio__worker *w, cio__op *op)
     if (--pool.threads == 0)
         pthread_cond_broadcast(&pool.drained);
     pthread_mutex_unlock(&pool.mu);
+    pthread_cond_destroy(&w->cv);
     free(w);
     return -EAGAIN;
 }
 
-/* Hand op to an idle worker, a new one, or the queue.  Whatever costs a
- * system call (waking the worker, starting a thread) is done after pool.mu
- * is let go: under load a lock holder that is slow or
- * preempted makes every other thread queue behind it, and each of those
- * then waits its turn for a CPU once woken. */
+/* Hand op to an idle worker, a new one, or the queue.  A new thread is
+ * started after pool.mu is let go: it costs milliseconds under load, and a
+ * lock holder that is slow or preempted makes every other thread queue
+ * behind it, each of them then waiting its turn for a CPU once woken. */
 int cio__pool_submit(cio__op *op)
 {
     int e = 0;
-    void *token = NULL;
     struct cio__worker *fresh = NULL;
     pthread_mutex_lock(&pool.mu);
     struct cio__worker *w = pool.idle_head;
@@ -299,7 +301,13 @@ int cio__pool_submit(cio__op *op)
         idle_unlink(w);
         w->op = op;
         op->handed = w;
-        token = cio__wake_post_early(&w->wake);
+        /* Signalled under pool.mu, unlike the thread start below: the
+         * worker's futex word, woken after the unlock, was tried and was
+         * slower (a cancel on one CPU 1.9-2.1x its floor at p50 against
+         * 1.55x) with no gain under load (docs/performance.md, fifth
+         * round).  A condvar cannot be signalled later: the worker may
+         * retire and be freed once the lock is free. */
+        pthread_cond_signal(&w->cv);
         e = !w->timer.ok; /* with a timer, it delivers the deadline */
     } else if (pool.threads < pool.cfg.max_threads) {
         fresh = new_worker_locked(op);
@@ -309,7 +317,6 @@ int cio__pool_submit(cio__op *op)
         e = 1;
     }
     pthread_mutex_unlock(&pool.mu);
-    cio__wake_post_late(token);
     if (fresh && start_worker(fresh, op) < 0)
         e = -EAGAIN;
     return e;
@@ -373,7 +380,7 @@ void cio__pool_stop(void)
     pthread_mutex_lock(&pool.mu);
     pool.stopping = 1;
     for (struct cio__worker *w = pool.idle_head; w; w = w->next)
-        cio__wake_post_late(cio__wake_post_early(&w->wake));
+        pthread_cond_signal(&w->cv);
     while (pool.threads > 0)
         pthread_cond_wait(&pool.drained, &pool.mu);
     struct cio__worker *dead = take_dead_locked();
