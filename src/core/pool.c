@@ -251,7 +251,10 @@ static struct cio__worker *new_worker_locked(cio__op *op)
  * and can take milliseconds on a loaded machine, and every submit and every
  * worker going idle would queue behind it (docs/performance.md, fifth
  * round).  Nobody can take op back meanwhile: its caller holds op->mu.  0,
- * or -EAGAIN with w gone and op handed to nobody. */
+ * or -EAGAIN with w gone and op handed to nobody.  While it starts, w
+ * counts toward max_threads, so a submit at the cap queues its op; if the
+ * start then fails, that op waits for the next worker to finish one, as it
+ * would behind a full pool (its deadline and cancel still stop it). */
 static int start_worker(struct cio__worker *w, cio__op *op)
 {
     void (*hook)(void) = cio__pool_spawn_hook;
