@@ -217,8 +217,7 @@ void fig_chaos(void)
         hog[i] = start_thread(hog_main, NULL);
 
     unsigned seed = 42;
-    long steps = 0;
-    for (ns_t end = now_ns() + run; now_ns() < end; steps++) {
+    for (ns_t end = now_ns() + run; now_ns() < end;) {
         step(rd, n, rw, nraw, &seed);
         sleep_for_ns((rand_r(&seed) % 300) * NS_PER_US);
     }
@@ -286,5 +285,4 @@ void fig_chaos(void)
     free(rd);
     free(rw);
     free(hog);
-    (void)steps;
 }
