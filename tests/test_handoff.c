@@ -30,7 +30,9 @@ void cio__timer_unlock_after_fork(int child);
 /* The op must end this soon after its reason, while the worker is held. */
 #define END_MS 1000
 
-/* The seam: holds the next worker that was handed an op (once armed). */
+/* The gate: holds the next thread that reaches hold_worker once it is
+ * armed (a worker handed an op, a worker's start, the timer heap's
+ * holder), until released or for HOLD_MS. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -55,7 +57,7 @@ static void hold_worker(void)
     pthread_mutex_unlock(&gate.mu);
 }
 
-static bool worker_held(void *arg)
+static bool gate_held(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&gate.mu);
@@ -134,13 +136,13 @@ static void stop_a_read_a_held_worker_was_handed(enum reason why)
     arm_gate();
     struct op_thread *r = start_reader(f, 16);
     assert_non_null(r);
-    bool held = wait_until(worker_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, NULL, JOIN_MS);
     cio_time_t t0 = cio_now();
     if (held)
         stop_read(f, why);
     bool ended = wait_until(op_is_done, r, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = worker_held(NULL);
+    bool still_held = gate_held(NULL);
     release_gate();
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(held);
@@ -203,14 +205,14 @@ static void a_deadline_holds_while_another_worker_is_being_started(void **state)
     arm_gate();
     struct op_thread *ra = start_reader(fa, 16); /* its worker's start is held */
     assert_non_null(ra);
-    bool held = wait_until(worker_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, NULL, JOIN_MS);
     assert_int_equal(cio_set_read_deadline(fb, cio_after_ms(50)), 0);
     cio_time_t t0 = cio_now();
     struct op_thread *rb = start_reader(fb, 16);
     assert_non_null(rb);
     bool ended = wait_until(op_is_done, rb, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = worker_held(NULL);
+    bool still_held = gate_held(NULL);
     release_gate();
     assert_true(op_join(rb, JOIN_MS + HOLD_MS));
     assert_true(held);
@@ -237,39 +239,14 @@ static void a_deadline_holds_while_another_worker_is_being_started(void **state)
     assert_no_leaks(state);
 }
 
-/* The timer heap's lock, held by a thread of the test for up to HOLD_MS. */
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int held, release;
-} heap_gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
+/* The timer heap's lock, held at the gate (armed by the caller). */
 static void *hold_heap_lock(void *arg)
 {
     (void)arg;
     cio__timer_lock_for_fork();
-    pthread_mutex_lock(&heap_gate.mu);
-    heap_gate.held = 1;
-    pthread_cond_broadcast(&heap_gate.cv);
-    cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
-    while (!heap_gate.release && cio_now() < until) {
-        pthread_mutex_unlock(&heap_gate.mu);
-        sleep_us(1000);
-        pthread_mutex_lock(&heap_gate.mu);
-    }
-    heap_gate.held = 0;
-    pthread_mutex_unlock(&heap_gate.mu);
+    hold_worker();
     cio__timer_unlock_after_fork(0);
     return NULL;
-}
-
-static bool heap_lock_held(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&heap_gate.mu);
-    bool held = heap_gate.held;
-    pthread_mutex_unlock(&heap_gate.mu);
-    return held;
 }
 
 static void *close_file(void *f)
@@ -296,10 +273,10 @@ static void stop_while_the_timer_heap_is_locked(enum reason why)
     struct op_thread *r = start_reader(f, 16);
     assert_non_null(r);
     assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
-    heap_gate.release = 0;
+    arm_gate();
     pthread_t holder, closer;
     assert_int_equal(pthread_create(&holder, NULL, hold_heap_lock, NULL), 0);
-    bool held = wait_until(heap_lock_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, NULL, JOIN_MS);
     cio_time_t t0 = cio_now();
     if (held && why == BY_DEADLINE)
         assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
@@ -307,10 +284,8 @@ static void stop_while_the_timer_heap_is_locked(enum reason why)
         assert_int_equal(pthread_create(&closer, NULL, close_file, f), 0);
     bool ended = wait_until(op_is_done, r, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = heap_lock_held(NULL);
-    pthread_mutex_lock(&heap_gate.mu);
-    heap_gate.release = 1;
-    pthread_mutex_unlock(&heap_gate.mu);
+    bool still_held = gate_held(NULL);
+    release_gate();
     assert_int_equal(pthread_join(holder, NULL), 0);
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(held);
