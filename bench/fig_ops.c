@@ -110,15 +110,11 @@ static double batch(pipe_pair *p, int writing, enum method m, char *buf, size_t 
 
 static void report_op(const char *op, const char *size, double cio, double raw, int deadline)
 {
-    bench_result r = {.figure = 1, .unit = "ns", .value = cio, .baseline_value = raw};
-    snprintf(r.name, sizeof r.name, "op_%s_%s%s", op, size, deadline ? "_deadline" : "");
-    snprintf(r.baseline, sizeof r.baseline, "raw_%s_%s", op, size);
-    if (deadline) {
-        r.target_kind = TARGET_RATIO_MAX;
-        r.target = 1.5;
-    }
-    snprintf(r.note, sizeof r.note, "median per op");
-    bench_report(&r);
+    char name[48], baseline[48];
+    snprintf(name, sizeof name, "op_%s_%s%s", op, size, deadline ? "_deadline" : "");
+    snprintf(baseline, sizeof baseline, "raw_%s_%s", op, size);
+    bench_report_one(1, name, "ns", cio, baseline, raw, deadline ? TARGET_RATIO_MAX : TARGET_NONE,
+                     deadline ? 1.5 : 0, "median per op");
 }
 
 static void measure(pipe_pair *p, int writing, size_t size, char *buf, int reps)

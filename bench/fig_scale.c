@@ -277,17 +277,14 @@ static void report4(const scale_run *s, const char *what, const char *unit, doub
                     const char *base, double bv, int kind, double target, const char *note)
 {
     int mass = s->kind[0] != '\0';
-    bench_result r = {.figure = mass ? 7 : 4, .unit = unit, .value = v, .baseline_value = bv};
-    r.target_kind = kind;
-    r.target = target;
+    char name[48], base_name[48] = "";
     if (mass)
-        snprintf(r.name, sizeof r.name, "%s_%u_%s", s->kind, s->n, what);
+        snprintf(name, sizeof name, "%s_%u_%s", s->kind, s->n, what);
     else
-        snprintf(r.name, sizeof r.name, "scale_%u_%s", s->n, what);
+        snprintf(name, sizeof name, "scale_%u_%s", s->n, what);
     if (base[0])
-        snprintf(r.baseline, sizeof r.baseline, "%s_%u", base, s->n);
-    snprintf(r.note, sizeof r.note, "%s", note);
-    bench_report(&r);
+        snprintf(base_name, sizeof base_name, "%s_%u", base, s->n);
+    bench_report_one(mass ? 7 : 4, name, unit, v, base_name, bv, kind, target, note);
 }
 
 /* What one cancelio run measured. */

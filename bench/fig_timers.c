@@ -110,15 +110,8 @@ static double floor_cost(size_t n)
 
 static void report5(const char *name, double v, double floor, int target, const char *note)
 {
-    bench_result r = {.figure = 5, .unit = "ns", .value = v, .baseline_value = floor};
-    snprintf(r.name, sizeof r.name, "%s", name);
-    snprintf(r.baseline, sizeof r.baseline, "two_locks_and_clock");
-    snprintf(r.note, sizeof r.note, "%s", note);
-    if (target) {
-        r.target_kind = TARGET_VALUE_MAX;
-        r.target = 200;
-    }
-    bench_report(&r);
+    bench_report_one(5, name, "ns", v, "two_locks_and_clock", floor,
+                     target ? TARGET_VALUE_MAX : TARGET_NONE, target ? 200 : 0, note);
 }
 
 void fig_timers(void)
