@@ -53,6 +53,7 @@ int reset_peak_rss(void);              /* 0 if VmHWM could be reset */
 int wait_blocked_in(long tid, long nr, ns_t limit);
 long current_tid(void);
 long voluntary_switches(long tid); /* times thread tid went to sleep, -1 if unknown */
+int last_cpu(long tid);            /* the CPU thread tid last ran on, -1 if unknown */
 int allowed_cpus(void);            /* CPUs the process could run on at start */
 /* Pin the calling thread to the i-th of those CPUs; i < 0: to all of them. */
 void pin_self(int i);

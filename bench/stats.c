@@ -203,20 +203,41 @@ long voluntary_switches(long tid)
     return v;
 }
 
-static int is_sleeping(long tid)
+/* Field k (3 = state) of /proc/self/task/tid/stat into out; 0 if unknown. */
+static int stat_field(long tid, int k, char *out, size_t size)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
     FILE *in = fopen(path, "r");
     if (!in)
         return 0;
-    int s = 0;
+    int ok = 0;
     if (fgets(buf, sizeof buf, in)) {
         char *p = strrchr(buf, ')'); /* the name may hold spaces */
-        s = p && p[1] == ' ' && p[2] == 'S';
+        for (int f = 2; p && f < k; f++)
+            p = strchr(p + 1, ' ');
+        if (p && *++p) {
+            size_t n = strcspn(p, " \n");
+            n = n < size - 1 ? n : size - 1;
+            memcpy(out, p, n);
+            out[n] = '\0';
+            ok = 1;
+        }
     }
     fclose(in);
-    return s;
+    return ok;
+}
+
+static int is_sleeping(long tid)
+{
+    char state[8];
+    return stat_field(tid, 3, state, sizeof state) && state[0] == 'S';
+}
+
+int last_cpu(long tid)
+{
+    char cpu[16];
+    return stat_field(tid, 39, cpu, sizeof cpu) ? atoi(cpu) : -1;
 }
 
 int wait_blocked_in(long tid, long nr, ns_t limit)
