@@ -229,10 +229,11 @@ int cio__pool_start(const cio__pool_config *cfg);
 void cio__pool_quiesce(void); /* from now on submit fails with ECANCELED */
 void cio__pool_stop(void);    /* quiesce, wait for busy workers, join all */
 /* Give op (QUEUED) to a worker: 0 when an idle worker with a kernel timer
- * of its own has it (that timer delivers the deadline once the worker runs
- * it, the timer thread if it is slower than the deadline); 1 when the
- * caller is to stop it at its deadline while it is QUEUED (it waits in the
- * queue, or for a new thread); -EAGAIN (no thread), -ECANCELED. */
+ * of its own has it, or a new one where the last worker to start got a
+ * timer (that timer delivers the deadline once the worker runs it, the
+ * timer thread if it is slower than the deadline or has no timer); 1 when
+ * the caller is to stop it at its deadline while it is QUEUED (it waits in
+ * the queue, or for a new thread); -EAGAIN (no thread), -ECANCELED. */
 int cio__pool_submit(cio__op *op);
 /* Take op back if no worker has taken it yet: out of the queue of ops
  * waiting for a worker, or from a worker it was handed to that has not yet

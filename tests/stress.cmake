@@ -27,5 +27,6 @@ if(cio_library_type STREQUAL "STATIC_LIBRARY" AND CIO_LINKER_HAS_WRAP
         "LINKER:--wrap=malloc"
         "LINKER:--wrap=calloc"
         "LINKER:--wrap=realloc"
-        "LINKER:--wrap=free")
+        "LINKER:--wrap=free"
+        "LINKER:--wrap=timer_create")
 endif()

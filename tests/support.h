@@ -26,6 +26,15 @@
 
 #include "cancelio.h"
 
+/* CIO_TSAN: built with ThreadSanitizer (gcc says so one way, clang the other). */
+#if defined(__SANITIZE_THREAD__)
+#define CIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CIO_TSAN 1
+#endif
+#endif
+
 #define NS_PER_MS ((cio_time_t)1000000)
 
 /* ---- time ---------------------------------------------------------------- */

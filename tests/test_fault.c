@@ -1,13 +1,15 @@
 /*
  * Description: fault injection by link-time interposition.  The test is
- * linked with ld's --wrap for pthread_create, malloc, calloc, realloc and
- * free (tests/stress.cmake, static library only), so every call the library
- * makes goes through the wrappers below.  A failure is armed on one thread
- * and hits only the calls made on that thread, which is where the library
- * makes them (cio_fdopen's allocation, the timer heap growing in
- * cio_set_deadline, a new worker in cio_read): nothing else in the process
- * is disturbed.  The wrappers also count the blocks alive, so "nothing
- * leaks" is an exact count here, not only under ASan.
+ * linked with ld's --wrap for pthread_create, malloc, calloc, realloc, free
+ * and timer_create (tests/stress.cmake, static library only), so every
+ * call the library makes goes through the wrappers below.  A failure is
+ * armed on one thread and hits only the calls made on that thread, which
+ * is where the library makes them (cio_fdopen's allocation, the timer heap
+ * growing in cio_set_deadline, a new worker in cio_read): nothing else in
+ * the process is disturbed.  (A worker makes its timer on its own thread:
+ * that failure is armed for the next call in the process.)  The wrappers
+ * also count the blocks alive, so "nothing leaks" is an exact count here,
+ * not only under ASan.
  *
  * Checked: pthread_create failing makes the op fail with EAGAIN, no thread
  * or block leaks and the file works afterwards, also with a busy worker
@@ -19,8 +21,10 @@
  * cio_fdopen gives ENOMEM with the fd open and nothing made; one while
  * arming a deadline (the heap grows past its slots) gives ENOMEM and leaves
  * the old deadline in force (none, or one in the past), undoing the read
- * half of cio_set_deadline; and every allocation and thread creation of a
- * cold start, failing in turn, is reported and leaks nothing.
+ * half of cio_set_deadline; every allocation and thread creation of a
+ * cold start, failing in turn, is reported and leaks nothing; and a new
+ * worker that cannot make its kernel timer, where the one before could,
+ * still has its deadline delivered and its cancel land.
  */
 #include "support.h"
 
@@ -47,6 +51,8 @@ void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
 void __real_free(void *p);
 void __wrap_free(void *p);
+int __real_timer_create(clockid_t c, struct sigevent *ev, timer_t *id);
+int __wrap_timer_create(clockid_t c, struct sigevent *ev, timer_t *id);
 
 /* What is armed on this thread: the nth call from now fails (0: none; -1:
  * every call), and how many calls were seen and failed since arming. */
@@ -102,6 +108,18 @@ void __wrap_free(void *p)
     if (p)
         atomic_fetch_sub(&live_blocks, 1);
     __real_free(p);
+}
+
+/* A worker makes its timer on its own thread, not the arming one: these
+ * many timer_create calls from now fail, whichever thread makes them. */
+static atomic_long timers_to_fail;
+
+int __wrap_timer_create(clockid_t c, struct sigevent *ev, timer_t *id)
+{
+    long n = atomic_load(&timers_to_fail);
+    while (n > 0 && !atomic_compare_exchange_weak(&timers_to_fail, &n, n - 1))
+        ;
+    return n > 0 ? (errno = EAGAIN, -1) : __real_timer_create(c, ev, id);
 }
 
 /* Arm: the nth pthread_create / allocation on this thread fails (-1: all). */
@@ -413,6 +431,75 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
         close_pipe_file(&p[i]);
 }
 
+/* ---- a worker's timer cannot be made ------------------------------------------------ */
+
+/* Once a worker has been seen to get a kernel timer, a read that starts a
+ * new one is left to that worker's timer: its caller does not wake at the
+ * deadline.  If timer_create fails on the new thread, the timer thread
+ * delivers the deadline instead, and a cancel is sent again until it lands:
+ * neither may hang.  (Where workers have no such timer, timer_create is
+ * never called and the failures stay unused: the test says so and skips.) */
+/* No worker, and the last one to start got its timer. */
+static void empty_pool_after_a_worker_with_a_timer(cio_file *f)
+{
+    char c;
+    assert_int_equal(cio_shutdown(), 0); /* files stay valid */
+    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(5)), 0);
+    assert_int_equal(cio_read(f, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(cio_shutdown(), 0);
+    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(workers(), 0);
+}
+
+static void a_new_worker_without_its_timer_still_honours_deadlines_and_cancels(void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    struct pipe_file p;
+    open_pipe_file(&p);
+    char c;
+
+    /* A deadline, on a new worker that has no timer. */
+    empty_pool_after_a_worker_with_a_timer(p.f);
+    atomic_store(&timers_to_fail, 1);
+    cio_time_t d = cio_after_ms(50);
+    assert_int_equal(cio_set_read_deadline(p.f, d), 0);
+    ssize_t r = cio_read(p.f, &c, 1);
+    int err = errno;
+    cio_time_t end = cio_now();
+    if (atomic_load(&timers_to_fail) == 1) {
+        atomic_store(&timers_to_fail, 0);
+        close_pipe_file(&p);
+        skip(); /* no worker timers here */
+    }
+    assert_int_equal(r, -1);
+    assert_int_equal(err, ETIMEDOUT);
+    assert_true(end >= d);
+    assert_true(elapsed_ms(d, end) <= (double)scaled_ms(LATE_BOUND_MS));
+
+    /* A cancel, on another new worker without a timer. */
+    empty_pool_after_a_worker_with_a_timer(p.f);
+    atomic_store(&timers_to_fail, 1);
+    assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);
+    struct op_thread *t = start_reader(p.f, 1);
+    assert_true(wait_in_syscall_on(p.r, CIO_READ, 1, JOIN_MS));
+    assert_int_equal(atomic_load(&timers_to_fail), 0);
+    assert_int_equal(cio_cancel(p.f, CIO_READ), 0);
+    assert_fails(t, ECANCELED, AT_ONCE_MS);
+
+    /* The file works after, on a worker with a timer again. */
+    assert_int_equal(cio_set_read_deadline(p.f, cio_after_ms(20)), 0);
+    assert_int_equal(cio_read(p.f, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(cio_set_read_deadline(p.f, CIO_NO_DEADLINE), 0);
+    write_str(p.w, "x");
+    assert_int_equal(cio_read(p.f, &c, 1), 1);
+    assert_int_equal(c, 'x');
+    close_pipe_file(&p);
+}
+
 /* Rule 5 with the fast path and the thread cap: a cio_write larger than
  * the pipe's room writes what fits on the caller's thread, then waits for
  * the one worker (busy elsewhere).  Its deadline passes while it waits: it
@@ -707,6 +794,7 @@ int main(void)
         T(an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open),
         T(an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one),
         T(every_failure_on_a_cold_start_is_reported_and_leaks_nothing),
+        T(a_new_worker_without_its_timer_still_honours_deadlines_and_cancels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

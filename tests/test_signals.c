@@ -25,14 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define CIO_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CIO_TSAN 1
-#endif
-#endif
-
 #ifdef CIO_TSAN
 /* The fork tests' children start library threads, which ThreadSanitizer
  * forbids by default after a fork of a multi-threaded process. */

@@ -43,6 +43,7 @@ static struct {
     cio__pool_config cfg;
     int stopping;
     unsigned threads, idle, serial;
+    int timers;                    /* the last worker to start got its timer */
     struct cio__worker *idle_head; /* most recently idle first */
     struct cio__worker *dead;      /* exited, waiting to be joined */
     struct cio__worker *all;       /* every worker not yet reaped (for fork) */
@@ -209,6 +210,7 @@ static cio__op *first_op(struct cio__worker *w)
 {
     pthread_mutex_lock(&pool.mu);
     w->fresh = 0;
+    pool.timers = w->timer.ok;
     cio__op *op = take_locked(w);
     pthread_mutex_unlock(&pool.mu);
     return op ? op : next_op(w);
@@ -313,8 +315,15 @@ int cio__pool_submit(cio__op *op)
         pthread_cond_signal(&w->cv);
         e = !w->timer.ok; /* with a timer, it delivers the deadline */
     } else if (pool.threads < pool.cfg.max_threads) {
+        /* Whether it gets a timer is not known until it runs; as the last
+         * one did.  If it does not, the timer thread delivers the deadline
+         * (it skips only ops whose caller wakes by their deadline), and the
+         * first stop reason wakes the caller to re-signal.  A caller that
+         * also slept until the deadline would, at a mass expiry, wake there
+         * only to find its op on its worker's way out (docs/performance.md,
+         * sixth round). */
         fresh = new_worker_locked(op);
-        e = fresh ? 1 : -ENOMEM; /* whether it gets a timer is not known yet */
+        e = fresh ? !pool.timers : -ENOMEM;
     } else {
         queue_push(op);
         e = 1;
