@@ -256,13 +256,14 @@ static ns_t blocker_wait(blocker *b, ns_t t0, int want_errno)
 static atomic_long worker_tid;
 static int traced_fd = -1;
 
-/* The unpinned run: the scheduler places every thread, and each trial
- * starts after the process has slept GAP_NS, as in a program that cancels
- * a read now and then.  near[0] and near[1] count the trials in which the
- * thread to interrupt (the floor's reader, cancelio's worker) had last run
- * on the canceller's CPU: the rest pay for waking another, idle, CPU. */
+/* The run of cancel_trials under way.  Unpinned, the scheduler places
+ * every thread, and each trial starts after the process has slept GAP_NS,
+ * as in a program that cancels a read now and then.  near[0] and near[1]
+ * count the trials in which the thread to interrupt (the floor's reader,
+ * cancelio's worker) had last run on the canceller's CPU: the rest pay for
+ * waking another, idle, CPU. */
 #define GAP_NS (2 * NS_PER_MS)
-static struct {
+static struct trial_run {
     int unpinned;
     size_t near[2];
 } trial;
@@ -362,6 +363,7 @@ static void report_cancel(const char *where, ns_t *vc, ns_t *vr, size_t n, const
  * took more than one signal. */
 static size_t cancel_trials(int cpu, size_t n)
 {
+    trial = (struct trial_run){.unpinned = cpu < 0};
     bench_lib_start(0, 0); /* fresh workers: made by the pinned callers */
     int a[2], b[2];
     empty_pipe(a);
@@ -421,10 +423,8 @@ void fig_cancel(void)
     /* What a program that does not pin its threads sees (no target: where
      * the scheduler puts the worker, and whether that CPU is asleep, decide
      * it more than the library does; docs/performance.md, sixth round). */
-    trial.unpinned = 1;
     multi += cancel_trials(-1, n / 2);
     total += n / 2;
-    trial.unpinned = 0;
     char note[160];
     snprintf(note, sizeof note, "%.2f%% of %zu cancels needed a second signal",
              100.0 * (double)multi / (double)total, total);

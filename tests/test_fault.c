@@ -433,12 +433,6 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
 
 /* ---- a worker's timer cannot be made ------------------------------------------------ */
 
-/* Once a worker has been seen to get a kernel timer, a read that starts a
- * new one is left to that worker's timer: its caller does not wake at the
- * deadline.  If timer_create fails on the new thread, the timer thread
- * delivers the deadline instead, and a cancel is sent again until it lands:
- * neither may hang.  (Where workers have no such timer, timer_create is
- * never called and the failures stay unused: the test says so and skips.) */
 /* No worker, and the last one to start got its timer. */
 static void empty_pool_after_a_worker_with_a_timer(cio_file *f)
 {
@@ -453,6 +447,12 @@ static void empty_pool_after_a_worker_with_a_timer(cio_file *f)
     assert_int_equal(workers(), 0);
 }
 
+/* Once a worker has been seen to get a kernel timer, a read that starts a
+ * new one is left to that worker's timer: its caller does not wake at the
+ * deadline.  If timer_create fails on the new thread, the timer thread
+ * delivers the deadline instead, and a cancel is sent again until it lands:
+ * neither may hang.  (Where workers have no such timer, timer_create is
+ * never called and the failures stay unused: the test says so and skips.) */
 static void a_new_worker_without_its_timer_still_honours_deadlines_and_cancels(void **state)
 {
     (void)state;
