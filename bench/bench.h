@@ -105,4 +105,23 @@ int bench_futex_hash_slots(void);
 void bench_lib_start(unsigned max_threads, int timer);
 void bench_lib_stop(void);
 
+/* ---- the model bare (bare_model.c), for figure 7 ---- */
+
+/* A blocking read's stand-in: its deadline, and the word its caller waits
+ * on until a worker has timed it out. */
+typedef struct bare_job {
+    ns_t deadline;
+    _Atomic unsigned done;
+} bare_job;
+
+/* Start n workers, the i-th reading fds[i] (an empty pipe), each with its
+ * own POSIX timer; 0, or -1 with errno (ENOSYS where there is no
+ * SIGEV_THREAD_ID).  bare_serve lets them take jobs[0..n) in order, with
+ * their deadlines already set; bare_wait waits for one; bare_close stops
+ * and joins the workers. */
+int bare_open(const int *fds, unsigned n);
+void bare_serve(bare_job **jobs, unsigned n);
+void bare_wait(bare_job *j);
+void bare_close(void);
+
 #endif

@@ -39,6 +39,8 @@
 typedef struct caller {
     pthread_t th;
     cio_file *f; /* NULL: a baseline thread */
+    int bare;    /* a baseline thread whose read is the model bare's */
+    bare_job job;
     ns_t deadline;
     ns_t returned;
     int err;
@@ -124,6 +126,28 @@ static unsigned finished_count(void)
     return atomic_load(&gate.finished);
 }
 
+/* The CPU time of the whole process so far (user and system). */
+static ns_t process_cpu(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (ns_t)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * NS_PER_S +
+           (ns_t)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * NS_PER_US;
+}
+
+/* Wait until k callers have finished, or until limit; how many did.  From
+ * just before the first deadline on, it measures the process's CPU time:
+ * *cpu gets it per expiry (what the deadlines cost, every thread, the
+ * kernel's work for them included). */
+static unsigned wait_window(unsigned k, ns_t first, ns_t limit, double *cpu)
+{
+    sleep_until_ns(first - 5 * NS_PER_MS);
+    ns_t c0 = process_cpu();
+    unsigned fin = gate_wait(finished_count, k, limit);
+    *cpu = (double)(process_cpu() - c0) / (double)(k ? k : 1);
+    return fin;
+}
+
 static void wait_phase(int phase)
 {
     while (gate.phase < phase)
@@ -144,6 +168,9 @@ static void *caller_main(void *arg)
     if (c->f) {
         ssize_t r = cio_read(c->f, &byte, 1); /* the bench sets its deadline */
         c->err = r < 0 ? errno : 0;
+    } else if (c->bare) {
+        bare_wait(&c->job);
+        c->err = ETIMEDOUT;
     } else {
         sleep_until_ns(c->deadline);
         c->err = ETIMEDOUT;
@@ -158,15 +185,16 @@ static void *caller_main(void *arg)
     return NULL;
 }
 
-/* Start the callers (with files or not); how many started. */
-static unsigned spawn(scale_run *s, cio_file **files)
+/* Start the callers (with files, for the model bare, or sleeping); how
+ * many started. */
+static unsigned spawn(scale_run *s, cio_file **files, int bare)
 {
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, CALLER_STACK);
     unsigned k = 0;
     for (; k < s->n; k++) {
-        s->c[k] = (caller){.f = files ? files[k] : NULL};
+        s->c[k] = (caller){.f = files ? files[k] : NULL, .bare = bare};
         if (pthread_create(&s->c[k].th, &a, caller_main, &s->c[k]) != 0)
             break;
     }
@@ -251,6 +279,7 @@ static int reopen_pipes(scale_run *s)
 typedef struct baseline {
     double kib_per_thread;
     late_stats late;
+    double cpu; /* per expiry */
     ns_t teardown;
 } baseline;
 
@@ -259,12 +288,12 @@ static baseline run_baseline(scale_run *s)
     baseline b;
     gate_reset();
     long rss0 = proc_status_kib("VmRSS");
-    unsigned k = spawn(s, NULL);
+    unsigned k = spawn(s, NULL, 0);
     gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
     b.kib_per_thread = (double)(proc_status_kib("VmRSS") - rss0) / (double)k;
-    stagger(s, k);
+    ns_t first = stagger(s, k);
     gate_set(1);
-    gate_wait(finished_count, k, now_ns() + s->base + s->spread + 60 * NS_PER_S);
+    wait_window(k, first, first + s->spread + 60 * NS_PER_S, &b.cpu);
     unsigned bad;
     b.late = lateness(s, k, &bad, "nanosleep");
     ns_t t = now_ns();
@@ -291,6 +320,7 @@ static void report4(const scale_run *s, const char *what, const char *unit, doub
 typedef struct cio_result {
     unsigned bad;
     late_stats late;
+    double cpu; /* per expiry */
     double gross_kib, kstack_kib;
     int hwm_ok, slots;
     long threads;
@@ -302,7 +332,7 @@ typedef struct cio_result {
  * worker has one (the RSS peak); the others wait in the library's queue. */
 static unsigned block_all(scale_run *s, cio_file **files, cio_result *out)
 {
-    unsigned k = spawn(s, files);
+    unsigned k = spawn(s, files, 0);
     gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
     unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
     long want = proc_status_kib("Threads") + (k < cap ? k : cap);
@@ -339,7 +369,7 @@ static cio_result run_cio(scale_run *s)
     for (unsigned i = 0; i < k; i++)
         cio_set_read_deadline(files[i], s->c[i].deadline);
     o.set = now_ns() - (first - s->base);
-    unsigned fin = gate_wait(finished_count, k, first + s->spread + 30 * NS_PER_S);
+    unsigned fin = wait_window(k, first, first + s->spread + 30 * NS_PER_S, &o.cpu);
     for (unsigned i = 0; fin < k && i < k; i++)
         cio_cancel(files[i], CIO_READ); /* a read that never timed out */
     long hwm = o.hwm_ok ? proc_status_kib("VmHWM") : rss;
@@ -391,10 +421,57 @@ static void report_scale(const scale_run *s, const baseline *b, const cio_result
             TARGET_NONE, 0, "cio_close of every file + cio_shutdown");
 }
 
+/* The model bare's run (bare_model.c): ok, or errno when it could not run. */
+typedef struct bare_result {
+    int ok, err;
+    late_stats late;
+    double cpu; /* per expiry */
+} bare_result;
+
+/* The same callers as the floor's, each waiting for a worker of a pool as
+ * large as the library's thread cap to time its read out. */
+static bare_result run_bare(scale_run *s)
+{
+    bare_result r = {0};
+    unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
+    gate_reset();
+    unsigned k = spawn(s, NULL, 1);
+    gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
+    bare_job **jobs = calloc(k, sizeof *jobs);
+    if (!jobs || bare_open(s->fds, k < cap ? k : cap) < 0) {
+        r.err = jobs ? errno : ENOMEM;
+        for (unsigned i = 0; i < k; i++)
+            atomic_store(&s->c[i].job.done, 1); /* nothing to wait for */
+        gate_set(1);
+        gate_wait(finished_count, k, now_ns() + 60 * NS_PER_S);
+        release_and_join(s, k);
+        free(jobs);
+        return r;
+    }
+    ns_t first = stagger(s, k);
+    for (unsigned i = 0; i < k; i++) {
+        s->c[i].job.deadline = s->c[i].deadline;
+        jobs[i] = &s->c[i].job;
+    }
+    gate_set(1);
+    bare_serve(jobs, k);
+    if (wait_window(k, first, first + s->spread + 30 * NS_PER_S, &r.cpu) < k)
+        die("figure 7: a read of the model bare never timed out");
+    unsigned bad;
+    r.late = lateness(s, k, &bad, "bare");
+    bare_close();
+    release_and_join(s, k);
+    free(jobs);
+    r.ok = 1;
+    return r;
+}
+
 /* Figure 7: lateness percentiles against the same percentiles of the floor;
- * p99 has the target (20x spread, 3x at one instant). */
-static void report_mass(const scale_run *s, const baseline *b, const cio_result *o, double target,
-                        int runs, const char *all)
+ * p99 has the target (20x spread, 3x at one instant).  Against the model
+ * bare, and the CPU an expiry, with no target: they say how much of the
+ * distance to the floor the model itself costs on this machine. */
+static void report_mass(const scale_run *s, const baseline *b, const bare_result *bare,
+                        const cio_result *o, double target, int runs, const char *all)
 {
     char what[192], note[256];
     report_bad(s, o);
@@ -407,16 +484,38 @@ static void report_mass(const scale_run *s, const baseline *b, const cio_result 
             TARGET_RATIO_MAX, target, note);
     report4(s, "late_max", "ns", (double)o->late.max, "nanosleep_late_max", (double)b->late.max,
             TARGET_NONE, 0, note);
+    if (bare->ok) {
+        snprintf(note, sizeof note,
+                 "the model with no library: a worker thread per read, its own POSIX timer, a "
+                 "futex wake (bench/bare_model.c); same run");
+        report4(s, "late_p50_vs_bare", "ns", (double)o->late.p50, "bare_model_late_p50",
+                (double)bare->late.p50, TARGET_NONE, 0, note);
+        report4(s, "late_p99_vs_bare", "ns", (double)o->late.p99, "bare_model_late_p99",
+                (double)bare->late.p99, TARGET_NONE, 0, note);
+        snprintf(note, sizeof note,
+                 "process CPU (getrusage) from 5 ms before the first deadline to the last "
+                 "return, an expiry; the model bare: %.1f us (%.2fx the floor)",
+                 bare->cpu / NS_PER_US, bare->cpu / (b->cpu > 0 ? b->cpu : 1));
+    } else {
+        snprintf(note, sizeof note,
+                 "process CPU (getrusage) from 5 ms before the first deadline to the last "
+                 "return, an expiry; the model bare could not run here: %s",
+                 strerror(bare->err));
+    }
+    report4(s, "cpu_per_expiry", "ns", o->cpu, "nanosleep_cpu_per_expiry", b->cpu, TARGET_NONE, 0,
+            note);
 }
 
-/* Figure 7 runs each case this many times, floor and library in turn, and
- * reports the run whose p99 ratio is the median: on a shared machine one
- * run's floor or its library side can be hit by a burst of load, and a
- * single run then says more about the neighbours than about either. */
+/* Figure 7 runs each case this many times, the floor, the model bare and
+ * the library in turn, and reports the run whose p99 ratio (library over
+ * floor) is the median: on a shared machine one run's floor or its library
+ * side can be hit by a burst of load, and a single run then says more about
+ * the neighbours than about either. */
 #define MASS_RUNS 3
 
 typedef struct mass_run {
     baseline b;
+    bare_result bare;
     cio_result o;
     double ratio; /* p99 of the library over p99 of the floor */
 } mass_run;
@@ -427,8 +526,8 @@ static int by_ratio(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The floor and the library, runs times; the median run, and every run's
- * ratio in *all (in run order). */
+/* The floor, the model bare and the library, runs times; the median run,
+ * and every run's ratio in *all (in run order). */
 static mass_run median_run(scale_run *s, int runs, char *all, size_t size)
 {
     mass_run r[MASS_RUNS];
@@ -439,6 +538,7 @@ static mass_run median_run(scale_run *s, int runs, char *all, size_t size)
         if (i > 0 && reopen_pipes(s) < 0)
             break; /* the runs so far */
         r[i].b = run_baseline(s);
+        r[i].bare = run_bare(s);
         r[i].o = run_cio(s);
         r[i].ratio = (double)r[i].o.late.p99 / (double)(r[i].b.late.p99 > 0 ? r[i].b.late.p99 : 1);
         used += (size_t)snprintf(all + used, size - used, "%s%.3g", i ? ", " : "", r[i].ratio);
@@ -470,7 +570,7 @@ static void run_case(scale_run *s, double target)
             char all[96];
             int runs = bench_cfg.quick ? 1 : MASS_RUNS;
             mass_run m = median_run(s, runs, all, sizeof all);
-            report_mass(s, &m.b, &m.o, target, runs, all);
+            report_mass(s, &m.b, &m.bare, &m.o, target, runs, all);
         } else {
             baseline b = run_baseline(s);
             cio_result o = run_cio(s);
@@ -501,7 +601,11 @@ void fig_scale(void)
 /* Figure 7: mass expiry with the library's default thread cap (4,096), so
  * that the reads beyond it wait in its queue.  Spread: deadlines over
  * 100 ms; instant: every deadline at one moment.  --quick keeps them small
- * (with a cap of 100, so the queue is still exercised). */
+ * (with a cap of 100, so the queue is still exercised).  Besides the floor
+ * (plain threads in clock_nanosleep, the target's), each run times the
+ * model bare (bare_model.c): as many workers as the cap, each read timed
+ * out by its worker's own POSIX timer and handed back through a futex, with
+ * no library; and the process's CPU an expiry for all three. */
 void fig_mass(void)
 {
     unsigned n_spread = bench_cfg.quick ? 400 : 10000, n_instant = bench_cfg.quick ? 300 : 9000;
