@@ -97,12 +97,14 @@ static void finish(bare_job *j)
 /* One read, as the model runs it. */
 static void serve(timer_t t, int fd, bare_job *j)
 {
-    if (now_ns() < j->deadline) {
-        set_timer(t, j->deadline, REPEAT);
-        char byte;
-        while (read(fd, &byte, 1) < 0 && errno == EINTR && now_ns() < j->deadline)
-            continue;
+    if (now_ns() >= j->deadline) {
+        finish(j); /* rule 2: not started, no system call but the wake */
+        return;
     }
+    set_timer(t, j->deadline, REPEAT);
+    char byte;
+    while (read(fd, &byte, 1) < 0 && errno == EINTR && now_ns() < j->deadline)
+        continue;
     finish(j);
     set_timer(t, 0, 0); /* after the wake-up, off the caller's path */
 }
@@ -142,13 +144,13 @@ static void *worker_main(void *arg)
 
 int bare_open(const int *fds, unsigned n)
 {
+    bare.w = calloc(n ? n : 1, sizeof *bare.w);
+    if (!bare.w)
+        return -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: read(2) fails with EINTR */
     sigaction(signal_number(), &sa, NULL);
-    bare.w = calloc(n ? n : 1, sizeof *bare.w);
-    if (!bare.w)
-        return -1;
     bare.started = 0;
     bare.open = 0;
     bare.jobs = NULL;
