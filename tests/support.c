@@ -242,6 +242,14 @@ bool wait_no_pending(int signo, int64_t timeout_ms)
     return wait_until(no_pending_pred, &signo, timeout_ms);
 }
 
+void time_out_one_read(cio_file *f)
+{
+    char c;
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(5)), 0);
+    assert_int_equal(cio_read(f, &c, 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+}
+
 /* ---- randomness --------------------------------------------------------- */
 
 unsigned test_seed(const char *what)

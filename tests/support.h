@@ -228,6 +228,10 @@ bool wait_op_sleeping(struct op_thread *t, int64_t timeout_ms);
 /* Wait until no signal in set is pending for the process or this thread. */
 bool wait_no_pending(int signo, int64_t timeout_ms);
 
+/* One read on f, an empty pipe's read end, that times out 5 ms from now
+ * (asserted): a worker has run, and got its kernel timer or not. */
+void time_out_one_read(cio_file *f);
+
 /* ---- per-test fixture --------------------------------------------------- */
 
 /* setup: install the counting tracer and remember the fd and thread
