@@ -328,13 +328,19 @@ typedef struct cio_result {
     ns_t all_in, set, teardown;
 } cio_result;
 
+/* The library's thread cap in this run (4,096 is its default). */
+static unsigned thread_cap(const scale_run *s)
+{
+    return s->max_threads ? s->max_threads : 4096;
+}
+
 /* Start the reads with no deadline and wait until every one that can have a
  * worker has one (the RSS peak); the others wait in the library's queue. */
 static unsigned block_all(scale_run *s, cio_file **files, cio_result *out)
 {
     unsigned k = spawn(s, files, 0);
     gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
-    unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
+    unsigned cap = thread_cap(s);
     long want = proc_status_kib("Threads") + (k < cap ? k : cap);
     ns_t start = now_ns();
     gate_set(1);
@@ -433,7 +439,7 @@ typedef struct bare_result {
 static bare_result run_bare(scale_run *s)
 {
     bare_result r = {0};
-    unsigned cap = s->max_threads ? s->max_threads : 4096; /* the library's default */
+    unsigned cap = thread_cap(s);
     gate_reset();
     unsigned k = spawn(s, NULL, 1);
     gate_wait(ready_count, k, now_ns() + 60 * NS_PER_S);
