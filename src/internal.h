@@ -150,7 +150,8 @@ cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
 void cio__op_execute(cio__op *op, struct cio__worker *w);
 /* The reason to stop, or 0. */
 int cio__op_stop_reason(cio__op *op);
-/* On the worker after EINTR (step 3): the reason to stop, or 0 to retry.
+/* On the worker after EINTR, or a write that a signal made short (step 3):
+ * the reason to stop, or 0 to retry.
  * A deadline that has passed is a reason even before anyone set it (the
  * worker's own timer sent the signal). */
 int cio__op_eintr_reason(cio__op *op);
@@ -340,12 +341,19 @@ long cio__call_run(cio__op *op, cio_time_t deadline);
  *                again: it may be an orphan, or gone).
  *   end          no lock held, op's lock still alive: forget op; returns the
  *                op's result.  The layer above runs its handlers here.
+ *   span         no lock held, around a read helper, whose several ops make
+ *                one (rule 20): on = 1 before it begins returns -EINTR
+ *                (refused: it touches nothing) or 0; until span(w, 0) at
+ *                its end, end forgets each op without running handlers,
+ *                and span(w, 0) runs them once the helper has let the read
+ *                direction go (a handler may read the same file).
  * Nothing here names the layer above: it sets the pointer on its threads. */
 typedef struct cio__watcher cio__watcher;
 typedef struct cio__watch_ops {
     int (*begin)(cio__watcher *w, cio__op *op, pthread_mutex_t *mu);
     void (*arm_locked)(cio__watcher *w, cio__op *op, int on);
     long (*end)(cio__watcher *w, long result);
+    int (*span)(cio__watcher *w, int on);
 } cio__watch_ops;
 struct cio__watcher {
     const cio__watch_ops *ops;

@@ -7,7 +7,8 @@
  * is already blocked, and a cleared or moved-out deadline leaves no stale
  * timer; read and write deadlines are independent; a write cut short by its
  * deadline returns its count, the next call fails and after clearing the
- * rest goes out exactly once; zero-length ops return 0 at once.
+ * rest goes out exactly once, also when its reader keeps making room;
+ * zero-length ops return 0 at once.
  *
  * The same cases run once per timer backend: test_deadline_heap.c and
  * test_deadline_timerfd.c define CIO_TEST_TIMER and include this file, and
@@ -594,6 +595,81 @@ static void write_cut_short_by_deadline_returns_its_count_and_resumes(void **sta
     assert_int_equal(close(p[0]), 0);
 }
 
+/* Drains a pipe a page at a time with a pause between reads while `trickle`
+ * is set, at full speed after: a reader that keeps a writer moving bytes. */
+struct trickle {
+    struct raw_reader rr;
+    atomic_int trickle;
+};
+
+static void *trickle_main(void *arg)
+{
+    struct trickle *t = arg;
+    while (t->rr.got < t->rr.cap) {
+        size_t k = t->rr.cap - t->rr.got < 4096 ? t->rr.cap - t->rr.got : 4096;
+        ssize_t r = read(t->rr.fd, t->rr.buf + t->rr.got, k);
+        if (r <= 0)
+            break;
+        t->rr.got += (size_t)r;
+        if (atomic_load(&t->trickle))
+            sleep_us(200);
+    }
+    atomic_store(&t->rr.done, 1);
+    return NULL;
+}
+
+/* Rules 2, 5: a write whose reader keeps making room is still cut at its
+ * deadline.  A signal there makes write(2) short rather than fail with
+ * EINTR; the worker must then see that the deadline has passed (its own
+ * timer sent the signal and set no reason) instead of writing on until a
+ * repeat signal finds it moving nothing. */
+static void a_write_that_keeps_moving_still_stops_at_its_deadline(void **state)
+{
+    (void)state;
+    const size_t total = (size_t)32 << 20; /* 1.6 s at the trickle's pace */
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    unsigned char *data = malloc(total);
+    assert_non_null(data);
+    fill_pattern(data, total, 0);
+    struct trickle t = {.rr = {.fd = p[0], .cap = total, .buf = malloc(total)}};
+    assert_non_null(t.rr.buf);
+    atomic_init(&t.trickle, 1);
+    assert_int_equal(pthread_create(&t.rr.thread, NULL, trickle_main, &t), 0);
+    cio_file *wf = cio_fdopen(p[1]);
+    assert_non_null(wf);
+
+    /* Three cuts in a row: a write that goes on past its deadline stops
+     * by chance (a repeat signal that finds it moving nothing) often
+     * enough that one cut alone could pass. */
+    size_t off = 0;
+    for (int cut = 0; cut < 3; cut++) {
+        cio_time_t d = cio_after_ms(100);
+        assert_int_equal(cio_set_write_deadline(wf, d), 0);
+        ssize_t n = cio_write(wf, data + off, total - off);
+        cio_time_t end = cio_now();
+        printf("cut at %zd of %zu bytes, %.1f ms after the deadline\n", n, total - off,
+               elapsed_ms(d, end));
+        assert_true(end >= d);
+        assert_true(n > 0 && (size_t)n < total - off);
+        assert_true(elapsed_ms(d, end) < (double)scaled_ms(LATE_BOUND_MS / 4));
+        off += (size_t)n;
+        assert_int_equal(cio_write(wf, data + off, total - off), -1);
+        assert_int_equal(errno, ETIMEDOUT);
+    }
+
+    atomic_store(&t.trickle, 0);
+    assert_int_equal(cio_set_write_deadline(wf, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_write(wf, data + off, total - off), (ssize_t)(total - off));
+    assert_int_equal(cio_close(wf), 0);
+    assert_true(raw_reader_join(&t.rr, JOIN_MS));
+    assert_int_equal(t.rr.got, total);
+    assert_int_equal(pattern_mismatch(t.rr.buf, total, 0), total);
+    free(t.rr.buf);
+    free(data);
+    assert_int_equal(close(p[0]), 0);
+}
+
 /* Rule 5: zero-length reads and writes return 0 at once and consume
  * nothing: even with a past deadline, and on an empty pipe (read) or a
  * full one (write) with no deadline, where a real syscall would block. */
@@ -968,6 +1044,7 @@ int main(void)
         T(read_times_out_on_a_tty_and_data_survives),
         T(write_times_out_on_a_full_pipe_and_writes_nothing),
         T(write_cut_short_by_deadline_returns_its_count_and_resumes),
+        T(a_write_that_keeps_moving_still_stops_at_its_deadline),
         T(zero_length_read_and_write_return_0_at_once_and_consume_nothing),
         T(many_armed_deadlines_each_fire_on_their_own),
         T(the_chosen_timer_backend_is_the_one_running),

@@ -5,9 +5,10 @@
  * or refuses the next op without touching the fd; the thread's handlers
  * run on the thread, oldest note first, in the order they were added, the
  * first nonzero wins; the queue holds CIO_NNOTE notes; a handler may do
- * cancelio I/O undisturbed; cio_alarm replaces, clears and says what was
- * left; an exited thread gives ESRCH; a note racing a deadline loses no
- * byte and leaves no stray EINTR behind.
+ * cancelio I/O undisturbed, even on the file a read helper it interrupted
+ * was reading, and a read helper is refused like any op; cio_alarm replaces, clears and says what
+ * was left; an exited thread gives ESRCH; a note racing a deadline loses no byte and leaves no
+ * stray EINTR behind.
  */
 #include "support.h"
 
@@ -636,6 +637,111 @@ static void a_handler_may_do_cancelio_io_undisturbed(void **state)
     assert_int_equal(close(q[1]), 0);
 }
 
+/* ---- a handler that reads the file a read helper was reading --------- */
+
+static struct {
+    cio_file *f;
+    int full; /* the helper: cio_read_full, else cio_read_until */
+    ssize_t r;
+    int err;
+    char got[8];
+} hsame;
+
+static int same_file_handler(void *arg, char *note)
+{
+    (void)arg;
+    record('s', note);
+    hsame.r = cio_read(hsame.f, hsame.got, sizeof hsame.got);
+    hsame.err = hsame.r < 0 ? errno : 0;
+    return 1;
+}
+
+static void helper_with_same_file_handler(struct pt *t)
+{
+    char buf[64];
+    cio_atnotify(same_file_handler, 1);
+    atomic_store(&t->stage, 1);
+    if (hsame.full)
+        save(t, 0, cio_read_full(t->f, buf, sizeof buf));
+    else
+        save(t, 0, cio_read_until(t->f, buf, sizeof buf, "\n", 1));
+    t->r[1] = (ssize_t)cio_unread(t->f);
+    cio_atnotify(same_file_handler, 0);
+    atomic_store(&t->stage, 100);
+}
+
+/* Rules 17, 20: a read helper is one op to the notes.  One that interrupts
+ * it is delivered once it has let the read direction go, so a handler may
+ * read the same file: it gets the bytes the helper gave back, at once. */
+static void a_handler_may_read_the_file_its_read_helper_was_reading(void **state)
+{
+    (void)state;
+    for (int full = 0; full < 2; full++) {
+        int p[2];
+        open_pipe(&hsame.f, p);
+        hsame.r = 0;
+        hsame.full = full;
+        memset(hsame.got, 0, sizeof hsame.got);
+        rec_reset();
+        assert_int_equal(write(p[1], "ab", 2), 2); /* no delimiter, too short */
+        struct pt *t = pt_start(helper_with_same_file_handler, hsame.f);
+        wait_stage(t, 1);
+        assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+        assert_int_equal(cio_postnote(atomic_load(&t->proc), "peek"), 0);
+        pt_join(t);
+        assert_int_equal(t->r[0], -1);
+        assert_int_equal(t->err[0], EINTR);
+        assert_int_equal(recorded(), 1);
+        assert_int_equal(hsame.r, 2); /* what the helper gave back */
+        assert_memory_equal(hsame.got, "ab", 2);
+        assert_int_equal(t->r[1], 0); /* the handler took it */
+        free(t);
+        assert_int_equal(cio_close(hsame.f), 0);
+        assert_int_equal(close(p[1]), 0);
+    }
+}
+
+static void helper_after_go(struct pt *t)
+{
+    char buf[8];
+    cio_atnotify(take_a, 1);
+    save(t, 0, cio_read_until(t->f, buf, sizeof buf, "\n", 1)); /* "x\n" */
+    await_go(t, 1);
+    save(t, 1, cio_read_full(t->f, buf, 1)); /* "y" is held: no fd read */
+    t->r[2] = (ssize_t)cio_unread(t->f);
+    save(t, 3, cio_read_full(t->f, buf, 1));
+    cio_atnotify(take_a, 0);
+    atomic_store(&t->stage, 100);
+}
+
+/* Rule 16: a note that waits refuses the next read helper at once with
+ * EINTR, even one whose answer is already held in the file; the held
+ * bytes stay for the op after it. */
+static void a_pending_note_refuses_a_read_helper_with_its_answer_held(void **state)
+{
+    (void)state;
+    int p[2];
+    cio_file *f;
+    open_pipe(&f, p);
+    rec_reset();
+    assert_int_equal(write(p[1], "x\ny", 3), 3);
+    struct pt *t = pt_start(helper_after_go, f);
+    wait_stage(t, 1);
+    assert_int_equal(t->r[0], 2);
+    assert_int_equal(cio_postnote(atomic_load(&t->proc), "stop"), 0);
+    atomic_store(&t->go, 1);
+    pt_join(t);
+    assert_int_equal(t->r[1], -1);
+    assert_int_equal(t->err[1], EINTR);
+    assert_int_equal(t->r[2], 1); /* "y" still held */
+    assert_int_equal(t->r[3], 1);
+    assert_int_equal(recorded(), 1);
+    assert_string_equal(rec.note[0], "stop");
+    free(t);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
 /* ---- a serialised wait ------------------------------------------------ */
 
 static void one_read(struct pt *t)
@@ -875,6 +981,8 @@ int main(void)
         T(handlers_run_in_order_and_the_first_nonzero_wins),
         T(bad_input_gets_a_clear_errno_and_changes_nothing),
         T(a_handler_may_do_cancelio_io_undisturbed),
+        T(a_handler_may_read_the_file_its_read_helper_was_reading),
+        T(a_pending_note_refuses_a_read_helper_with_its_answer_held),
         T(note_interrupts_a_read_waiting_for_its_turn),
         T(alarm_interrupts_a_blocked_read_not_before_its_time),
         T(alarm_replaces_clears_and_returns_what_was_left),

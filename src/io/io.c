@@ -106,8 +106,13 @@ static long write_all(cio__op *op, long (*once)(cio__op *op, size_t done))
         long r = once(op, done);
         if (r >= 0) {
             done += (size_t)r;
-            if (done < op->n && cio__op_stop_reason(op))
-                return (long)done; /* a signal made it short: cut here */
+            /* A signal made it short: cut here if the op must stop.  Ask
+             * as after EINTR (step 3a), not only for a reason already set:
+             * the worker's own timer delivers a deadline without setting
+             * one, and a write that still moves bytes would otherwise go
+             * on until a repeat signal happened to find it moving none. */
+            if (done < op->n && cio__op_eintr_reason(op))
+                return (long)done;
             continue;
         }
         if (r == -EPIPE)

@@ -72,15 +72,29 @@ static long fill(cio_file *f, char *buf, size_t cap, size_t *got, const struct g
     }
 }
 
-static ssize_t run(cio_file *f, void *buf, size_t cap, const struct goal *g)
+static long spanned(cio_file *f, void *buf, size_t cap, const struct goal *g)
 {
     long r = cio__span_begin(f, buf, cap);
     if (r < 0)
-        return cio__fail(r);
+        return r;
     size_t got = (size_t)r;
     r = fill(f, buf, cap, &got, g);
     size_t keep = r > 0 ? (size_t)r : r == 0 ? got : 0; /* the bytes consumed */
     cio__span_end(f, (char *)buf + keep, got - keep);
+    return r;
+}
+
+/* A thread's notes (rules 16-17) see the helper as one op: a note pending
+ * refuses it, and one that interrupts it is delivered after span_end, so
+ * that a handler may read this file too (it would wait for itself). */
+static ssize_t run(cio_file *f, void *buf, size_t cap, const struct goal *g)
+{
+    cio__watcher *w = cio__watcher_self;
+    long r = w ? w->ops->span(w, 1) : 0;
+    if (r == 0)
+        r = spanned(f, buf, cap, g);
+    if (w)
+        w->ops->span(w, 0); /* before errno is set: handlers may change it */
     return r < 0 ? cio__fail(r) : r;
 }
 

@@ -132,12 +132,27 @@ static long end(cio__watcher *w, long result)
     p->op_mu = NULL;
     int any = p->n > 0;
     pthread_mutex_unlock(&p->mu);
-    if (any)
+    if (any && !p->spanning)
         deliver(p);
     return result;
 }
 
-static const cio__watch_ops watch_ops = {begin, arm_locked, end};
+/* A read helper is one op to its caller, made of several: its notes wait
+ * for its end, when the file's read direction is free again. */
+static int span(cio__watcher *w, int on)
+{
+    cio_proc *p = proc_of(w);
+    if (p->delivering)
+        return 0; /* a handler's helper: the notes at hand do not stop it */
+    p->spanning = on;
+    if (on)
+        return atomic_load(&p->pending) ? -EINTR : 0;
+    if (atomic_load(&p->pending))
+        deliver(p);
+    return 0;
+}
+
+static const cio__watch_ops watch_ops = {begin, arm_locked, end, span};
 
 /* ---- procs: made on first use, marked exited, never freed ---- */
 

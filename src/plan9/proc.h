@@ -28,6 +28,7 @@ struct cio_proc {
     cio__note_handler h[CIO__NHANDLER]; /* the owner thread's alone */
     unsigned nh;                        /* the owner thread's alone */
     int delivering;                     /* the owner thread's: in its handlers */
+    int spanning;                       /* the owner thread's: in a read helper */
     cio_proc *next;                     /* procs.mu */
 };
 
