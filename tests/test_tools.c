@@ -6,8 +6,10 @@
  * reset by steady output; --total; --kill-after against a program that
  * ignores SIGTERM; --expect against a program that prints the text after
  * a delay, split across two writes, on stdout or stderr; SIGTERM to
- * cio-run passed on to CMD; and every byte
- * read before a timeout present in the output.
+ * cio-run passed on to CMD; every byte read before a timeout present in
+ * the output; an output that fails (1 from cio-cat, 125 from cio-run, a
+ * message naming it, never a hang); --idle standing still while a slow
+ * reader holds cio-run's output up.
  */
 #include "support.h"
 
@@ -173,6 +175,30 @@ static void cat_missing_file_exits_1_with_a_message(void **state)
     result_free(&r);
 }
 
+/* Standard output that fails: 1, with a message naming it, also when the
+ * failure comes after part of a write went out (a file size limit). */
+static void cat_output_error_exits_1_naming_standard_output(void **state)
+{
+    (void)state;
+    char script[512];
+    snprintf(script, sizeof script, "head -c 300000 /dev/zero | %s > /dev/full", CIO_CAT);
+    struct result r = RUN(NULL, "sh", "-c", script);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cio-cat: standard output: No space left on device"));
+    result_free(&r);
+    char out[] = "/tmp/cio_tools_out_XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(script, sizeof script,
+             "trap '' XFSZ; ulimit -f 20; head -c 300000 /dev/zero | %s > %s", CIO_CAT, out);
+    r = RUN(NULL, "sh", "-c", script);
+    unlink(out);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cio-cat: standard output: File too large"));
+    result_free(&r);
+}
+
 /* Bad durations and options: 125; --help and --version: 0. */
 static void cat_bad_usage_exits_125(void **state)
 {
@@ -215,6 +241,38 @@ static void run_relays_and_exits_with_the_status(void **state)
     result_free(&r);
     r = RUN("", CIO_RUN, "true");
     assert_int_equal(r.status, 0);
+    result_free(&r);
+}
+
+/* Our own output fails: a message, CMD stopped (it would block on a pipe
+ * that nobody reads), 125; also when CMD has exited before the relay. */
+static void run_output_error_stops_cmd_and_exits_125(void **state)
+{
+    (void)state;
+    const char *cmds[] = {"head -c 1000000 /dev/zero", "echo hi"};
+    for (int i = 0; i < 2; i++) {
+        char script[256];
+        snprintf(script, sizeof script, "%s -k 0 -- %s > /dev/full", CIO_RUN, cmds[i]);
+        struct result r = RUN(NULL, "sh", "-c", script);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "cio-run: standard output: No space left on device"));
+        result_free(&r);
+    }
+}
+
+/* --idle does not count the time CMD waits for our slow reader: it is not
+ * silent, it is held up by us.  Every byte gets through, CMD's status. */
+static void run_idle_stands_still_while_our_reader_is_slow(void **state)
+{
+    (void)state;
+    char script[512];
+    snprintf(script, sizeof script,
+             "(%s --idle %s -- head -c 1000000 /dev/zero; echo rc=$? >&2) | (sleep %s; wc -c)",
+             CIO_RUN, dur(0.5), dur(2));
+    struct result r = RUN(NULL, "sh", "-c", script);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(atoi(r.out), 1000000);
+    assert_non_null(strstr(r.err, "rc=0"));
     result_free(&r);
 }
 
@@ -387,8 +445,11 @@ int main(void)
         T(cat_idle_writes_every_byte_then_exits_124),
         T(cat_total_exits_124),
         T(cat_missing_file_exits_1_with_a_message),
+        T(cat_output_error_exits_1_naming_standard_output),
         T(cat_bad_usage_exits_125),
         T(run_relays_and_exits_with_the_status),
+        T(run_output_error_stops_cmd_and_exits_125),
+        T(run_idle_stands_still_while_our_reader_is_slow),
         T(run_killed_by_a_signal_exits_128_plus_n),
         T(run_idle_stops_a_silent_program_with_124),
         T(run_idle_is_reset_by_any_output),

@@ -46,13 +46,20 @@ static cio_time_t next_deadline(const struct cat *c)
 
 static int put_out(struct cat *c, size_t n)
 {
-    ssize_t w = cio_write(c->out, c->buf, n);
-    if (w == (ssize_t)n)
-        return 0;
-    if (w >= 0 || errno == ETIMEDOUT)
-        return EXIT_TIMEDOUT;
-    tool_warn("write error", errno);
-    return 1;
+    /* A short count is a cut or an error after some bytes went out; the
+     * next call says which (rule 5: a deadline cut fails it with
+     * ETIMEDOUT, an error such as EFBIG or ENOSPC comes back itself). */
+    for (size_t done = 0; done < n;) {
+        ssize_t w = cio_write(c->out, c->buf + done, n - done);
+        if (w < 0 && errno == ETIMEDOUT)
+            return EXIT_TIMEDOUT;
+        if (w < 0) {
+            tool_warn("standard output", errno);
+            return 1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
 }
 
 /* Copy in to the output: 0 at its end, 1 on a read error, 124. */

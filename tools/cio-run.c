@@ -50,6 +50,9 @@ struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* any of the fields below changed */
     cio_time_t last_output; /* mu */
+    int writing;            /* mu: relays inside a write of ours */
+    int out_err;            /* mu: errno of a write of ours that failed, or 0 */
+    const char *out_name;   /* mu: the stream it failed on */
     int matched;            /* mu */
     int exited, status;     /* mu */
     int relays;             /* mu: relays still running */
@@ -123,14 +126,26 @@ static void *relay_main(void *arg)
     char *buf = bufs[rl == &r->relay[1]];
     ssize_t n;
     while ((n = cio_read(rl->in, buf, BUF_SIZE)) > 0) {
-        if (tool_write_all(rl->out, buf, (size_t)n) < 0)
-            break;
-        int hit = r->text && saw_text(rl, buf, (size_t)n);
+        /* CMD has spoken.  While our own reader is slow to take it, CMD
+         * waits on us, not the other way round: that is not silence, so
+         * the idle clock stops until the write is done. */
         pthread_mutex_lock(&r->mu);
+        r->writing++;
+        pthread_mutex_unlock(&r->mu);
+        int err = tool_write_all(rl->out, buf, (size_t)n) < 0 ? errno : 0;
+        int hit = !err && r->text && saw_text(rl, buf, (size_t)n);
+        pthread_mutex_lock(&r->mu);
+        r->writing--;
         r->last_output = cio_now();
         r->matched |= hit;
+        if (err && !r->out_err) {
+            r->out_err = err;
+            r->out_name = rl->out == STDOUT_FILENO ? "standard output" : "standard error";
+        }
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
+        if (err)
+            break; /* output is being lost: the controller stops CMD */
     }
     pthread_mutex_lock(&r->mu);
     r->relays--;
@@ -164,18 +179,20 @@ static void wait_until_locked(struct run *r, cio_time_t t)
     pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 }
 
-enum outcome { EXITED, MATCHED, TIMED_OUT };
+enum outcome { EXITED, MATCHED, TIMED_OUT, FAILED };
 
 /* Wait for CMD to exit, print the text, or time out; r->mu held. */
 static enum outcome watch_locked(struct run *r, cio_time_t start)
 {
     cio_time_t until = r->total ? start + r->total : CIO_NO_DEADLINE;
     for (;;) {
+        if (r->out_err)
+            return FAILED;
         if (r->matched)
             return MATCHED;
         if (r->exited)
             return EXITED;
-        cio_time_t quiet = r->idle ? r->last_output + r->idle : CIO_NO_DEADLINE;
+        cio_time_t quiet = r->idle && !r->writing ? r->last_output + r->idle : CIO_NO_DEADLINE;
         cio_time_t next = tool_earlier(until, quiet);
         if (next != CIO_NO_DEADLINE && cio_now() >= next)
             return TIMED_OUT;
@@ -211,6 +228,8 @@ static void drain_locked(struct run *r)
 
 static int exit_status(const struct run *r, enum outcome o)
 {
+    if (r->out_err) /* CMD's output could not all be relayed */
+        return EXIT_USAGE;
     if (o == TIMED_OUT)
         return EXIT_TIMEDOUT;
     if (r->text)
@@ -302,6 +321,8 @@ static int run(struct run *r, char **cmd)
         pthread_join(r->relay[i].thread, NULL);
     pthread_join(r->waiter, NULL);
     int status = exit_status(r, o);
+    if (r->out_err)
+        tool_warn(r->out_name, r->out_err);
     cio_child_free(r->child);
     return tool_exit(status);
 }

@@ -623,6 +623,11 @@ static void files_lock_for_fork(void)
 static void reset_for_child(cio_file *f)
 {
     cio__cond_init(&f->cv);
+    /* Each caller inside counted its op as started, but for a read
+     * helper's span (its reads count themselves): in the child none of
+     * them will ever be done, so they never started there. */
+    unsigned spans = (unsigned)(f->dir[0].spanning + f->dir[1].spanning);
+    f->counts.started -= f->ops - spans;
     f->ops = 0;
     f->orphans = 0;
     for (int i = 0; i < 2; i++) {
