@@ -41,7 +41,21 @@ install(FILES
 # (${pcfiledir} = <prefix>/<libdir>/pkgconfig), so the installed tree can be
 # moved or installed with `cmake --install --prefix`.  Only absolute
 # CMAKE_INSTALL_LIBDIR/INCLUDEDIR values (outside the prefix) are frozen.
-if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+# A package for /usr gets plain absolute paths: pkg-config leaves out
+# -I/usr/include and -L<system libdir> only when they are written so, and a
+# system -L ahead of the user's own would pick the wrong libraries.
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    set(_cio_pc_relocatable OFF)
+else()
+    set(_cio_pc_relocatable ON)
+endif()
+option(CANCELIO_PKGCONFIG_RELOCATABLE
+    "Write the pkg-config file's prefix relative to its own place" ${_cio_pc_relocatable})
+unset(_cio_pc_relocatable)
+if(NOT CANCELIO_PKGCONFIG_RELOCATABLE)
+    set(CIO_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+    set(CIO_PC_LIBDIR "${CMAKE_INSTALL_FULL_LIBDIR}")
+elseif(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
     set(CIO_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
     set(CIO_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
@@ -54,7 +68,9 @@ else()
     set(CIO_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
     unset(_cio_up)
 endif()
-if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+if(NOT CANCELIO_PKGCONFIG_RELOCATABLE)
+    set(CIO_PC_INCLUDEDIR "${CMAKE_INSTALL_FULL_INCLUDEDIR}")
+elseif(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
     set(CIO_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
     set(CIO_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
