@@ -7,13 +7,16 @@
  */
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -711,4 +714,16 @@ int fixture_teardown(void **state)
 void assert_no_leaks(void **state)
 {
     assert_int_equal(check_leaks(*state ? *state : &the_baseline), 0);
+}
+
+int loopback_listener(struct sockaddr_in *addr)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof *addr;
+    assert_int_equal(bind(l, (struct sockaddr *)addr, sizeof *addr), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)addr, &alen), 0);
+    return l;
 }

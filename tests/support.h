@@ -72,6 +72,11 @@ pid_t current_tid(void);
 /* pipe(2) that returns 0 or -1, for asserting at the call site. */
 int make_pipe(int fds[2]);
 
+/* A TCP socket listening on 127.0.0.1 at a port of the kernel's choice,
+ * written to *addr (asserted). */
+struct sockaddr_in;
+int loopback_listener(struct sockaddr_in *addr);
+
 /* call must fail with -1 and errno want (errno is cleared first). */
 #define EXPECT_FAIL(call, want)                                                                    \
     do {                                                                                           \

@@ -290,13 +290,8 @@ static void accept_twice(struct pt *t)
 static void note_interrupts_a_blocked_accept(void **state)
 {
     (void)state;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(l >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 4), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    struct sockaddr_in a;
+    int l = loopback_listener(&a);
     cio_file *lf = cio_fdopen(l);
     assert_non_null(lf);
     uint64_t before = op_starts();

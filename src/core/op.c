@@ -9,7 +9,9 @@
  *      reason and publishing under the same lock as step 4 is what closes
  *      the check-then-publish race.  A worker with its own kernel timer
  *      arms it at the op's deadline, repeating (2a).
- *   3. The worker runs the syscall with no lock held; on EINTR it retries
+ *   3. The worker runs the syscall with no lock held (on an O_NONBLOCK fd,
+ *      the syscall and a poll(2) until it would not block, io.c, as one
+ *      blocking call); on EINTR it retries
  *      unless op->reason is set (a stray or late signal changes nothing),
  *      or the op's deadline has passed: then it sets ETIMEDOUT itself (3a).
  *   4. A canceller sets op->reason (first reason wins) and, if the op is

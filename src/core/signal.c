@@ -20,11 +20,16 @@ static void on_cancel_signal(int signo)
     errno = saved;
 }
 
+/* Not SIGKILL or SIGSTOP (no handler), nor a signal the kernel sends for
+ * a fault: a handler that returns from SIGSEGV, SIGBUS, SIGFPE, SIGILL or
+ * SIGTRAP raised by the faulting instruction runs it again, forever. */
 static int is_valid(int signo)
 {
     sigset_t s;
     sigemptyset(&s);
-    return signo > 0 && signo != SIGKILL && signo != SIGSTOP && sigaddset(&s, signo) == 0;
+    return signo > 0 && signo != SIGKILL && signo != SIGSTOP && signo != SIGSEGV &&
+           signo != SIGBUS && signo != SIGFPE && signo != SIGILL && signo != SIGTRAP &&
+           sigaddset(&s, signo) == 0;
 }
 
 int cio__signal_install(int signo)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -28,10 +29,49 @@ long cio__sys(long r)
     return r >= 0 ? r : -errno;
 }
 
+static int would_block(long r)
+{
+#if EAGAIN != EWOULDBLOCK
+    if (r == -EWOULDBLOCK)
+        return 1;
+#endif
+    return r == -EAGAIN;
+}
+
+/* The syscall would have blocked, and says EAGAIN because the fd is
+ * O_NONBLOCK: another holder set it, and rule 14 leaves it so.  Block
+ * here as the syscall would have, in poll(2), which the cancel signal
+ * interrupts whatever SA_RESTART says; a signal that lands just before it
+ * is sent again like one before the syscall (rule 11).  0: try the
+ * syscall again; or -reason.  A device that keeps polling ready and
+ * saying EAGAIN (`unready` counts the tries since the last progress) is
+ * tried again after a back-off, not in a spin. */
+static long await_ready(cio__op *op, unsigned *unready)
+{
+    struct pollfd p = {op->fd, op->which == CIO__R ? POLLIN : POLLOUT, 0};
+    int ms = -1;
+    if (++*unready > 4) {
+        unsigned k = *unready - 4;
+        ms = k >= 6 ? 64 : 1 << k;
+    }
+    if (poll(ms < 0 ? &p : NULL, ms < 0 ? 1 : 0, ms) < 0 && errno == EINTR) {
+        int reason = interrupted(op);
+        if (reason)
+            return -reason;
+    }
+    return 0;
+}
+
 long cio__retry(cio__op *op, cio__thunk once)
 {
+    unsigned unready = 0;
     for (;;) {
         long r = once(op);
+        if (would_block(r) && !op->dontwait) {
+            if ((r = await_ready(op, &unready)) < 0)
+                return r;
+            continue;
+        }
         if (r != -EINTR)
             return r;
         int reason = interrupted(op);
@@ -102,10 +142,14 @@ void cio__take_sigpipe(cio__op *op)
 static long write_all(cio__op *op, long (*once)(cio__op *op, size_t done))
 {
     size_t done = op->done;
+    unsigned unready = 0;
     while (done < op->n) {
         long r = once(op, done);
+        if (would_block(r) && (r = await_ready(op, &unready)) == 0)
+            continue; /* an O_NONBLOCK fd: all n bytes still, rule 5 */
         if (r >= 0) {
             done += (size_t)r;
+            unready = 0;
             /* A signal made it short: cut here if the op must stop.  Ask
              * as after EINTR (step 3a), not only for a reason already set:
              * the worker's own timer delivers a deadline without setting

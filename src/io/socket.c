@@ -112,7 +112,8 @@ static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args 
                   .n = n,
                   .arg = a,
                   .deliver = deliver_held,
-                  .peek = (a->flags & MSG_PEEK) != 0};
+                  .peek = (a->flags & MSG_PEEK) != 0,
+                  .dontwait = (a->flags & cio__msg_dontwait) != 0};
     if (a->flags & MSG_WAITALL)
         op.try = NULL; /* a short count would not be the whole answer */
     if (!cio__msg_dontwait)
@@ -191,8 +192,8 @@ cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrl
 /* ---- connect ---- */
 
 /* An interrupted connect(2) goes on in the kernel: calling it again would
- * fail with EALREADY.  So after a stray EINTR wait for the outcome with poll
- * and read it from SO_ERROR. */
+ * fail with EALREADY.  So after a stray EINTR (or EINPROGRESS) wait for the
+ * outcome with poll and read it from SO_ERROR. */
 static long await_connect(cio__op *op)
 {
     struct pollfd p = {op->fd, POLLOUT, 0};
@@ -218,7 +219,8 @@ static long connect_thunk(cio__op *op)
     const struct msg_args *a = op->arg;
     if (connect(op->fd, a->addr, a->alen) == 0)
         return 0;
-    return errno == EINTR ? await_connect(op) : -errno;
+    /* EINPROGRESS: an O_NONBLOCK socket (rule 14), which blocks here all the same */
+    return errno == EINTR || errno == EINPROGRESS ? await_connect(op) : -errno;
 }
 
 int cio_connect(cio_file *f, const struct sockaddr *addr, socklen_t addrlen)
