@@ -110,7 +110,7 @@ typedef struct cio__op {
     int raise_sigpipe; /* the worker's write met EPIPE and took its SIGPIPE */
     int peek;          /* MSG_PEEK: held bytes are copied, not taken */
     int spanned;       /* a read helper already holds the direction (scan.c) */
-    int dontwait;      /* MSG_DONTWAIT asked: EAGAIN is the answer, no wait */
+    int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
 
     pthread_mutex_t *mu; /* the owner's lock, guards every field below */
     pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */

@@ -1111,6 +1111,41 @@ static void open_opens_a_regular_file_at_once_and_reports_ENOENT_unchanged(void 
     tempdir_remove(&t);
 }
 
+/* An open that the system refuses with EAGAIN (O_NONBLOCK against a lease
+ * this process holds, where Linux has leases) fails at once with it: an
+ * open has no fd to wait on, and O_NONBLOCK was the caller's own ask. */
+static void open_refused_with_EAGAIN_fails_at_once_with_it(void **state)
+{
+    (void)state;
+#ifdef F_SETLEASE
+    struct tempdir t;
+    tempdir_make(&t, "leased");
+    int fd = open(t.path, O_RDWR | O_CREAT | O_EXCL, 0640);
+    assert_true(fd >= 0);
+    close(fd);
+    fd = open(t.path, O_RDONLY);
+    assert_true(fd >= 0);
+    void (*old)(int) = signal(SIGIO, SIG_IGN); /* the lease's break notice */
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0) {
+        signal(SIGIO, old);
+        close(fd);
+        tempdir_remove(&t);
+        skip();
+    }
+    cio_time_t start = cio_now();
+    errno = 0;
+    assert_null(cio_open(t.path, O_WRONLY | O_NONBLOCK, 0, cio_after_ms(JOIN_MS)));
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    assert_true(elapsed_ms(start, cio_now()) < (double)scaled_ms(AT_ONCE_MS));
+    assert_int_equal(fcntl(fd, F_SETLEASE, F_UNLCK), 0);
+    close(fd);
+    signal(SIGIO, old);
+    tempdir_remove(&t);
+#else
+    skip();
+#endif
+}
+
 /* Opening a FIFO with no writer blocks; at the deadline cio_open fails with
  * ETIMEDOUT, not before, and leaves no fd open; the FIFO can be opened
  * again afterwards. */
@@ -1786,6 +1821,7 @@ int main(void)
         T(close_fails_a_blocked_readv_and_writev_with_EBADF),
         T(readv_and_writev_reject_bad_input_with_EINVAL),
         T(open_opens_a_regular_file_at_once_and_reports_ENOENT_unchanged),
+        T(open_refused_with_EAGAIN_fails_at_once_with_it),
         T(open_of_a_fifo_with_no_writer_times_out_at_its_deadline),
         T(open_of_a_fifo_succeeds_when_a_writer_appears),
         T(open_with_a_deadline_already_past_fails_without_opening),

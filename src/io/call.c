@@ -188,7 +188,8 @@ cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline
     if (!path)
         return (void)cio__fail(-EINVAL), NULL;
     struct open_args a = {path, flags, mode};
-    cio__op op = {.run = open_thunk, .arg = &a};
+    /* no fd to wait on: an EAGAIN (O_NONBLOCK and a lease) is open's answer */
+    cio__op op = {.run = open_thunk, .arg = &a, .dontwait = 1};
     long fd = cio__call_run(&op, deadline);
     count(fd < 0 ? -1 : fd, fd < 0 ? (int)-fd : 0);
     return cio__file_adopt(fd);
