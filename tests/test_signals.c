@@ -1109,6 +1109,8 @@ static void an_O_NONBLOCK_fd_blocks_like_any_other(void **state)
     cio_file *w = cio_fdopen(p[1]);
     assert_non_null(w);
     assert_int_equal(cio_detach(f), p[0]);
+    /* the raw reader's read(2) must block: only the write end stays O_NONBLOCK */
+    assert_int_equal(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK), 0);
     struct op_thread *wt = start_writer(w, data, total);
     assert_true(wait_op_sleeping(wt, JOIN_MS));
     struct raw_reader *rr = start_raw_reader(p[0], total);
