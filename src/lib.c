@@ -25,9 +25,28 @@ static struct {
     cio__lib_hooks *hooks; /* the layers above, in the order they came */
 } lib = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+static void on_fork_prepare(void);
+static void on_fork_parent(void);
+static void on_fork_child(void);
+
+static void register_fork_handlers(void)
+{
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+/* Before anybody takes lib.mu: a fork while another thread held it (in the
+ * first start, say) would copy it locked into a child with no handler to
+ * unlock it, and the child's first op would wait forever (rule 13). */
+static void lock_lib(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
+    pthread_mutex_lock(&lib.mu);
+}
+
 void cio__lib_register(cio__lib_hooks *h)
 {
-    pthread_mutex_lock(&lib.mu);
+    lock_lib();
     cio__lib_hooks **p = &lib.hooks;
     while (*p)
         p = &(*p)->next;
@@ -55,20 +74,9 @@ static int same(const cio_options *a, const cio_options *b)
            a->futex_hash_slots == b->futex_hash_slots;
 }
 
-static void on_fork_prepare(void);
-static void on_fork_parent(void);
-static void on_fork_child(void);
-
-static void register_fork_handlers(void)
-{
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
-}
-
 /* Start the threads' machinery with lib.opt; lib.mu held. */
 static int start_locked(int install)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handlers);
     int e = install ? cio__signal_install(lib.opt.signo) : 0;
     if (e < 0)
         return e;
@@ -111,7 +119,7 @@ int cio_init(const cio_options *opt)
     int e = validate(&o);
     if (e < 0)
         return (int)cio__fail(e);
-    pthread_mutex_lock(&lib.mu);
+    lock_lib();
     int state = atomic_load(&lib.state);
     if (state != OFF) {
         e = same(&o, &lib.opt) ? (state == STALE ? start_locked(0) : 0) : -EBUSY;
@@ -127,7 +135,7 @@ int cio__lib_ensure(void)
 {
     if (atomic_load_explicit(&lib.state, memory_order_acquire) == ON)
         return 0;
-    pthread_mutex_lock(&lib.mu);
+    lock_lib();
     int e = 0, state = atomic_load(&lib.state);
     if (state == OFF)
         resolve(NULL, &lib.opt);
@@ -139,7 +147,7 @@ int cio__lib_ensure(void)
 
 int cio_shutdown(void)
 {
-    pthread_mutex_lock(&lib.mu);
+    lock_lib();
     if (atomic_load(&lib.state) != OFF) {
         cio__pool_quiesce();
         for (cio__lib_hooks *h = lib.hooks; h; h = h->next)

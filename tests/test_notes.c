@@ -739,43 +739,68 @@ static void a_pending_note_refuses_a_read_helper_with_its_answer_held(void **sta
 
 /* ---- a serialised wait ------------------------------------------------ */
 
+enum { PLAIN_READ, READ_UNTIL, READ_FULL };
+
+/* One read of the kind t->arg says, with take_a as handler. */
 static void one_read(struct pt *t)
 {
     char buf[4];
+    cio_atnotify(take_a, 1);
     atomic_store(&t->stage, 1);
-    save(t, 0, cio_read(t->f, buf, sizeof buf));
+    switch ((int)(intptr_t)t->arg) {
+    case PLAIN_READ:
+        save(t, 0, cio_read(t->f, buf, sizeof buf));
+        break;
+    case READ_UNTIL:
+        save(t, 0, cio_read_until(t->f, buf, sizeof buf, "\n", 1));
+        break;
+    default:
+        save(t, 0, cio_read_full(t->f, buf, sizeof buf));
+    }
+    cio_atnotify(take_a, 0);
     atomic_store(&t->stage, 100);
 }
 
-/* Rule 16 with rule 8: a thread waiting for its turn behind another
- * thread's blocked read is in an op too: a note fails it with EINTR at
- * once, and the other read goes on. */
+/* Rule 16 with rules 8 and 20: a thread waiting for its turn behind
+ * another thread's blocked read is in an op too, and so is a read helper
+ * waiting there: a note fails it with EINTR at once, its handler runs,
+ * and the other read goes on with every byte. */
 static void note_interrupts_a_read_waiting_for_its_turn(void **state)
 {
     (void)state;
-    int p[2];
-    cio_file *f;
-    open_pipe(&f, p);
-    uint64_t before = op_starts();
-    struct op_thread *first = start_reader(f, 4);
-    assert_non_null(first);
-    assert_true(wait_op_starts(before + 1, JOIN_MS));
-    assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
-    struct pt *t = pt_start(one_read, f);
-    wait_stage(t, 1);
-    assert_true(wait_thread_sleeping(atomic_load(&t->tid), JOIN_MS));
-    assert_int_equal(cio_postnote(atomic_load(&t->proc), "interrupt"), 0);
-    pt_join(t);
-    assert_int_equal(t->r[0], -1);
-    assert_int_equal(t->err[0], EINTR);
-    assert_false(op_is_done(first));
-    assert_int_equal(write(p[1], "ab", 2), 2);
-    assert_true(op_join(first, JOIN_MS));
-    assert_int_equal(first->result, 2);
-    op_free(first);
-    free(t);
-    assert_int_equal(cio_close(f), 0);
-    assert_int_equal(close(p[1]), 0);
+    for (int kind = PLAIN_READ; kind <= READ_FULL; kind++) {
+        int p[2];
+        cio_file *f;
+        open_pipe(&f, p);
+        rec_reset();
+        uint64_t before = op_starts();
+        struct op_thread *first = start_reader(f, 4);
+        assert_non_null(first);
+        assert_true(wait_op_starts(before + 1, JOIN_MS));
+        assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+        struct pt *t = calloc(1, sizeof *t);
+        assert_non_null(t);
+        t->body = one_read;
+        t->f = f;
+        t->arg = (void *)(intptr_t)kind;
+        assert_int_equal(pthread_create(&t->thread, NULL, pt_main, t), 0);
+        wait_stage(t, 1);
+        assert_true(wait_thread_sleeping(atomic_load(&t->tid), JOIN_MS));
+        assert_int_equal(cio_postnote(atomic_load(&t->proc), "interrupt"), 0);
+        pt_join(t);
+        assert_int_equal(t->r[0], -1);
+        assert_int_equal(t->err[0], EINTR);
+        assert_int_equal(recorded(), 1);
+        assert_string_equal(rec.note[0], "interrupt");
+        assert_false(op_is_done(first));
+        assert_int_equal(write(p[1], "ab\n", 3), 3);
+        assert_true(op_join(first, JOIN_MS));
+        assert_int_equal(first->result, 3);
+        op_free(first);
+        free(t);
+        assert_int_equal(cio_close(f), 0);
+        assert_int_equal(close(p[1]), 0);
+    }
 }
 
 /* ---- alarm ------------------------------------------------------------ */

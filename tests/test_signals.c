@@ -926,6 +926,136 @@ static void a_fork_during_a_blocked_read_leaves_the_parents_read_intact(void **s
     close(p[1]);
 }
 
+/* ---- fork while another thread is inside the library ------------------- */
+
+#define FORKS 10
+#define FIRST_START_FLAG "--forks-during-the-first-start"
+
+static const char *self_path; /* argv[0]: this test, run again */
+static atomic_int first_use_begun;
+
+static void *first_use(void *arg)
+{
+    (void)arg;
+    atomic_store(&first_use_begun, 1);
+    return (void *)(intptr_t)cio_init(NULL);
+}
+
+/* Fork FORKS times while thread t is in the call that starts the library
+ * (or just past it); each child must time a read out (the first starts
+ * the library's threads itself, or finds them gone).  The number of
+ * children that failed or hung. */
+static int fork_children_using_the_library(void)
+{
+    int bad = 0;
+    for (int i = 0; i < FORKS; i++) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0)
+            return FORKS;
+        if (pid == 0) {
+            alarm((unsigned)(scaled_ms(JOIN_MS) / 1000) + 1); /* a hung one ends */
+            _exit(timed_out_read(20) ? 3 : 0);
+        }
+        bad += wait_child(pid) != 0;
+    }
+    return bad;
+}
+
+/* The whole of a process run with FIRST_START_FLAG: nothing in it has
+ * touched the library before one thread starts it while this one forks. */
+static int forks_during_the_first_start(void)
+{
+    block_cancel_signal_in_this_thread();
+    pthread_t t;
+    if (pthread_create(&t, NULL, first_use, NULL) != 0)
+        return 2;
+    while (!atomic_load(&first_use_begun))
+        ;
+    int bad = fork_children_using_the_library();
+    void *r;
+    pthread_join(t, &r);
+    if (bad || r)
+        fprintf(stderr, "%d of %d children failed or hung; cio_init: %ld\n", bad, FORKS,
+                (long)(intptr_t)r);
+    return bad || r ? 1 : 0;
+}
+
+/* Rule 13: a fork while another thread starts the library (the first use
+ * in the process, lazy or cio_init) leaves no lock of it held in the
+ * child.  Each try is a new process, since only the first start has the
+ * window; a child that hung is killed and counted. */
+static void a_fork_during_the_libraries_first_start_leaves_a_usable_child(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 8; i++) {
+        char *argv[] = {(char *)self_path, FIRST_START_FLAG, NULL};
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            execv(self_path, argv);
+            _exit(127);
+        }
+        int status = wait_child(pid);
+        if (status != 0 && !under_valgrind())
+            fail_msg("try %d: exit status %d", i, status);
+    }
+}
+
+static atomic_int calling;
+
+static long short_call(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static void *call_in_a_loop(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&calling))
+        if (cio_call(short_call, NULL, CIO_NO_DEADLINE) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+/* In a child: a call of its own, then a shutdown, which must not reach
+ * the parent's calls that were in flight at the fork. */
+static int child_calls_then_shuts_down(void *arg)
+{
+    (void)arg;
+    if (cio_call(short_call, NULL, cio_after_ms(scaled_ms(JOIN_MS))) != 0)
+        return __LINE__;
+    if (cio_shutdown() != 0)
+        return __LINE__;
+    return timed_out_read(20);
+}
+
+/* Rule 13: forks while other threads make cio_calls one after another:
+ * the child makes a call and shuts the library down, and never waits on
+ * the parent's calls (they do not exist in the child). */
+static void forks_during_calls_in_flight_leave_a_usable_child(void **state)
+{
+    (void)state;
+    pthread_t t[2];
+    atomic_store(&calling, 1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, call_in_a_loop, NULL), 0);
+    for (int i = 0; i < 20; i++) {
+        sleep_us((unsigned)(rand() % 500));
+        run_in_child(child_calls_then_shuts_down, NULL);
+    }
+    atomic_store(&calling, 0);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        assert_null(r);
+    }
+}
+
 /* In a child: the inherited file whose read is in flight in the parent. */
 static int child_uses_the_inherited_file(void *arg)
 {
@@ -1153,8 +1283,11 @@ static void an_O_NONBLOCK_fd_blocks_like_any_other(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
+    self_path = argv[0];
+    if (argc == 2 && strcmp(argv[1], FIRST_START_FLAG) == 0)
+        return forks_during_the_first_start();
     block_cancel_signal_in_this_thread();
     const struct CMUnitTest tests[] = {
         T(init_fails_with_EBUSY_when_another_handler_owns_the_signal),
@@ -1171,6 +1304,8 @@ int main(void)
         T(a_forked_child_can_use_the_library),
         T(a_fork_during_a_blocked_read_leaves_the_parents_read_intact),
         T(ops_in_flight_in_the_parent_do_not_exist_in_the_child),
+        T(a_fork_during_the_libraries_first_start_leaves_a_usable_child),
+        T(forks_during_calls_in_flight_leave_a_usable_child),
         T(the_library_never_changes_the_fds_flags),
         T(an_O_NONBLOCK_fd_blocks_like_any_other),
     };

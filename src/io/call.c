@@ -88,7 +88,23 @@ static long run_watched(struct call *c, cio__op *op, cio_time_t deadline, cio__w
     return r;
 }
 
-static cio__lib_hooks calls_hooks = {calls_cancel_all, NULL, NULL, NULL};
+/* fork: the list is whole in the child (calls.mu held across it), and
+ * empty there, for the calls on it are other threads', which the child
+ * does not have: a cio_shutdown in the child must not reach them. */
+static void calls_lock_for_fork(void)
+{
+    pthread_mutex_lock(&calls.mu);
+}
+
+static void calls_unlock_after_fork(int child)
+{
+    if (child)
+        calls.head = NULL;
+    pthread_mutex_unlock(&calls.mu);
+}
+
+static cio__lib_hooks calls_hooks = {calls_cancel_all, calls_lock_for_fork, calls_unlock_after_fork,
+                                     NULL};
 
 static void register_calls(void)
 {

@@ -362,17 +362,39 @@ static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
     return r;
 }
 
+/* The calling thread's notes (rules 16-17) watch op from here to
+ * unwatch: its watcher, or NULL when none watches it; NULL with *refused
+ * set when a pending note refuses it. */
+static cio__watcher *watch(cio_file *f, cio__op *op, long *refused)
+{
+    cio__watcher *w = cio__watcher_self;
+    int watched = w ? w->ops->begin(w, op, &f->mu) : 0;
+    *refused = 0;
+    if (watched < 0)
+        *refused = w->ops->end(w, watched);
+    if (watched <= 0)
+        return NULL;
+    atomic_fetch_add(&f->refs, 1); /* f->mu outlives the op until end */
+    return w;
+}
+
+static long unwatch(cio_file *f, cio__watcher *w, long r)
+{
+    if (!w)
+        return r;
+    r = w->ops->end(w, r);
+    cio__file_unref(f);
+    return r;
+}
+
 long cio__file_do(cio_file *f, int i, cio__op *op)
 {
     long r = cio__lib_ensure();
     if (r < 0)
         return r;
-    cio__watcher *w = cio__watcher_self;
-    int watched = w ? w->ops->begin(w, op, &f->mu) : 0;
-    if (watched < 0)
-        return w->ops->end(w, watched); /* a note was pending: refused */
-    if (watched)
-        atomic_fetch_add(&f->refs, 1); /* f->mu outlives the op until end */
+    cio__watcher *w = watch(f, op, &r);
+    if (r < 0)
+        return r; /* a note was pending: refused */
     struct dir *d = &f->dir[i];
     int fd = f->fd; /* f may be freed as soon as this caller leaves */
     pthread_mutex_lock(&f->mu);
@@ -382,17 +404,13 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     op->which = i;
     op->mu = &f->mu;
     op->cv = &f->cv;
-    r = do_locked(f, d, op, watched ? w : NULL);
+    r = do_locked(f, d, op, w);
     cio__count_outcome(&f->counts, r);
     if ((--f->ops == 0 && f->closing) || d->waiters)
         pthread_cond_broadcast(&f->cv); /* close waits for ops == 0 */
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
-    if (!watched)
-        return r;
-    r = w->ops->end(w, r);
-    cio__file_unref(f);
-    return r;
+    return unwatch(f, w, r);
 }
 
 /* ---- a read helper's span (scan.c) ---- */
@@ -402,16 +420,33 @@ static void copy_out(cio__op *op, const char *src, size_t len)
     memcpy(op->user_buf, src, len);
 }
 
+/* The span waits for its turn as an op does, and a note stops that wait
+ * the same way (rule 16); the notes it then interrupts its reads with are
+ * delivered once it ends (scan.c). */
 long cio__span_begin(cio_file *f, void *buf, size_t cap)
 {
     long r = cio__lib_ensure();
     if (r < 0)
         return r;
     struct dir *d = &f->dir[CIO__R];
-    cio__op op = {.n = cap, .user_buf = buf, .deliver = copy_out}; /* no reason */
+    cio__op op = {.n = cap,
+                  .user_buf = buf,
+                  .deliver = copy_out,
+                  .fd = f->fd,
+                  .which = CIO__R,
+                  .mu = &f->mu,
+                  .cv = &f->cv};
+    cio__watcher *w = watch(f, &op, &r);
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&f->mu);
     f->ops++;
+    cio__op_prepare_locked(&op);
+    if (w)
+        w->ops->arm_locked(w, &op, 1);
     r = enter_locked(f, d, &op);
+    if (w)
+        w->ops->arm_locked(w, &op, 0);
     if (r == 0) {
         d->busy = 1;
         d->spanning = 1;
@@ -421,7 +456,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         pthread_cond_broadcast(&f->cv);
     }
     pthread_mutex_unlock(&f->mu);
-    return r;
+    return unwatch(f, w, r);
 }
 
 int cio__span_reserve(cio_file *f, size_t n)
