@@ -265,6 +265,7 @@ struct until_thread {
     ssize_t r;
     int err;
     atomic_int done;
+    atomic_int tid;
     pthread_t thread;
 };
 
@@ -272,6 +273,7 @@ static void *until_main(void *arg)
 {
     struct until_thread *u = arg;
     block_cancel_signal_in_this_thread();
+    atomic_store(&u->tid, (int)current_tid());
     errno = 0;
     u->r = cio_read_until(u->f, u->buf, sizeof u->buf, "END", 3);
     u->err = errno;
@@ -425,6 +427,52 @@ static void a_long_search_reads_in_chunks(void **state)
     pthread_join(b.thread, NULL);
     free(buf);
     assert_int_equal(cio_close(f), 0);
+}
+
+/* cio_get_stats: a helper that fails before it reads the fd (its deadline
+ * already past, a cancel while it waits for its turn) is counted like any
+ * op that fails before it starts: started, done, and its reason. */
+static void a_helper_that_fails_before_reading_is_counted(void **state)
+{
+    (void)state;
+    int wfd;
+    cio_file *f = pipe_file(&wfd);
+    char buf[8];
+    cio_stats s0, s1;
+    assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
+    cio_get_stats(&s0);
+    assert_int_equal(cio_read_until(f, buf, sizeof buf, "\n", 1), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(cio_read_full(f, buf, sizeof buf), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    cio_get_stats(&s1);
+    assert_int_equal(s1.ops_started - s0.ops_started, 2);
+    assert_int_equal(s1.ops_done - s0.ops_done, 2);
+    assert_int_equal(s1.timeouts - s0.timeouts, 2);
+
+    /* a helper waiting behind a blocked read, and that read, cancelled */
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    uint64_t before = op_starts();
+    struct op_thread *first = start_reader(f, 4);
+    assert_non_null(first);
+    assert_true(wait_op_starts(before + 1, JOIN_MS));
+    struct until_thread u = {.f = f};
+    assert_int_equal(pthread_create(&u.thread, NULL, until_main, &u), 0);
+    while (!atomic_load(&u.tid))
+        sleep_us(100);
+    assert_true(wait_thread_sleeping(atomic_load(&u.tid), JOIN_MS));
+    cio_get_stats(&s0);
+    assert_int_equal(cio_cancel(f, CIO_READ), 0);
+    assert_true(op_join(first, JOIN_MS));
+    assert_int_equal(pthread_join(u.thread, NULL), 0);
+    assert_int_equal(first->err, ECANCELED);
+    assert_int_equal(u.r, -1);
+    assert_int_equal(u.err, ECANCELED);
+    cio_get_stats(&s1);
+    assert_int_equal(s1.cancels - s0.cancels, 2);
+    op_free(first);
+    assert_int_equal(cio_close(f), 0);
+    close(wfd);
 }
 
 /* cio_read_full: exactly n across many writes; short at end of file; on a
@@ -601,6 +649,7 @@ int main(void)
         T(close_fails_read_until_with_EBADF),
         T(a_long_search_reads_in_chunks),
         T(read_full_reads_exactly_n),
+        T(a_helper_that_fails_before_reading_is_counted),
         T(detach_seeks_back_over_held_bytes),
         T(bad_input_is_EINVAL_and_reads_nothing),
         T(no_byte_lost_or_doubled_under_random_deadlines_and_cancels),

@@ -4,8 +4,8 @@
  * signal interrupts (a disk, an NFS hard mount, a FUSE daemon that ignores
  * FUSE_INTERRUPT).  This machine gives no such file to a test (mounting FUSE
  * needs privileges CI may not have), so the test builds one at the syscall
- * layer: link-time interposition (ld --wrap) of read, pread and preadv2
- * makes the calls that the static library makes on one chosen fd stall,
+ * layer: link-time interposition (ld --wrap) of read, readv, pread and
+ * preadv2 makes the calls that the static library makes on one chosen fd stall,
  * ignoring every signal, until the test releases them.  preadv2 (the
  * library's non-blocking try) answers EAGAIN for that fd, as it does for
  * uncached pages, so the read goes to a worker and stalls there.
@@ -13,11 +13,11 @@
  * What is checked: the caller gets ETIMEDOUT (or ECANCELED, or EBADF) on
  * time, within the documented grace, although the worker is still stuck;
  * the bytes the stuck read brings in later are handed whole to the next
- * reads, in order, and the file offset is right; a read started while the
- * orphan still runs waits for it under its own deadline; cio_close returns
- * without waiting and the fd number stays reserved (open) until the worker
- * leaves, then it is closed; cio_detach waits and seeks back over unread
- * pending bytes; a pread orphan's bytes are dropped with no offset moved.
+ * reads, in order, and the file offset is right (a readv's too, scattered
+ * over the next readv's buffers); a read started while the orphan still runs waits for it under its
+ * own deadline; cio_close returns without waiting and the fd number stays reserved (open) until the
+ * worker leaves, then it is closed; cio_detach waits and seeks back over unread pending bytes; a
+ * pread orphan's bytes are dropped with no offset moved.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +42,9 @@
 
 ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __real_readv(int fd, const struct iovec *iov, int cnt);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
+ssize_t __wrap_readv(int fd, const struct iovec *iov, int cnt);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
 
 static struct {
@@ -91,6 +93,13 @@ ssize_t __wrap_read(int fd, void *buf, size_t n)
     if (maybe_stall(fd) < 0)
         return -1;
     return __real_read(fd, buf, n);
+}
+
+ssize_t __wrap_readv(int fd, const struct iovec *iov, int cnt)
+{
+    if (maybe_stall(fd) < 0)
+        return -1;
+    return __real_readv(fd, iov, cnt);
 }
 
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
@@ -356,6 +365,52 @@ static void a_stuck_pread_times_out_and_moves_nothing(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+static void *release_after(void *arg)
+{
+    sleep_us((unsigned)(intptr_t)arg * 1000u);
+    stall_release();
+    return NULL;
+}
+
+/* Rule 15 for cio_readv: its deadline holds too, and the bytes the stuck
+ * read brings in later are scattered over the next readv's buffers, then
+ * the rest of the file follows.  (If the readv waited for the kernel, a
+ * thread frees it after 3 s, and the timing check fails.) */
+static void a_stuck_readv_times_out_on_time_and_its_bytes_go_to_the_next_readv(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    pthread_t rel;
+    intptr_t later = (intptr_t)scaled_ms(3000);
+    assert_int_equal(pthread_create(&rel, NULL, release_after, (void *)later), 0);
+    char a[4], b[64];
+    struct iovec iov[2] = {{a, 4}, {b, 6}};
+    cio_time_t d = cio_after_ms(scaled_ms(50));
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    assert_int_equal(cio_readv(f, iov, 2), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    cio_time_t t = cio_now();
+    assert_true(t >= d);
+    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+    assert_int_equal(pthread_join(rel, NULL), 0);
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    struct iovec next[2] = {{a, 3}, {b, sizeof b}};
+    assert_int_equal(cio_readv(f, next, 2), 10); /* what the orphan read */
+    assert_memory_equal(a, "012", 3);
+    assert_memory_equal(b, "3456789", 7);
+    assert_int_equal(cio_readv(f, next, 2), (ssize_t)(sizeof text - 11));
+    assert_memory_equal(a, text + 10, 3);
+    assert_memory_equal(b, text + 13, sizeof text - 14);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)(sizeof text - 1));
+    assert_int_equal(cio_close(f), 0);
+}
+
 /* Rule 15 with rule 11: an orphan whose signals were all lost (it was not
  * yet in an interruptible wait) still gets signalled once it is, with no
  * caller left to re-send: it leaves, and the fd that cio_close left to it
@@ -422,6 +477,9 @@ int main(void)
             detach_waits_for_the_orphan_and_seeks_back_over_unread_bytes, fixture_setup, teardown),
         cmocka_unit_test_setup_teardown(a_stuck_pread_times_out_and_moves_nothing, fixture_setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            a_stuck_readv_times_out_on_time_and_its_bytes_go_to_the_next_readv, fixture_setup,
+            teardown),
         cmocka_unit_test_setup_teardown(an_orphan_whose_signals_were_lost_is_signalled_again,
                                         fixture_setup, teardown),
     };

@@ -58,7 +58,9 @@ CIO_API int cio_atnotify(int (*f)(void *arg, char *note), int in);
  * new call replaces the previous alarm, and 0 clears it.  Returns the
  * milliseconds that were left on the previous alarm, rounded up (0 if
  * none).  An alarm that finds CIO_NNOTE notes pending is dropped.  Never
- * blocks.  Errors: ENOMEM; EAGAIN (the library could not start its timer). */
+ * blocks.  Errors: ENOMEM; EAGAIN (the library could not start its timer);
+ * EBUSY (the library's first use could not install the cancel signal's
+ * handler: see cio_init). */
 CIO_API long cio_alarm(unsigned long ms);
 
 #ifdef __cplusplus

@@ -452,8 +452,11 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         d->spanning = 1;
         d->span_gen = d->cancel_gen;
         r = cio__held_take_locked(d, &op);
-    } else if ((--f->ops == 0 && f->closing) || d->waiters) {
-        pthread_cond_broadcast(&f->cv);
+    } else {
+        f->counts.started++; /* an op that failed before it began, as any */
+        cio__count_outcome(&f->counts, r);
+        if ((--f->ops == 0 && f->closing) || d->waiters)
+            pthread_cond_broadcast(&f->cv);
     }
     pthread_mutex_unlock(&f->mu);
     return unwatch(f, w, r);

@@ -353,6 +353,10 @@ static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec 
     }
     struct vec v = {iov, iovcnt};
     cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v, .deliver = deliver_scatter};
+    if (i == CIO__R && n && cio__file_may_orphan(f)) {
+        op.run = read_thunk; /* one read(2) into the bounce buffer, scattered after */
+        return run_bounced(f, &op);
+    }
     return run(f, i, &op);
 }
 
