@@ -9,12 +9,17 @@
  * cio-run passed on to CMD; every byte read before a timeout present in
  * the output; an output that fails (1 from cio-cat, 125 from cio-run, a
  * message naming it, never a hang); --idle standing still while a slow
- * reader holds cio-run's output up.
+ * reader holds cio-run's output up; closed standard streams named as such;
+ * --total with a reader that takes nothing (cio-cat writes every byte it
+ * read; cio-run still exits on time); a reader that goes away (CMD
+ * stopped, then cio-run dies of SIGPIPE); durations as strtod reads them.
  */
 #include "support.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +113,49 @@ static double dur_ms(double s)
 
 #define RUN(input, ...) run_tool((char *const[]){__VA_ARGS__, NULL}, input)
 
+/* A pipe that no program we start inherits but as the streams we give
+ * it: a read end left open in the child would keep a writer from ever
+ * seeing its reader go. */
+static void cloexec_pipe(int p[2])
+{
+    assert_int_equal(make_pipe(p), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fcntl(p[i], F_SETFD, FD_CLOEXEC), 0);
+}
+
+/* Start argv with the given fds as its stdin and stdout (its stderr is
+ * ours); its pid. */
+static pid_t start_with(char *const argv[], int in, int out)
+{
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, in, 0), 0);
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, out, 1), 0);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* Wait (bounded) for pid; its exit code or 128+N, or -1 if it is still
+ * there after ms (then it is killed). */
+static int wait_exit(pid_t pid, double ms)
+{
+    cio_time_t end = cio_now() + (cio_time_t)(ms * 1e6);
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (cio_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_us(2000);
+    }
+}
+
 /* ---- cio-cat ---- */
 
 static char *temp_file(const char *content)
@@ -162,6 +210,55 @@ static void cat_total_exits_124(void **state)
     result_free(&r);
 }
 
+/* --total passes while standard output is not being read: cio-cat stops
+ * reading, but every byte it read is written (DESIGN: 124 after writing
+ * every byte that was read), however late its reader comes.  Its input is
+ * a file shared with us, so its offset says how much it read. */
+static void cat_total_writes_every_byte_it_read_to_a_slow_reader(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cio_tools_big_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    static char block[1 << 16];
+    memset(block, 'c', sizeof block);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(write_all(fd, block, sizeof block), (ssize_t)sizeof block);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    int out[2];
+    cloexec_pipe(out);
+    pid_t pid = start_with((char *const[]){CIO_CAT, "--total", "0.3", NULL}, fd, out[1]);
+    close(out[1]);
+    sleep_us((unsigned)(dur_ms(1.5) * 1000)); /* well past --total */
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(out[0], block, sizeof block)) > 0)
+        got += (size_t)r;
+    close(out[0]);
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 124);
+    off_t taken = lseek(fd, 0, SEEK_CUR);
+    close(fd);
+    assert_true(taken < 16 << 16); /* it did stop early */
+    assert_int_equal(got, (size_t)taken);
+}
+
+/* Standard input closed: a message naming it, the next file still
+ * copied, exit 1; the library's own descriptors never stand in for it. */
+static void cat_closed_stdin_is_an_error_like_any_other(void **state)
+{
+    (void)state;
+    char *path = temp_file("ok\n");
+    char script[256];
+    snprintf(script, sizeof script, "%s --idle %s - %s <&-", CIO_CAT, dur(5), path);
+    struct result r = RUN(NULL, "sh", "-c", script);
+    unlink(path);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "ok\n");
+    assert_non_null(strstr(r.err, "cio-cat: standard input: Bad file descriptor"));
+    result_free(&r);
+}
+
 /* A missing file: its message, the other files still copied, exit 1. */
 static void cat_missing_file_exits_1_with_a_message(void **state)
 {
@@ -203,7 +300,7 @@ static void cat_output_error_exits_1_naming_standard_output(void **state)
 static void cat_bad_usage_exits_125(void **state)
 {
     (void)state;
-    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "0x10"};
+    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "nan", "1 "};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct result r = RUN("", CIO_CAT, "--idle", (char *)bad[i]);
         if (r.status != 125)
@@ -222,10 +319,14 @@ static void cat_bad_usage_exits_125(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, cio_version()));
     result_free(&r);
-    r = RUN("x", CIO_CAT, "--idle", "1.5m", "--total", ".5h");
-    assert_int_equal(r.status, 0);
-    assert_string_equal(r.out, "x");
-    result_free(&r);
+    /* numbers as timeout(1) reads them (strtod) */
+    const char *good[] = {"1.5m", ".5h", "1e3", "inf", " 2", "0x10", "1."};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        r = RUN("x", CIO_CAT, "--idle", (char *)good[i], "--total", (char *)good[i]);
+        if (r.status != 0 || strcmp(r.out, "x") != 0)
+            fail_msg("--idle '%s' gave %d", good[i], r.status);
+        result_free(&r);
+    }
 }
 
 /* ---- cio-run ---- */
@@ -258,6 +359,82 @@ static void run_output_error_stops_cmd_and_exits_125(void **state)
         assert_non_null(strstr(r.err, "cio-run: standard output: No space left on device"));
         result_free(&r);
     }
+}
+
+/* Our stdout or stderr closed: the message says so (the library's own
+ * descriptors never stand in for them), 125. */
+static void run_closed_output_is_named_and_exits_125(void **state)
+{
+    (void)state;
+    const char *redir[] = {">&-", "2>&-"};
+    const char *say[] = {"echo hi", "echo hi >&2"};
+    for (int i = 0; i < 2; i++) {
+        char script[256];
+        snprintf(script, sizeof script, "exec 3>&2; %s -k 0 -- sh -c '%s' %s", CIO_RUN, say[i],
+                 redir[i]);
+        struct result r = RUN(NULL, "sh", "-c", script);
+        assert_int_equal(r.status, 125);
+        if (i == 0)
+            assert_non_null(strstr(r.err, "cio-run: standard output: Bad file descriptor"));
+        result_free(&r);
+    }
+}
+
+/* --total bounds cio-run even when our own reader takes nothing: CMD is
+ * stopped, the write that waits for the reader is cut, 124, on time. */
+static void run_total_holds_while_our_reader_takes_nothing(void **state)
+{
+    (void)state;
+    int out[2];
+    cloexec_pipe(out);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    pid_t pid =
+        start_with((char *const[]){CIO_RUN, "--total", "0.3", "--", "yes", NULL}, in, out[1]);
+    close(out[1]);
+    close(in);
+    cio_time_t t0 = cio_now();
+    int status = wait_exit(pid, scaled_ms(LIMIT_MS)); /* nobody reads out[0] */
+    double ms = elapsed_ms(t0, cio_now());
+    close(out[0]);
+    assert_int_equal(status, 124);
+    assert_true(ms < dur_ms(0.3) + 5000 * tool_scale());
+}
+
+/* Our reader goes away: CMD is stopped (not left running on its own), and
+ * cio-run dies of SIGPIPE as a pipeline's member does. */
+static void run_reader_gone_stops_cmd_then_dies_of_sigpipe(void **state)
+{
+    (void)state;
+    char pidfile[] = "/tmp/cio_tools_pid_XXXXXX";
+    int pf = mkstemp(pidfile);
+    assert_true(pf >= 0);
+    close(pf);
+    char script[256];
+    snprintf(script, sizeof script, "echo $$ > %s; head -c 200000 /dev/zero; exec sleep 30",
+             pidfile);
+    int out[2];
+    cloexec_pipe(out);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    pid_t pid =
+        start_with((char *const[]){CIO_RUN, "-k", "0", "--", "sh", "-c", script, NULL}, in, out[1]);
+    close(out[1]);
+    close(in);
+    char c;
+    assert_int_equal(read(out[0], &c, 1), 1); /* it runs; then we go */
+    close(out[0]);
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGPIPE);
+    FILE *fp = fopen(pidfile, "r");
+    assert_non_null(fp);
+    int cmd = 0;
+    assert_int_equal(fscanf(fp, "%d", &cmd), 1);
+    fclose(fp);
+    unlink(pidfile);
+    bool gone = kill(cmd, 0) != 0;
+    if (!gone)
+        kill(cmd, SIGKILL);
+    assert_true(gone);
 }
 
 /* --idle does not count the time CMD waits for our slow reader: it is not
@@ -414,6 +591,9 @@ static void run_cannot_run_or_find_or_parse(void **state)
     unlink(path);
     assert_int_equal(r.status, 126);
     result_free(&r);
+    r = RUN("", CIO_RUN, "/etc/passwd/x"); /* ENOTDIR: found wanting, as timeout(1) */
+    assert_int_equal(r.status, 126);
+    result_free(&r);
     r = RUN("", CIO_RUN);
     assert_int_equal(r.status, 125);
     result_free(&r);
@@ -444,11 +624,16 @@ int main(void)
         T(cat_copies_files_and_stdin_and_exits_0),
         T(cat_idle_writes_every_byte_then_exits_124),
         T(cat_total_exits_124),
+        T(cat_total_writes_every_byte_it_read_to_a_slow_reader),
+        T(cat_closed_stdin_is_an_error_like_any_other),
         T(cat_missing_file_exits_1_with_a_message),
         T(cat_output_error_exits_1_naming_standard_output),
         T(cat_bad_usage_exits_125),
         T(run_relays_and_exits_with_the_status),
         T(run_output_error_stops_cmd_and_exits_125),
+        T(run_closed_output_is_named_and_exits_125),
+        T(run_total_holds_while_our_reader_takes_nothing),
+        T(run_reader_gone_stops_cmd_then_dies_of_sigpipe),
         T(run_idle_stands_still_while_our_reader_is_slow),
         T(run_killed_by_a_signal_exits_128_plus_n),
         T(run_idle_stops_a_silent_program_with_124),

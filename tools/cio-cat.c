@@ -1,7 +1,9 @@
 /*
  * cio-cat: cat(1) that gives up when its input goes quiet (--idle) or
  * takes too long in all (--total), exiting 124 as timeout(1) does, after
- * writing out every byte it read.
+ * writing out every byte it read.  The deadlines bound the waits for
+ * input; a write of bytes already read is never cut (DESIGN.md, the
+ * tools), so they all reach standard output, however slow its reader.
  */
 #include "tool.h"
 
@@ -46,20 +48,10 @@ static cio_time_t next_deadline(const struct cat *c)
 
 static int put_out(struct cat *c, size_t n)
 {
-    /* A short count is a cut or an error after some bytes went out; the
-     * next call says which (rule 5: a deadline cut fails it with
-     * ETIMEDOUT, an error such as EFBIG or ENOSPC comes back itself). */
-    for (size_t done = 0; done < n;) {
-        ssize_t w = cio_write(c->out, c->buf + done, n - done);
-        if (w < 0 && errno == ETIMEDOUT)
-            return EXIT_TIMEDOUT;
-        if (w < 0) {
-            tool_warn("standard output", errno);
-            return 1;
-        }
-        done += (size_t)w;
-    }
-    return 0;
+    if (tool_write_all(c->out, c->buf, n) == 0)
+        return 0;
+    tool_warn("standard output", errno);
+    return 1;
 }
 
 /* Copy in to the output: 0 at its end, 1 on a read error, 124. */
@@ -137,13 +129,13 @@ int main(int argc, char **argv)
 {
     static struct cat c;
     tool_name = "cio-cat";
+    tool_hold_std_fds();
     parse(argc, argv, &c);
     c.out = cio_fdopen(STDOUT_FILENO);
     if (!c.out) {
         tool_warn("standard output", errno);
         return 1;
     }
-    cio_set_write_deadline(c.out, c.until);
     char *dash[] = {"-", NULL};
     char **files = optind < argc ? argv + optind : dash;
     int status = 0;

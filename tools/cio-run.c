@@ -4,13 +4,19 @@
  * prints nothing for --idle or runs past --total (exit 124, as timeout(1)),
  * or as soon as --expect TEXT has appeared in its output (exit 0).
  *
- * Threads: one relay per stream (cio_read, then write(2) to ours), one
+ * Threads: one relay per stream (cio_read, then cio_write to ours), one
  * waiter (cio_child_wait without a deadline), one forwarder of SIGHUP,
- * SIGINT, SIGQUIT and SIGTERM to CMD (sigwait), and main, the controller,
- * which sleeps on a condition variable until the next deadline or an
- * event.  Relays are stopped by moving their read deadline into the past:
- * a read cut that way consumed nothing, and every byte a relay read it has
- * already written out.
+ * SIGINT, SIGQUIT, SIGTERM and SIGALRM to CMD (sigwait), and main, the
+ * controller, which sleeps on a condition variable until the next deadline
+ * or an event.  Relays are stopped by moving their read deadline into the
+ * past: a read cut that way consumed nothing, and every byte a relay read
+ * it has already written out.  Only on a timeout is a write of ours that
+ * our own reader does not take cut the same way, so that --total bounds
+ * the run even then.
+ *
+ * SIGPIPE is blocked in every thread: a write to a reader that has gone
+ * fails with EPIPE, CMD is stopped like on any output error, and then, if
+ * SIGPIPE was not ignored, cio-run dies of it as a pipeline's member does.
  */
 #include "tool.h"
 
@@ -36,7 +42,8 @@ struct run;
 struct relay {
     struct run *run;
     cio_file *in;
-    int out;
+    cio_file *out; /* our stdout or stderr */
+    const char *out_name;
     char carry[TEXT_MAX]; /* the last bytes of this stream, for --expect */
     size_t carried;
     pthread_t thread;
@@ -56,6 +63,7 @@ struct run {
     int matched;            /* mu */
     int exited, status;     /* mu */
     int relays;             /* mu: relays still running */
+    int sigpipe_ignored;    /* as we found it */
     struct relay relay[2];
     pthread_t waiter;
 };
@@ -138,9 +146,9 @@ static void *relay_main(void *arg)
         r->writing--;
         r->last_output = cio_now();
         r->matched |= hit;
-        if (err && !r->out_err) {
+        if (err && err != ETIMEDOUT && !r->out_err) { /* ETIMEDOUT: cut (drain_locked) */
             r->out_err = err;
-            r->out_name = rl->out == STDOUT_FILENO ? "standard output" : "standard error";
+            r->out_name = rl->out_name;
         }
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
@@ -216,14 +224,18 @@ static void stop_locked(struct run *r)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
 
-/* Relay what CMD left in the pipes, then stop the relays. */
-static void drain_locked(struct run *r)
+/* Relay what CMD left in the pipes, then stop the relays; after a
+ * timeout, also in a write that our reader is not taking. */
+static void drain_locked(struct run *r, enum outcome o)
 {
     cio_time_t t = cio_now() + DRAIN_NS;
     while (r->relays > 0 && cio_now() < t)
         wait_until_locked(r, t);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         cio_set_read_deadline(r->relay[i].in, cio_now()); /* past: they return */
+        if (o == TIMED_OUT)
+            cio_set_write_deadline(r->relay[i].out, cio_now());
+    }
 }
 
 static int exit_status(const struct run *r, enum outcome o)
@@ -249,6 +261,7 @@ static sigset_t forwarded(void)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGQUIT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGALRM);
     return set;
 }
 
@@ -272,13 +285,16 @@ static int init_sync(struct run *r)
     return 0;
 }
 
-static int start_threads(struct run *r)
+static int start_threads(struct run *r, cio_file *outs[2])
 {
-    int outs[2] = {STDOUT_FILENO, STDERR_FILENO}, which[2] = {CIO_STDOUT, CIO_STDERR};
+    static const char *const names[2] = {"standard output", "standard error"};
+    int which[2] = {CIO_STDOUT, CIO_STDERR};
     r->relays = 2;
     for (int i = 0; i < 2; i++) {
-        r->relay[i] =
-            (struct relay){.run = r, .in = cio_child_file(r->child, which[i]), .out = outs[i]};
+        r->relay[i] = (struct relay){.run = r,
+                                     .in = cio_child_file(r->child, which[i]),
+                                     .out = outs[i],
+                                     .out_name = names[i]};
         if (pthread_create(&r->relay[i].thread, NULL, relay_main, &r->relay[i]))
             return -1;
     }
@@ -289,13 +305,31 @@ static int start_threads(struct run *r)
     return pthread_create(&r->waiter, NULL, waiter_main, r) ? -1 : 0;
 }
 
+/* A reader of ours went away: die of SIGPIPE, as cat(1) in a pipeline
+ * does, unless it was ignored when we started (then: a message and 125). */
+static void die_of_sigpipe(const struct run *r)
+{
+    if (r->out_err != EPIPE || r->sigpipe_ignored)
+        return;
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    raise(SIGPIPE); /* pending while blocked */
+    pthread_sigmask(SIG_UNBLOCK, &pipe_only, NULL);
+}
+
 static int run(struct run *r, char **cmd)
 {
-    /* Blocked in every thread from here on, taken by the forwarder only
-     * (cio_spawn gives CMD an empty mask). */
-    sigset_t fw = forwarded();
-    pthread_sigmask(SIG_BLOCK, &fw, NULL);
-    if (init_sync(r) < 0) {
+    /* Blocked in every thread from here on, the forwarded ones taken by the
+     * forwarder only (cio_spawn gives CMD an empty mask). */
+    struct sigaction old;
+    sigaction(SIGPIPE, NULL, &old);
+    r->sigpipe_ignored = old.sa_handler == SIG_IGN;
+    sigset_t blocked = forwarded();
+    sigaddset(&blocked, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+    cio_file *outs[2] = {cio_fdopen(STDOUT_FILENO), cio_fdopen(STDERR_FILENO)};
+    if (init_sync(r) < 0 || !outs[0] || !outs[1]) {
         tool_warn("setup", errno);
         return EXIT_USAGE;
     }
@@ -303,11 +337,11 @@ static int run(struct run *r, char **cmd)
     if (!r->child) {
         int e = errno;
         tool_warn(cmd[0], e);
-        return e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+        return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN; /* as timeout(1) */
     }
     cio_time_t start = cio_now();
     r->last_output = start;
-    if (start_threads(r) < 0) { /* cannot relay: do not leave CMD behind */
+    if (start_threads(r, outs) < 0) { /* cannot relay: do not leave CMD behind */
         tool_warn("threads", EAGAIN);
         exit(EXIT_USAGE);
     }
@@ -315,15 +349,18 @@ static int run(struct run *r, char **cmd)
     enum outcome o = watch_locked(r, start);
     if (o != EXITED)
         stop_locked(r);
-    drain_locked(r);
+    drain_locked(r, o);
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < 2; i++)
         pthread_join(r->relay[i].thread, NULL);
     pthread_join(r->waiter, NULL);
+    cio_child_free(r->child);
+    for (int i = 0; i < 2; i++)
+        cio_detach(outs[i]);
+    die_of_sigpipe(r);
     int status = exit_status(r, o);
     if (r->out_err)
         tool_warn(r->out_name, r->out_err);
-    cio_child_free(r->child);
     return tool_exit(status);
 }
 
@@ -379,6 +416,7 @@ int main(int argc, char **argv)
 {
     static struct run r = {.kill_after = (cio_time_t)5 * 1000 * 1000 * 1000};
     tool_name = "cio-run";
+    tool_hold_std_fds();
     char **cmd = parse(argc, argv, &r);
     return run(&r, cmd);
 }

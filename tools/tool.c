@@ -1,6 +1,8 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +32,18 @@ static unsigned unit_of(char c)
     }
 }
 
+/* The number as strtod(3) reads it in the C locale (the tools never call
+ * setlocale), as timeout(1) does: "1e3", "0x10", "inf" and leading blanks
+ * are numbers too; a negative one or NaN is not a duration. */
 int tool_duration(const char *s, cio_time_t *ns)
 {
-    double v = 0, scale = 1;
-    int digits = 0;
-    for (; *s >= '0' && *s <= '9'; s++, digits++)
-        v = v * 10 + (*s - '0');
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-            v += (*s - '0') * (scale /= 10);
-    unsigned unit = unit_of(*s);
-    if (!digits || unit == 0 || (*s && s[1]))
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || (errno == ERANGE && v != 0) || isnan(v) || v < 0)
+        return -1;
+    unsigned unit = unit_of(*end);
+    if (unit == 0 || (*end && end[1]))
         return -1;
     v *= unit * 1e9;
     *ns = v > DUR_MAX ? (cio_time_t)DUR_MAX : (cio_time_t)v;
@@ -79,19 +82,35 @@ _Noreturn void tool_version(void)
     exit(0);
 }
 
-int tool_write_all(int fd, const void *buf, size_t n)
+int tool_write_all(cio_file *f, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
+        ssize_t w = cio_write(f, p, n);
         if (w < 0)
             return -1;
         p += w;
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* An fd of 0-2 that is closed would be the first number the library takes
+ * (its timer, its pipes), and the tool would then read or write that as
+ * its standard stream.  Each closed one is held by /dev/null opened the
+ * other way round, so using it fails with EBADF, as on a closed fd. */
+void tool_hold_std_fds(void)
+{
+    static const int way[3] = {O_WRONLY, O_RDONLY, O_RDONLY};
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int held = open("/dev/null", way[fd]); /* the lowest free: fd */
+        if (held >= 0 && held != fd) {
+            dup2(held, fd);
+            close(held);
+        }
+    }
 }
 
 int tool_exit(int status)

@@ -17,9 +17,9 @@
 
 extern const char *tool_name; /* set by main, for messages */
 
-/* DUR as timeout(1) reads it: a number with an optional fraction and an
- * optional suffix s (the default), m, h or d.  0 when s is one (*ns = 0
- * meaning "no limit"), -1 when it is not. */
+/* DUR as timeout(1) reads it: a number (as strtod reads it: fractions,
+ * exponents, "inf") with an optional suffix s (the default), m, h or d.  0
+ * when s is one (*ns = 0 meaning "no limit"), -1 when it is not. */
 int tool_duration(const char *s, cio_time_t *ns);
 
 /* The earlier of two deadlines, 0 meaning none. */
@@ -35,8 +35,14 @@ _Noreturn void tool_usage_error(const char *msg, const char *arg);
 /* Print "tool (cancelio) VERSION" and exit 0. */
 _Noreturn void tool_version(void);
 
-/* write(2) all n bytes to fd; 0, or -1 with errno. */
-int tool_write_all(int fd, const void *buf, size_t n);
+/* cio_write all n bytes to f; 0, or -1 with errno (after a short count,
+ * the next call says why: a cut, or an error such as EFBIG or ENOSPC). */
+int tool_write_all(cio_file *f, const void *buf, size_t n);
+
+/* First thing in main: keep each of fds 0-2 that is closed closed to the
+ * tool (it gives EBADF) while no file the library opens can take its
+ * number. */
+void tool_hold_std_fds(void);
 
 /* The tool's last step: status, after joining the library's threads when
  * none is busy.  A worker left in the kernel (a read that outlived its
