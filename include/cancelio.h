@@ -99,7 +99,10 @@ CIO_API int cio_fileno(const cio_file *f);
 
 /* Interrupt every pending op on f (they fail with EBADF), wait until none is
  * inside an op, close the fd and free f.  Blocks only until the workers have
- * left.  Returns close(2)'s result.  Errors: EINVAL f is NULL; close's own. */
+ * left, and returns close(2)'s result; except that a read still held in the
+ * kernel past its grace (DESIGN rule 15) is left behind: then cio_close
+ * returns 0 at once, and its worker closes the fd when it leaves.
+ * Errors: EINVAL f is NULL; close's own. */
 CIO_API int cio_close(cio_file *f);
 
 /* Like cio_close, but returns the fd, still open, instead of closing it.
@@ -141,7 +144,10 @@ typedef struct cio_stats {
     uint64_t resignals;    /* signals beyond the first for one op */
     unsigned threads;      /* worker threads alive now */
     unsigned threads_idle; /* of those, idle now */
-    unsigned timers;       /* deadlines armed now */
+    /* Timers in the timer thread's heap now: deadlines armed, a stale one
+     * that will find nothing to do, the repeat signal of a read left in the
+     * kernel (rule 15). */
+    unsigned timers;
 } cio_stats;
 
 /* A snapshot of the library's counters.  out NULL does nothing. */

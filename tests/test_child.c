@@ -4,7 +4,8 @@
  * or the signal that killed it; under a deadline a running child gives
  * ETIMEDOUT not before the deadline and goes on running; a reaped child
  * keeps its status for every later wait and is never signalled again
- * (ESRCH); cio_child_free kills and reaps a running child; no pipe end of
+ * (ESRCH), nor is one the system reaped (ECHILD), whoever has its pid
+ * now; cio_child_free kills and reaps a running child; no pipe end of
  * ours reaches the child (its /proc/self/fd shows only its own 0-2 as
  * pipes), even with a second child's pipes open; bad input and a program
  * that does not exist fail with their errno.
@@ -272,6 +273,62 @@ static void wait_never_reaps_another_child(void **state)
     assert_int_equal(WEXITSTATUS(st), 7);
 }
 
+/* Start "sleep 30" as a child with pid `want` (Linux, with the right to set
+ * ns_last_pid; another process may take the number first: a few tries).
+ * Its pid, or -1. */
+static pid_t spawn_with_pid(pid_t want)
+{
+    char *argv[] = {"sleep", "30", NULL};
+    extern char **environ;
+    for (int i = 0; i < 20; i++) {
+        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+        if (!f)
+            return -1;
+        int ok = fprintf(f, "%d", (int)want - 1) > 0;
+        if (fclose(f) != 0 || !ok)
+            return -1;
+        pid_t pid;
+        assert_int_equal(posix_spawnp(&pid, "sleep", NULL, NULL, argv, environ), 0);
+        if (pid == want)
+            return pid;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return -1;
+}
+
+/* Rule 20 where the system reaps: with SIGCHLD ignored the child is gone
+ * when it exits (ECHILD), and its pid may go to another process.  After
+ * that, cio_child_kill and cio_child_free never signal, nor reap, the
+ * process that now has the number. */
+static void a_child_the_system_reaped_is_never_signalled_nor_reaped_again(void **state)
+{
+    (void)state;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigemptyset(&ign.sa_mask);
+    assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+    cio_child *c = sh("exit 0", 0);
+    pid_t gone = cio_child_pid(c);
+    int st;
+    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(JOIN_MS))), -1);
+    assert_int_equal(errno, ECHILD);
+    assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+    pid_t other = spawn_with_pid(gone);
+    if (other < 0) {
+        assert_int_equal(cio_child_free(c), 0);
+        skip(); /* cannot choose a pid here: the rest needs it */
+    }
+    assert_int_equal(cio_child_kill(c, SIGTERM), -1);
+    assert_int_equal(errno, ESRCH);
+    assert_int_equal(cio_child_wait(c, &st, cio_now()), -1);
+    assert_int_equal(errno, ECHILD);
+    assert_int_equal(cio_child_free(c), 0);
+    assert_int_equal(waitpid(other, &st, WNOHANG), 0); /* still running, ours */
+    assert_int_equal(kill(other, SIGKILL), 0);
+    assert_int_equal(waitpid(other, &st, 0), other);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
@@ -286,6 +343,7 @@ int main(void)
         T(no_pipe_end_leaks_into_the_child),
         T(spawn_errors),
         T(wait_never_reaps_another_child),
+        T(a_child_the_system_reaped_is_never_signalled_nor_reaped_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

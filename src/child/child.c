@@ -9,7 +9,9 @@
  * blocking part of a wait is waitid(WNOWAIT) inside cio_call: it sees the
  * exit without reaping, and the deadline interrupts it through the
  * library's own signal (no polling, no SIGCHLD handler).  It waits only
- * for c->pid, so it never reaps a process it did not spawn.
+ * for c->pid, so it never reaps a process it did not spawn; and once the
+ * system has reaped c itself (ECHILD: SIGCHLD ignored), c->pid is never
+ * waited for nor signalled again, whoever has that number now.
  */
 #include "internal.h"
 
@@ -27,6 +29,7 @@ struct cio_child {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a waiter left */
     int reaped;        /* mu */
+    int lost;          /* mu: the system reaped it (ECHILD) */
     int status;        /* mu: valid once reaped */
     unsigned waiters;  /* mu: threads inside cio_child_wait */
 };
@@ -203,11 +206,13 @@ int cio_child_close(cio_child *c, int which)
     return f ? cio_close(f) : (int)cio__fail(-EINVAL);
 }
 
-/* Reap c if it has exited; c->mu held.  1 when reaped (now or before). */
+/* Reap c if it has exited; c->mu held.  1 when reaped (now or before).
+ * ECHILD: the system reaped it (SIGCHLD ignored), and its pid is free for
+ * another process, which we must never wait for nor signal (rule 20). */
 static int reap_locked(cio_child *c, int options)
 {
-    if (c->reaped)
-        return 1;
+    if (c->reaped || c->lost)
+        return c->reaped;
     int st;
     pid_t r;
     do
@@ -216,6 +221,8 @@ static int reap_locked(cio_child *c, int options)
     if (r == c->pid) {
         c->reaped = 1;
         c->status = st;
+    } else if (r < 0 && errno == ECHILD) {
+        c->lost = 1;
     }
     return c->reaped;
 }
@@ -239,7 +246,7 @@ int cio_child_wait(cio_child *c, int *status, cio_time_t deadline)
         return (int)cio__fail(-EINVAL);
     pthread_mutex_lock(&c->mu);
     int done = reap_locked(c, WNOHANG), e = 0;
-    if (!done) {
+    if (!done && !c->lost) {
         c->waiters++;
         pthread_mutex_unlock(&c->mu);
         long r = cio_call(await_exit, c, deadline);
@@ -260,7 +267,7 @@ int cio_child_kill(cio_child *c, int signo)
     if (!c)
         return (int)cio__fail(-EINVAL);
     pthread_mutex_lock(&c->mu);
-    int r = c->reaped ? -ESRCH : kill(c->pid, signo) == 0 ? 0 : -errno;
+    int r = c->reaped || c->lost ? -ESRCH : kill(c->pid, signo) == 0 ? 0 : -errno;
     pthread_mutex_unlock(&c->mu);
     return r < 0 ? (int)cio__fail(r) : 0;
 }
@@ -270,7 +277,7 @@ int cio_child_free(cio_child *c)
     if (!c)
         return (int)cio__fail(-EINVAL);
     pthread_mutex_lock(&c->mu);
-    if (!c->reaped)
+    if (!c->reaped && !c->lost)
         kill(c->pid, SIGKILL);
     while (c->waiters > 0) /* they see the exit and leave */
         pthread_cond_wait(&c->cv, &c->mu);
