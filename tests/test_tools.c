@@ -300,7 +300,7 @@ static void cat_output_error_exits_1_naming_standard_output(void **state)
 static void cat_bad_usage_exits_125(void **state)
 {
     (void)state;
-    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "nan", "1 "};
+    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "nan", "1 ", "1e400"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct result r = RUN("", CIO_CAT, "--idle", (char *)bad[i]);
         if (r.status != 125)

@@ -34,13 +34,14 @@ static unsigned unit_of(char c)
 
 /* The number as strtod(3) reads it in the C locale (the tools never call
  * setlocale), as timeout(1) does: "1e3", "0x10", "inf" and leading blanks
- * are numbers too; a negative one or NaN is not a duration. */
+ * are numbers too; a negative one, NaN or one too large for a double
+ * (1e400: ERANGE) is not a duration, and one too small is 0 or nearly. */
 int tool_duration(const char *s, cio_time_t *ns)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || (errno == ERANGE && v != 0) || isnan(v) || v < 0)
+    if (end == s || (errno == ERANGE && isinf(v)) || isnan(v) || v < 0)
         return -1;
     unsigned unit = unit_of(*end);
     if (unit == 0 || (*end && end[1]))
