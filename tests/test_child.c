@@ -329,6 +329,65 @@ static void a_child_the_system_reaped_is_never_signalled_nor_reaped_again(void *
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
+/* A "sleep 30" that is not our child (its shell has gone), with pid
+ * `want` (as spawn_with_pid); its pid, or -1. */
+static pid_t stranger_with_pid(pid_t want)
+{
+    for (int i = 0; i < 20; i++) {
+        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+        if (!f)
+            return -1;
+        int ok = fprintf(f, "%d", (int)want - 2) > 0; /* the shell, then sleep */
+        if (fclose(f) != 0 || !ok)
+            return -1;
+        FILE *sh = popen("sleep 30 </dev/null >/dev/null 2>&1 & echo $!", "r");
+        assert_non_null(sh);
+        int pid = -1;
+        ok = fscanf(sh, "%d", &pid) == 1;
+        pclose(sh);
+        if (ok && pid == want)
+            return pid;
+        if (ok && pid > 0)
+            kill(pid, SIGKILL);
+    }
+    return -1;
+}
+
+static bool pid_gone(void *arg)
+{
+    return kill(*(pid_t *)arg, 0) != 0 && errno == ESRCH;
+}
+
+/* The same when nobody waited: the system reaped the child (SIGCHLD
+ * ignored) and a process that is not ours took its pid; cio_child_kill
+ * and cio_child_free see that the child is gone and leave that process
+ * alone. */
+static void a_child_the_system_reaped_unwaited_is_never_signalled(void **state)
+{
+    (void)state;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigemptyset(&ign.sa_mask);
+    assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+    cio_child *c = sh("exit 0", 0);
+    pid_t gone = cio_child_pid(c);
+    assert_true(wait_until(pid_gone, &gone, scaled_ms(JOIN_MS)));
+    assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+    pid_t other = stranger_with_pid(gone);
+    if (other < 0) {
+        assert_int_equal(cio_child_free(c), 0);
+        skip(); /* cannot choose a pid here: the rest needs it */
+    }
+    errno = 0;
+    int killed = cio_child_kill(c, SIGTERM);
+    int e = errno;
+    assert_int_equal(cio_child_free(c), 0);
+    bool alive = kill(other, 0) == 0;
+    kill(other, SIGKILL);
+    assert_int_equal(killed, -1);
+    assert_int_equal(e, ESRCH);
+    assert_true(alive);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
@@ -344,6 +403,7 @@ int main(void)
         T(spawn_errors),
         T(wait_never_reaps_another_child),
         T(a_child_the_system_reaped_is_never_signalled_nor_reaped_again),
+        T(a_child_the_system_reaped_unwaited_is_never_signalled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

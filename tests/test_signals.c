@@ -1079,10 +1079,28 @@ static int child_uses_the_inherited_file(void *arg)
     return 0;
 }
 
+struct line_reader {
+    cio_file *f;
+    atomic_int tid;
+    ssize_t r;
+    char buf[8];
+    pthread_t thread;
+};
+
+static void *read_a_line(void *arg)
+{
+    struct line_reader *l = arg;
+    block_cancel_signal_in_this_thread();
+    atomic_store(&l->tid, (int)current_tid());
+    l->r = cio_read_until(l->f, l->buf, sizeof l->buf, "\n", 1);
+    return NULL;
+}
+
 /* Rule 13: ops in flight in the parent do not exist in the child: the
  * child's own read on the same file is not held up by the parent's (it
  * times out on its deadline), its cio_close does not wait for it, and its
- * stats do not count it as started. */
+ * stats do not count it as started, nor a read helper that waits for its
+ * turn behind it. */
 static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(void **state)
 {
     (void)state;
@@ -1093,6 +1111,11 @@ static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(void **state)
     uint64_t before = op_starts();
     struct op_thread *t = start_reader(f, 16);
     wait_blocked(t, before, p[0], CIO_READ);
+    struct line_reader l = {.f = f};
+    assert_int_equal(pthread_create(&l.thread, NULL, read_a_line, &l), 0);
+    while (!atomic_load(&l.tid))
+        sleep_us(100);
+    assert_true(wait_thread_sleeping(atomic_load(&l.tid), JOIN_MS)); /* behind t */
     run_in_child(child_uses_the_inherited_file, f);
     assert_false(op_is_done(t));
     write_str(p[1], "parent's");
@@ -1100,6 +1123,9 @@ static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(void **state)
     assert_int_equal(t->result, 8);
     assert_memory_equal(t->buf, "parent's", 8);
     op_free(t);
+    write_str(p[1], "h\n");
+    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    assert_int_equal(l.r, 2);
     assert_int_equal(cio_close(f), 0);
     close(p[1]);
 }

@@ -11,7 +11,12 @@
  * library's own signal (no polling, no SIGCHLD handler).  It waits only
  * for c->pid, so it never reaps a process it did not spawn; and once the
  * system has reaped c itself (ECHILD: SIGCHLD ignored), c->pid is never
- * waited for nor signalled again, whoever has that number now.
+ * waited for nor signalled again, whoever has that number now.  A kill or
+ * a free first asks (WNOHANG) whether c is still there, so that the
+ * system's reaping is seen even when nobody waited.  What no pid-based
+ * call can see: with SIGCHLD ignored, the number taken over by another
+ * child of this process between the system's reaping and that question
+ * (a pidfd would close that window).
  */
 #include "internal.h"
 
@@ -267,6 +272,7 @@ int cio_child_kill(cio_child *c, int signo)
     if (!c)
         return (int)cio__fail(-EINVAL);
     pthread_mutex_lock(&c->mu);
+    reap_locked(c, WNOHANG); /* exited: reaped now, or found lost (ECHILD) */
     int r = c->reaped || c->lost ? -ESRCH : kill(c->pid, signo) == 0 ? 0 : -errno;
     pthread_mutex_unlock(&c->mu);
     return r < 0 ? (int)cio__fail(r) : 0;
@@ -277,7 +283,7 @@ int cio_child_free(cio_child *c)
     if (!c)
         return (int)cio__fail(-EINVAL);
     pthread_mutex_lock(&c->mu);
-    if (!c->reaped && !c->lost)
+    if (!reap_locked(c, WNOHANG) && !c->lost)
         kill(c->pid, SIGKILL);
     while (c->waiters > 0) /* they see the exit and leave */
         pthread_cond_wait(&c->cv, &c->mu);

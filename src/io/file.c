@@ -441,6 +441,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         return r;
     pthread_mutex_lock(&f->mu);
     f->ops++;
+    f->spans++;
     cio__op_prepare_locked(&op);
     if (w)
         w->ops->arm_locked(w, &op, 1);
@@ -453,6 +454,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         d->span_gen = d->cancel_gen;
         r = cio__held_take_locked(d, &op);
     } else {
+        f->spans--;
         f->counts.started++; /* an op that failed before it began, as any */
         cio__count_outcome(&f->counts, r);
         if ((--f->ops == 0 && f->closing) || d->waiters)
@@ -480,6 +482,7 @@ void cio__span_end(cio_file *f, const void *back, size_t n)
     if (!d->orphan)
         d->busy = 0; /* else the orphan keeps d busy until it finishes */
     f->ops--;
+    f->spans--;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
 }
@@ -662,11 +665,12 @@ static void reset_for_child(cio_file *f)
 {
     cio__cond_init(&f->cv);
     /* Each caller inside counted its op as started, but for a read
-     * helper's span (its reads count themselves): in the child none of
-     * them will ever be done, so they never started there. */
-    unsigned spans = (unsigned)(f->dir[0].spanning + f->dir[1].spanning);
-    f->counts.started -= f->ops - spans;
+     * helper's span, waiting for its turn or holding it (its reads count
+     * themselves): in the child none of them will ever be done, so they
+     * never started there. */
+    f->counts.started -= f->ops - f->spans;
     f->ops = 0;
+    f->spans = 0;
     f->orphans = 0;
     for (int i = 0; i < 2; i++) {
         f->dir[i].orphan = NULL;

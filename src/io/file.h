@@ -41,7 +41,8 @@ struct cio_file {
     pthread_cond_t cv;     /* any change: an op done, a direction free, closing */
     int fd;                /* read-only */
     int closing;           /* f->mu */
-    unsigned ops;          /* f->mu: callers inside cio__file_do */
+    unsigned ops;          /* f->mu: callers inside cio__file_do or a span */
+    unsigned spans;        /* f->mu: of those, in a span, not counted as started */
     int may_orphan;        /* read-only: reads a signal may not interrupt */
     int close_deferred;    /* f->mu: cio_close left the fd to the orphans */
     unsigned orphans;      /* f->mu: orphaned ops still running */
