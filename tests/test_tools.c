@@ -300,7 +300,7 @@ static void cat_output_error_exits_1_naming_standard_output(void **state)
 static void cat_bad_usage_exits_125(void **state)
 {
     (void)state;
-    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "nan", "1 ", "1e400"};
+    const char *bad[] = {"x", "-1", "1x", "", "1.5.2", "1ss", "s", "nan", "1 "};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct result r = RUN("", CIO_CAT, "--idle", (char *)bad[i]);
         if (r.status != 125)
@@ -320,7 +320,7 @@ static void cat_bad_usage_exits_125(void **state)
     assert_non_null(strstr(r.out, cio_version()));
     result_free(&r);
     /* numbers as timeout(1) reads them (strtod) */
-    const char *good[] = {"1.5m", ".5h", "1e3", "inf", " 2", "0x10", "1."};
+    const char *good[] = {"1.5m", ".5h", "1e3", "inf", " 2", "0x10", "1.", "1e400"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         r = RUN("x", CIO_CAT, "--idle", (char *)good[i], "--total", (char *)good[i]);
         if (r.status != 0 || strcmp(r.out, "x") != 0)
@@ -380,25 +380,94 @@ static void run_closed_output_is_named_and_exits_125(void **state)
     }
 }
 
-/* --total bounds cio-run even when our own reader takes nothing: CMD is
- * stopped, the write that waits for the reader is cut, 124, on time. */
-static void run_total_holds_while_our_reader_takes_nothing(void **state)
+/* Run argv with stdout to a pipe that nobody reads; its status, and how
+ * long it took in *ms. */
+static int run_unread(char *const argv[], double *ms)
 {
-    (void)state;
     int out[2];
     cloexec_pipe(out);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(in >= 0);
-    pid_t pid =
-        start_with((char *const[]){CIO_RUN, "--total", "0.3", "--", "yes", NULL}, in, out[1]);
+    cio_time_t t0 = cio_now();
+    pid_t pid = start_with(argv, in, out[1]);
     close(out[1]);
     close(in);
-    cio_time_t t0 = cio_now();
-    int status = wait_exit(pid, scaled_ms(LIMIT_MS)); /* nobody reads out[0] */
-    double ms = elapsed_ms(t0, cio_now());
+    int status = wait_exit(pid, scaled_ms(LIMIT_MS));
+    *ms = elapsed_ms(t0, cio_now());
     close(out[0]);
-    assert_int_equal(status, 124);
-    assert_true(ms < dur_ms(0.3) + 5000 * tool_scale());
+    return status;
+}
+
+/* --total bounds cio-run even when our own reader takes nothing: CMD is
+ * stopped, the write that waits for the reader is cut, 124, on time; the
+ * same after --expect has matched (0: a descendant of CMD, not signalled,
+ * keeps the output coming), and after CMD has exited with its last output
+ * still waiting for our reader (124). */
+static void run_total_holds_while_our_reader_takes_nothing(void **state)
+{
+    (void)state;
+    double ms, bound = dur_ms(0.3) + 5000 * tool_scale();
+    char *busy[] = {CIO_RUN, "--total", "0.3", "--", "yes", NULL};
+    assert_int_equal(run_unread(busy, &ms), 124);
+    assert_true(ms < bound);
+    /* the text comes on stderr while a descendant keeps stdout busy */
+    char *seen[] = {CIO_RUN,    "--total", "0.3",
+                    "--expect", "zz",      "--",
+                    "sh",       "-c",      "yes & sleep 0.1; echo zz >&2; wait",
+                    NULL};
+    assert_int_equal(run_unread(seen, &ms), 0);
+    assert_true(ms < bound);
+    char *gone[] = {CIO_RUN, "--total", "0.3", "--", "head", "-c", "300000", "/dev/zero", NULL};
+    assert_int_equal(run_unread(gone, &ms), 124);
+    assert_true(ms < bound);
+}
+
+/* With no timeout, every byte CMD printed reaches a slow reader, also the
+ * bytes still in CMD's pipe when it exits (100 KB: a write of ours waits
+ * for the reader, CMD's pipe holds the rest, CMD is gone); and a SIGTERM
+ * that comes after CMD has exited, while cio-run waits for its reader,
+ * ends cio-run. */
+static void run_slow_reader_gets_every_byte_and_sigterm_still_ends_it(void **state)
+{
+    (void)state;
+    char script[256];
+    snprintf(script, sizeof script, "%s -- head -c 100000 /dev/zero | (sleep %s; wc -c)", CIO_RUN,
+             dur(1));
+    struct result r = RUN(NULL, "sh", "-c", script);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(atoi(r.out), 100000);
+    result_free(&r);
+
+    int out[2];
+    cloexec_pipe(out);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    char *argv[] = {CIO_RUN, "--", "head", "-c", "100000", "/dev/zero", NULL};
+    pid_t pid = start_with(argv, in, out[1]);
+    close(out[1]);
+    close(in);
+    sleep_us((unsigned)(dur_ms(0.5) * 1000)); /* CMD has printed all and gone */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGTERM);
+    close(out[0]);
+}
+
+/* SIGCHLD ignored by whoever started cio-run (inherited across exec):
+ * CMD's status still comes back, for cio-run puts SIGCHLD back to its
+ * default, as timeout(1) does. */
+static void run_reports_the_status_with_sigchld_ignored(void **state)
+{
+    (void)state;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigemptyset(&ign.sa_mask);
+    int in = open("/dev/null", O_RDWR | O_CLOEXEC);
+    assert_true(in >= 0);
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "sleep 0.3; exit 7", NULL};
+    assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+    pid_t pid = start_with(argv, in, in);
+    assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0); /* before it exits */
+    close(in);
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 7);
 }
 
 /* Our reader goes away: CMD is stopped (not left running on its own), and
@@ -633,6 +702,8 @@ int main(void)
         T(run_output_error_stops_cmd_and_exits_125),
         T(run_closed_output_is_named_and_exits_125),
         T(run_total_holds_while_our_reader_takes_nothing),
+        T(run_slow_reader_gets_every_byte_and_sigterm_still_ends_it),
+        T(run_reports_the_status_with_sigchld_ignored),
         T(run_reader_gone_stops_cmd_then_dies_of_sigpipe),
         T(run_idle_stands_still_while_our_reader_is_slow),
         T(run_killed_by_a_signal_exits_128_plus_n),

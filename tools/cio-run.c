@@ -224,18 +224,35 @@ static void stop_locked(struct run *r)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
 
-/* Relay what CMD left in the pipes, then stop the relays; after a
- * timeout, also in a write that our reader is not taking. */
-static void drain_locked(struct run *r, enum outcome o)
+/* Relay what CMD left in the pipes until both are at end of file, or
+ * until they have been quiet for DRAIN_NS while no relay was writing (a
+ * descendant may keep a pipe open): time a relay spends waiting for our
+ * reader is not quiet, its bytes are on their way.  Then stop the relays.
+ * A write our reader is not taking is cut too, but only at `cut` (0:
+ * never): DRAIN_NS after a timeout, or when --total passes.  1 when that
+ * cut came. */
+static int drain_locked(struct run *r, cio_time_t cut)
 {
-    cio_time_t t = cio_now() + DRAIN_NS;
-    while (r->relays > 0 && cio_now() < t)
-        wait_until_locked(r, t);
+    cio_time_t quiet = cio_now() + DRAIN_NS;
+    int cutting = 0;
+    while (r->relays > 0) {
+        cio_time_t now = cio_now();
+        if (cut != CIO_NO_DEADLINE && now >= cut) {
+            cutting = 1;
+            break;
+        }
+        if (r->writing)
+            quiet = now + DRAIN_NS;
+        else if (now >= quiet)
+            break;
+        wait_until_locked(r, tool_earlier(r->writing ? CIO_NO_DEADLINE : quiet, cut));
+    }
     for (int i = 0; i < 2; i++) {
         cio_set_read_deadline(r->relay[i].in, cio_now()); /* past: they return */
-        if (o == TIMED_OUT)
+        if (cutting)
             cio_set_write_deadline(r->relay[i].out, cio_now());
     }
+    return cutting;
 }
 
 static int exit_status(const struct run *r, enum outcome o)
@@ -265,13 +282,34 @@ static sigset_t forwarded(void)
     return set;
 }
 
+/* Die of signo, as if nobody had blocked it. */
+static void die_of(int signo)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signo, &dfl, NULL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, signo);
+    raise(signo); /* pending while blocked */
+    pthread_sigmask(SIG_UNBLOCK, &only, NULL);
+}
+
+/* A signal for CMD goes to CMD while it runs (under r->mu: the child is
+ * freed only after the waiter has said it exited).  Once CMD has gone,
+ * and cio-run is only finishing its output, the signal is for cio-run. */
 static void *forwarder_main(void *arg)
 {
     struct run *r = arg;
     sigset_t set = forwarded();
     int signo;
-    while (sigwait(&set, &signo) == 0)
-        cio_child_kill(r->child, signo);
+    while (sigwait(&set, &signo) == 0) {
+        pthread_mutex_lock(&r->mu);
+        int gone = r->exited || cio_child_kill(r->child, signo) < 0;
+        pthread_mutex_unlock(&r->mu);
+        if (gone)
+            die_of(signo);
+    }
     return NULL;
 }
 
@@ -309,22 +347,19 @@ static int start_threads(struct run *r, cio_file *outs[2])
  * does, unless it was ignored when we started (then: a message and 125). */
 static void die_of_sigpipe(const struct run *r)
 {
-    if (r->out_err != EPIPE || r->sigpipe_ignored)
-        return;
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    raise(SIGPIPE); /* pending while blocked */
-    pthread_sigmask(SIG_UNBLOCK, &pipe_only, NULL);
+    if (r->out_err == EPIPE && !r->sigpipe_ignored)
+        die_of(SIGPIPE);
 }
 
 static int run(struct run *r, char **cmd)
 {
     /* Blocked in every thread from here on, the forwarded ones taken by the
      * forwarder only (cio_spawn gives CMD an empty mask). */
-    struct sigaction old;
+    struct sigaction old, dfl = {.sa_handler = SIG_DFL};
     sigaction(SIGPIPE, NULL, &old);
     r->sigpipe_ignored = old.sa_handler == SIG_IGN;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, &dfl, NULL); /* ignored, CMD's status would be lost */
     sigset_t blocked = forwarded();
     sigaddset(&blocked, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
@@ -349,7 +384,9 @@ static int run(struct run *r, char **cmd)
     enum outcome o = watch_locked(r, start);
     if (o != EXITED)
         stop_locked(r);
-    drain_locked(r, o);
+    cio_time_t total = r->total ? start + r->total : CIO_NO_DEADLINE;
+    if (drain_locked(r, o == TIMED_OUT ? cio_now() + DRAIN_NS : total) && o == EXITED)
+        o = TIMED_OUT; /* --total passed while CMD's last output waited for our reader */
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < 2; i++)
         pthread_join(r->relay[i].thread, NULL);

@@ -34,14 +34,15 @@ static unsigned unit_of(char c)
 
 /* The number as strtod(3) reads it in the C locale (the tools never call
  * setlocale), as timeout(1) does: "1e3", "0x10", "inf" and leading blanks
- * are numbers too; a negative one, NaN or one too large for a double
- * (1e400: ERANGE) is not a duration, and one too small is 0 or nearly. */
+ * are numbers too, one too large for a double (1e400) is as good as
+ * never and one too small (1e-400) next to nothing; a negative one or NaN
+ * is not a duration. */
 int tool_duration(const char *s, cio_time_t *ns)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || (errno == ERANGE && isinf(v)) || isnan(v) || v < 0)
+    if (end == s || isnan(v) || v < 0)
         return -1;
     unsigned unit = unit_of(*end);
     if (unit == 0 || (*end && end[1]))
@@ -106,7 +107,8 @@ void tool_hold_std_fds(void)
     for (int fd = 0; fd < 3; fd++) {
         if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
             continue;
-        int held = open("/dev/null", way[fd]); /* the lowest free: fd */
+        /* the lowest free: fd; not for CMD, which sees it closed */
+        int held = open("/dev/null", way[fd] | O_CLOEXEC);
         if (held >= 0 && held != fd) {
             dup2(held, fd);
             close(held);
