@@ -139,6 +139,7 @@ static void *relay_main(void *arg)
          * the idle clock stops until the write is done. */
         pthread_mutex_lock(&r->mu);
         r->writing++;
+        pthread_cond_broadcast(&r->cv); /* drain_locked counts time by it */
         pthread_mutex_unlock(&r->mu);
         int err = tool_write_all(rl->out, buf, (size_t)n) < 0 ? errno : 0;
         int hit = !err && r->text && saw_text(rl, buf, (size_t)n);
@@ -224,28 +225,30 @@ static void stop_locked(struct run *r)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
 
-/* Relay what CMD left in the pipes until both are at end of file, or
- * until they have been quiet for DRAIN_NS while no relay was writing (a
- * descendant may keep a pipe open): time a relay spends waiting for our
- * reader is not quiet, its bytes are on their way.  Then stop the relays.
- * A write our reader is not taking is cut too, but only at `cut` (0:
- * never): DRAIN_NS after a timeout, or when --total passes.  1 when that
- * cut came. */
+/* Relay what CMD left in the pipes until both are at end of file, or for
+ * DRAIN_NS (a descendant may keep a pipe open), not counting the time a
+ * relay spends waiting for our reader to take a write: those bytes, and
+ * the ones behind them in CMD's pipe, are on their way.  Then stop the
+ * relays.  A write our reader is not taking is cut too, but only at `cut`
+ * (0: never): DRAIN_NS after a timeout, or when --total passes.  1 when
+ * that cut came. */
 static int drain_locked(struct run *r, cio_time_t cut)
 {
-    cio_time_t quiet = cio_now() + DRAIN_NS;
-    int cutting = 0;
+    cio_time_t left = DRAIN_NS, since = cio_now();
+    int cutting = 0, writing = r->writing; /* since `since` (relays say each change) */
     while (r->relays > 0) {
         cio_time_t now = cio_now();
         if (cut != CIO_NO_DEADLINE && now >= cut) {
             cutting = 1;
             break;
         }
-        if (r->writing)
-            quiet = now + DRAIN_NS;
-        else if (now >= quiet)
+        if (!writing)
+            left -= now - since;
+        since = now;
+        writing = r->writing;
+        if (!writing && left <= 0)
             break;
-        wait_until_locked(r, tool_earlier(r->writing ? CIO_NO_DEADLINE : quiet, cut));
+        wait_until_locked(r, tool_earlier(writing ? CIO_NO_DEADLINE : now + left, cut));
     }
     for (int i = 0; i < 2; i++) {
         cio_set_read_deadline(r->relay[i].in, cio_now()); /* past: they return */
