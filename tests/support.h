@@ -26,6 +26,15 @@
 
 #include "cancelio.h"
 
+/* CIO_ASAN: built with AddressSanitizer, likewise. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO_ASAN 1
+#endif
+#endif
+
 /* CIO_TSAN: built with ThreadSanitizer (gcc says so one way, clang the other). */
 #if defined(__SANITIZE_THREAD__)
 #define CIO_TSAN 1
