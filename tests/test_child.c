@@ -273,19 +273,36 @@ static void wait_never_reaps_another_child(void **state)
     assert_int_equal(WEXITSTATUS(st), 7);
 }
 
-/* Start "sleep 30" as a child with pid `want` (Linux, with the right to set
- * ns_last_pid; another process may take the number first: a few tries).
- * Its pid, or -1. */
+/* The next pid the kernel gives is last + 1 (Linux, with the right to set
+ * ns_last_pid); 0, or -1 where it cannot be set. */
+static int set_last_pid(pid_t last)
+{
+    FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%d", (int)last) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* SIGCHLD ignored (the old action in *old), then a child that exits at
+ * once: the system reaps it itself. */
+static cio_child *child_the_system_reaps(struct sigaction *old)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    assert_int_equal(sigaction(SIGCHLD, &ign, old), 0);
+    return sh("exit 0", 0);
+}
+
+/* Start "sleep 30" as a child with pid `want` (where set_last_pid works;
+ * another process may take the number first: a few tries).  Its pid, or
+ * -1. */
 static pid_t spawn_with_pid(pid_t want)
 {
     char *argv[] = {"sleep", "30", NULL};
     extern char **environ;
     for (int i = 0; i < 20; i++) {
-        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
-        if (!f)
-            return -1;
-        int ok = fprintf(f, "%d", (int)want - 1) > 0;
-        if (fclose(f) != 0 || !ok)
+        if (set_last_pid(want - 1) < 0)
             return -1;
         pid_t pid;
         assert_int_equal(posix_spawnp(&pid, "sleep", NULL, NULL, argv, environ), 0);
@@ -304,10 +321,8 @@ static pid_t spawn_with_pid(pid_t want)
 static void a_child_the_system_reaped_is_never_signalled_nor_reaped_again(void **state)
 {
     (void)state;
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    sigemptyset(&ign.sa_mask);
-    assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
-    cio_child *c = sh("exit 0", 0);
+    struct sigaction old;
+    cio_child *c = child_the_system_reaps(&old);
     pid_t gone = cio_child_pid(c);
     int st;
     assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(JOIN_MS))), -1);
@@ -334,16 +349,12 @@ static void a_child_the_system_reaped_is_never_signalled_nor_reaped_again(void *
 static pid_t stranger_with_pid(pid_t want)
 {
     for (int i = 0; i < 20; i++) {
-        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
-        if (!f)
-            return -1;
-        int ok = fprintf(f, "%d", (int)want - 2) > 0; /* the shell, then sleep */
-        if (fclose(f) != 0 || !ok)
+        if (set_last_pid(want - 2) < 0) /* the shell, then sleep */
             return -1;
         FILE *sh = popen("sleep 30 </dev/null >/dev/null 2>&1 & echo $!", "r");
         assert_non_null(sh);
         int pid = -1;
-        ok = fscanf(sh, "%d", &pid) == 1;
+        int ok = fscanf(sh, "%d", &pid) == 1;
         pclose(sh);
         if (ok && pid == want)
             return pid;
@@ -365,10 +376,8 @@ static bool pid_gone(void *arg)
 static void a_child_the_system_reaped_unwaited_is_never_signalled(void **state)
 {
     (void)state;
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    sigemptyset(&ign.sa_mask);
-    assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
-    cio_child *c = sh("exit 0", 0);
+    struct sigaction old;
+    cio_child *c = child_the_system_reaps(&old);
     pid_t gone = cio_child_pid(c);
     assert_true(wait_until(pid_gone, &gone, scaled_ms(JOIN_MS)));
     assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
