@@ -134,6 +134,22 @@ int main(void) {
                         FUTEX_BITSET_MATCH_ANY);
 }]] CIO_HAVE_FUTEX)
 
+# glibc, which takes a thread's static TLS out of its stack: the TLS
+# segments of the loaded objects (dl_iterate_phdr) are added to the size a
+# worker asks for.  musl adds it itself; the BSDs keep TLS apart.
+check_c_source_compiles([[
+#include <link.h>
+#include <stddef.h>
+#ifndef __GLIBC__
+#error "only glibc puts static TLS inside the thread's stack"
+#endif
+static int cb(struct dl_phdr_info *i, size_t n, void *a) {
+    (void)n; (void)a;
+    return i->dlpi_phnum > 0 && i->dlpi_phdr[0].p_type == PT_TLS;
+}
+int main(void) { return dl_iterate_phdr(cb, NULL); }
+]] CIO_HAVE_STACK_TLS)
+
 # prctl (Linux): the size of the process's futex hash (PR_FUTEX_HASH,
 # Linux 6.16; the file defines the constants older headers lack).
 check_symbol_exists(prctl "sys/prctl.h" CIO_HAVE_PR_FUTEX_HASH)

@@ -170,6 +170,11 @@ long cio__sys(long r);
  * after every EINTR for which op has no reason to stop.  The result, or
  * -reason. */
 long cio__retry(cio__op *op, cio__thunk once);
+/* What iovcnt buffers hold in all, or -EINVAL: a NULL array or base with
+ * a length, more than IOV_MAX buffers, or a sum past SSIZE_MAX (a cio_readv
+ * or a recvmsg whose bytes may come from the held ones, rule 20, never
+ * reaches the kernel that would say so). */
+long cio__iov_total(const struct iovec *iov, size_t iovcnt);
 /* cio_read inside a read helper's span (scan.c): the count or -errno. */
 long cio__read_spanned(cio_file *f, void *buf, size_t n);
 
@@ -194,6 +199,13 @@ extern const int cio__msg_nosignal; /* a send that raises no SIGPIPE */
 
 /* pipe(2) with both ends close-on-exec; 0 or -errno. */
 int cio__pipe_cloexec(int fds[2]);
+
+/* ---- platform/stacktls_*.c ---- */
+
+/* What the C library takes out of a thread's stack for the program's
+ * static thread-local storage, to add to the size asked (0 where it takes
+ * none). */
+size_t cio__stack_tls_bytes(void);
 
 /* ---- platform/wtimer_*.c: a timer that signals one worker ---- */
 

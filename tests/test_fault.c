@@ -73,9 +73,17 @@ static bool hit(struct arming *a)
     return fail;
 }
 
+/* How long a failing pthread_create takes on this thread (0: no time), as
+ * it can under the limit that fails it. */
+static _Thread_local unsigned slow_failure_ms;
+
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
-    return hit(&threads_armed) ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+    if (!hit(&threads_armed))
+        return __real_pthread_create(t, a, fn, arg);
+    if (slow_failure_ms)
+        sleep_us(slow_failure_ms * 1000u);
+    return EAGAIN;
 }
 
 static void *counted(void *p)
@@ -316,6 +324,48 @@ static void a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_
     cio_set_trace(NULL, NULL);
     close_pipe_file(&a);
     close_pipe_file(&b);
+}
+
+/* Rule 2: a deadline that passed while a thread start failed slowly is
+ * the answer (the op never started), not EAGAIN; so is a cio_call's. */
+static long seven(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+static void a_deadline_that_passed_while_no_worker_could_be_made_is_ETIMEDOUT(void **state)
+{
+    (void)state;
+    assert_int_equal(cio_init(NULL), 0);
+    struct pipe_file a;
+    open_pipe_file(&a);
+    char c;
+    slow_failure_ms = 150;
+    assert_int_equal(cio_set_read_deadline(a.f, cio_after_ms(30)), 0);
+    fail_thread_creation(1);
+    ssize_t r = cio_read(a.f, &c, 1);
+    int err = errno;
+    assert_int_equal(disarm(), 1);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, ETIMEDOUT);
+    fail_thread_creation(1);
+    long v = cio_call(seven, NULL, cio_after_ms(30));
+    err = errno;
+    assert_int_equal(disarm(), 1);
+    assert_int_equal(v, -1);
+    assert_int_equal(err, ETIMEDOUT);
+    /* no deadline, or one still ahead: EAGAIN, as before */
+    assert_int_equal(cio_set_read_deadline(a.f, cio_after_ms(scaled_ms(60000))), 0);
+    fail_thread_creation(1);
+    r = cio_read(a.f, &c, 1);
+    err = errno;
+    assert_int_equal(disarm(), 1);
+    assert_int_equal(r, -1);
+    assert_int_equal(err, EAGAIN);
+    slow_failure_ms = 0;
+    assert_int_equal(cio_call(seven, NULL, CIO_NO_DEADLINE), 7);
+    close_pipe_file(&a);
 }
 
 /* The bytes in the pipe right now (reads them). */
@@ -785,6 +835,7 @@ int main(void)
         pthread_join(t, NULL);
     const struct CMUnitTest tests[] = {
         T(a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after),
+        T(a_deadline_that_passed_while_no_worker_could_be_made_is_ETIMEDOUT),
         T(a_write_that_cannot_get_a_worker_returns_the_bytes_already_written),
         T(with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close),
         T(a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written),

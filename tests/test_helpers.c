@@ -259,6 +259,36 @@ static void recv_peek_and_recvfrom_see_held_bytes(void **state)
     assert_int_equal(cio_close(f), 0);
 }
 
+/* A recvmsg served from held bytes checks its buffers as cio_readv does:
+ * a NULL base with a length is EINVAL, and the bytes stay held. */
+static void recvmsg_with_a_bad_buffer_keeps_the_held_bytes(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    put(sv[1], "a\nbc");
+    char buf[16];
+    assert_int_equal(cio_read_until(f, buf, sizeof buf, "\n", 1), 2);
+    assert_int_equal(cio_unread(f), 2);
+    struct iovec bad[2] = {{buf, 1}, {NULL, 8}};
+    struct msghdr msg = {.msg_iov = bad, .msg_iovlen = 2};
+    EXPECT_FAIL(cio_recvmsg(f, &msg, 0), EINVAL);
+    msg.msg_iov = NULL;
+    EXPECT_FAIL(cio_recvmsg(f, &msg, 0), EINVAL);
+    struct iovec huge[2] = {{buf, SIZE_MAX / 2 + 1}, {buf, SIZE_MAX / 2 + 1}};
+    msg = (struct msghdr){.msg_iov = huge, .msg_iovlen = 2};
+    EXPECT_FAIL(cio_recvmsg(f, &msg, 0), EINVAL);
+    assert_int_equal(cio_unread(f), 2);
+    struct iovec ok[2] = {{buf, 1}, {buf + 1, 8}};
+    msg = (struct msghdr){.msg_iov = ok, .msg_iovlen = 2};
+    assert_int_equal(cio_recvmsg(f, &msg, 0), 2);
+    assert_memory_equal(buf, "bc", 2);
+    close(sv[1]);
+    assert_int_equal(cio_close(f), 0);
+}
+
 struct until_thread {
     cio_file *f;
     char buf[64];
@@ -644,6 +674,7 @@ int main(void)
         T(deadline_keeps_bytes_for_the_next_cio_recv),
         T(deadline_keeps_bytes_for_the_next_read_until),
         T(recv_peek_and_recvfrom_see_held_bytes),
+        T(recvmsg_with_a_bad_buffer_keeps_the_held_bytes),
         T(cancel_fails_read_until_and_keeps_its_bytes),
         T(a_note_fails_read_until_with_EINTR_and_keeps_its_bytes),
         T(close_fails_read_until_with_EBADF),

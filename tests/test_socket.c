@@ -1557,6 +1557,15 @@ static void recvmsg_and_sendmsg_reject_bad_input_with_EINVAL(void **state)
     errno = 0;
     assert_int_equal(cio_sendmsg(f, NULL, 0), -1);
     assert_int_equal(errno, EINVAL);
+    /* a NULL base with a length: EINVAL, as for cio_readv and cio_writev */
+    struct iovec bad[1] = {{NULL, 4}};
+    struct msghdr mb = {.msg_iov = bad, .msg_iovlen = 1};
+    errno = 0;
+    assert_int_equal(cio_recvmsg(f, &mb, 0), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(cio_sendmsg(f, &mb, 0), -1);
+    assert_int_equal(errno, EINVAL);
     assert_true(stays_quiet(sv[1]));
     assert_int_equal(cio_recvmsg(f, &m, 0), 4);
     assert_memory_equal(buf, "keep", 4);

@@ -34,6 +34,13 @@ cio_add_test(NAME test_signals SOURCES test_signals.c
 cio_add_test(NAME test_api SOURCES test_api.c
              LABELS unit TIMEOUT 60)
 
+# Workers in a program with a large static TLS block.  Not in the
+# POSIX-only build on glibc, which cannot ask how large it is.
+if(CIO_PLATFORM_CIO_HAVE_STACK_TLS OR NOT CIO_HAVE_STACK_TLS)
+    cio_add_test(NAME test_tls SOURCES test_tls.c
+                 LABELS unit TIMEOUT 60)
+endif()
+
 # The timer heap, white-box (written with the library).
 if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/test_heap.c")
     cio_add_test(NAME test_heap SOURCES test_heap.c INTERNAL core/heap.c

@@ -312,8 +312,17 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
     op->state = CIO__OP_QUEUED;
     CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
     int e = cio__pool_submit(op);
-    if (e < 0)
-        return op->done ? (long)op->done : e;
+    if (e < 0) {
+        /* No worker could be made; a thread start that failed can take
+         * long under the limit that failed it.  A deadline that passed
+         * meanwhile is the answer, as for any op that had not started
+         * (rule 2): the caller then knows to stop, not to retry. */
+        int mine, reason = reason_or_due(op, &mine);
+        if (!reason && deadline != CIO_NO_DEADLINE && cio_now() >= deadline)
+            reason = ETIMEDOUT; /* a cio_call's */
+        op->state = CIO__OP_DONE;
+        return op->done ? (long)op->done : reason ? -reason : e;
+    }
     op->self_timed = e;
     wait_done_locked(op, deadline);
     return op->orphaned ? -cio__op_stop_reason(op) : op->result;

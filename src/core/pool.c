@@ -375,6 +375,12 @@ int cio__pool_start(const cio__pool_config *cfg)
     pool.cfg = *cfg;
     if (pool.cfg.stack_size < (size_t)PTHREAD_STACK_MIN)
         pool.cfg.stack_size = (size_t)PTHREAD_STACK_MIN;
+    /* The size asked is the worker's to run on, whatever the program's
+     * thread-local storage takes from it (glibc: platform/stacktls_phdr.c). */
+    size_t tls = cio__stack_tls_bytes();
+    if (tls > SIZE_MAX - pool.cfg.stack_size)
+        tls = 0; /* absurd: let pthread_create say so */
+    pool.cfg.stack_size += tls;
     pool.stopping = 0;
     pthread_mutex_unlock(&pool.mu);
     return 0;

@@ -339,18 +339,27 @@ static int too_many(int iovcnt)
     return max > 0 && iovcnt > max;
 }
 
-static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)
+long cio__iov_total(const struct iovec *iov, size_t iovcnt)
 {
-    if (!f || iovcnt < 0 || too_many(iovcnt) || (!iov && iovcnt))
-        return cio__fail(-EINVAL);
+    if ((iovcnt > INT_MAX || too_many((int)iovcnt)) || (!iov && iovcnt))
+        return -EINVAL;
     size_t n = 0;
-    for (int k = 0; k < iovcnt; k++) {
+    for (size_t k = 0; k < iovcnt; k++) {
         if (!iov[k].iov_base && iov[k].iov_len)
-            return cio__fail(-EINVAL);
+            return -EINVAL;
         if (iov[k].iov_len > (size_t)SSIZE_MAX - n)
-            return cio__fail(-EINVAL);
+            return -EINVAL;
         n += iov[k].iov_len;
     }
+    return (long)n;
+}
+
+static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)
+{
+    long total = iovcnt < 0 ? -EINVAL : cio__iov_total(iov, (size_t)iovcnt);
+    if (!f || total < 0)
+        return cio__fail(-EINVAL);
+    size_t n = (size_t)total;
     struct vec v = {iov, iovcnt};
     cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v, .deliver = deliver_scatter};
     if (i == CIO__R && n && cio__file_may_orphan(f)) {

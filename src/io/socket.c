@@ -90,21 +90,16 @@ static void deliver_held(cio__op *op, const char *src, size_t len)
     }
 }
 
-/* What a recvmsg can take: the sum of its buffers. */
-static size_t msg_room(const struct msghdr *msg)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < (size_t)msg->msg_iovlen; i++)
-        n += msg->msg_iov[i].iov_len;
-    return n;
-}
-
 static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args *a)
 {
     if (!f || (!buf && n && !a->msg))
         return cio__fail(-EINVAL);
-    if (i == CIO__R && a->msg && a->msg->msg_iov)
-        n = msg_room(a->msg); /* only for held bytes: recvmsg(2) gets msg */
+    if (a->msg) { /* its buffers, checked as cio_readv's */
+        long room = cio__iov_total(a->msg->msg_iov, (size_t)a->msg->msg_iovlen);
+        if (room < 0)
+            return cio__fail(room);
+        n = (size_t)room; /* only for held bytes: recvmsg(2) gets msg */
+    }
     /* n == 0 is a real datagram (or a probe) on a socket: no short cut */
     cio__op op = {.run = msg_thunk,
                   .try = msg_try,
