@@ -67,10 +67,19 @@ void cio__wake_post_late(void *token);
 /* ---- signal.c: the cancel signal ---- */
 
 int cio__signal_install(int signo); /* 0, -EBUSY, -EINVAL */
+int cio__signal_valid(int signo);   /* one the library can take (not a fault's) */
 void cio__signal_restore(void);
 int cio__signal_number(void);
 /* The mask of every library thread: everything blocked but the signal. */
 void cio__signal_worker_mask(sigset_t *set);
+/* Put the calling library thread's mask back to the one above (after user
+ * code ran on it, a cio_call's fn, which may have changed it). */
+void cio__signal_worker_mask_restore(void);
+
+/* Nonzero on a thread the library made (a worker, the timer thread), where
+ * user code can run too (a cio_call's fn, a trace callback): a call that
+ * waits for every library thread must not be made there. */
+extern _Thread_local int cio__on_lib_thread;
 
 /* ---- op.c: one blocking operation and the cancel protocol ---- */
 

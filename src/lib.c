@@ -100,7 +100,7 @@ static int start_locked(int install)
 
 static int validate(const cio_options *o)
 {
-    if (o->signo < 0 || o->signo >= 65 || o->signo == SIGKILL || o->signo == SIGSTOP)
+    if (!cio__signal_valid(o->signo)) /* EINVAL before EBUSY, running or not */
         return -EINVAL;
     if (o->timer < CIO_TIMER_AUTO || o->timer > CIO_TIMER_TIMERFD)
         return -EINVAL;
@@ -147,6 +147,11 @@ int cio__lib_ensure(void)
 
 int cio_shutdown(void)
 {
+    /* It waits for every library thread to leave, this one too: from a
+     * cio_call's fn (or an exit() there that runs atexit handlers) it
+     * would wait for ever. */
+    if (cio__on_lib_thread)
+        return (int)cio__fail(-EDEADLK);
     lock_lib();
     if (atomic_load(&lib.state) != OFF) {
         cio__pool_quiesce();
@@ -196,6 +201,7 @@ static void on_fork_parent(void)
 
 static void on_fork_child(void)
 {
+    cio__on_lib_thread = 0; /* a fork in a cio_call's fn: the child's own thread */
     unlock_after_fork(1);
     if (atomic_load(&lib.state) == ON)
         atomic_store(&lib.state, STALE); /* threads come back on next use */

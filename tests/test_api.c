@@ -19,6 +19,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#endif
 
 #define JOIN_MS 5000
 
@@ -162,6 +170,9 @@ static void init_rejects_bad_options_and_changes_nothing(void **state)
     }
     assert_int_equal(cio_init(NULL), 0);
     assert_int_equal(cio_init(NULL), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) /* running: still EINVAL */
+        if (cio_init(&bad[i]) != -1 || errno != EINVAL)
+            fail_msg("bad options #%zu while running: want -1/EINVAL, errno %d", i, errno);
     cio_options other = {.signo = SIGUSR2};
     EXPECT_FAIL(cio_init(&other), EBUSY);
     assert_true(handler_is_default(SIGUSR2));
@@ -455,6 +466,63 @@ static void regular_files_and_devices_behave_as_with_read_and_write(void **state
     assert_int_equal(cio_close(nf), 0);
 }
 
+/* A sandbox that denies the read and write try's system calls (seccomp,
+ * answering EPERM as it usually does) leaves reads and writes working
+ * through plain read(2) and write(2), which it allows. */
+#if defined(__linux__) && defined(SYS_preadv2) && defined(SYS_pwritev2)
+static int deny_rwf_calls(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_preadv2, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pwritev2, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof code / sizeof code[0]), code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+/* In the child: 0, or the line of the first failed check. */
+static int read_and_write_under_the_filter(void)
+{
+    if (deny_rwf_calls() != 0)
+        return __LINE__;
+    int p[2];
+    if (make_pipe(p) != 0)
+        return __LINE__;
+    cio_file *r = cio_fdopen(p[0]), *w = cio_fdopen(p[1]);
+    char buf[8];
+    if (!r || !w || cio_write(w, "hello", 5) != 5)
+        return __LINE__;
+    if (cio_read(r, buf, sizeof buf) != 5 || memcmp(buf, "hello", 5) != 0)
+        return __LINE__;
+    if (cio_set_read_deadline(r, cio_after_ms(20)) != 0)
+        return __LINE__;
+    if (cio_read(r, buf, 1) != -1 || errno != ETIMEDOUT)
+        return __LINE__;
+    return 0;
+}
+
+static void a_sandbox_denying_the_try_leaves_reads_and_writes_working(void **state)
+{
+    (void)state;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(read_and_write_under_the_filter() & 0xff);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("child failed at line %d (mod 256) of %s", WEXITSTATUS(status), __FILE__);
+}
+#endif
+
 /* ---- tracing ------------------------------------------------------------ */
 
 enum { MAX_EVENTS = 256 };
@@ -569,6 +637,9 @@ int main(void)
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
         T(regular_files_and_devices_behave_as_with_read_and_write),
+#if defined(__linux__) && defined(SYS_preadv2) && defined(SYS_pwritev2)
+        T(a_sandbox_denying_the_try_leaves_reads_and_writes_working),
+#endif
         T(a_tracer_sees_every_step_of_a_timed_out_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1721,6 +1721,130 @@ static void shutdown_fails_a_blocked_call_with_ECANCELED(void **state)
     sem_destroy(&a.sem);
 }
 
+/* ---- user code on a worker ------------------------------------------------ */
+
+struct shutdown_arg {
+    int result, err;
+};
+
+static long shutdown_fn(void *arg)
+{
+    struct shutdown_arg *a = arg;
+    errno = 0;
+    a->result = cio_shutdown();
+    a->err = errno;
+    return 5;
+}
+
+/* cio_shutdown waits for every library thread: inside fn, on one, it fails
+ * with EDEADLK and stops nothing; the call and the library go on. */
+static void shutdown_inside_fn_fails_with_EDEADLK_and_stops_nothing(void **state)
+{
+    (void)state;
+    struct shutdown_arg a = {0, 0};
+    assert_int_equal(cio_call(shutdown_fn, &a, cio_after_ms(scaled_ms(5000))), 5);
+    assert_int_equal(a.result, -1);
+    assert_int_equal(a.err, EDEADLK);
+    struct fn_arg v = {.value = 9};
+    assert_int_equal(cio_call(value_fn, &v, CIO_NO_DEADLINE), 9);
+}
+
+static void shutdown_at_exit(void)
+{
+    cio_shutdown();
+}
+
+static long exit_fn(void *arg)
+{
+    (void)arg;
+    exit(3);
+}
+
+/* A fn that gives up with exit() in a program whose atexit handler shuts
+ * the library down: the process exits, with fn's status. */
+static void exit_inside_fn_with_an_atexit_shutdown_ends_the_process(void **state)
+{
+    (void)state;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        atexit(shutdown_at_exit);
+        cio_call(exit_fn, NULL, cio_after_ms(1000));
+        _exit(99); /* not reached */
+    }
+    int status = 0;
+    pid_t r = 0;
+    cio_time_t give_up = cio_after_ms(scaled_ms(10000));
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && cio_now() < give_up)
+        sleep_us(10000);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the process did not exit: cio_shutdown waited for its own worker");
+    }
+    assert_int_equal(r, pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 3);
+}
+
+static long change_mask_fn(void *arg)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1); /* the cancel signal (the default) */
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    sigaddset(&s, SIGTERM);
+    sigdelset(&s, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    (void)arg;
+    return 0;
+}
+
+/* 1 when this thread's mask is the library's: the cancel signal open,
+ * every other (SIGTERM, say) blocked. */
+static long mask_is_the_librarys_fn(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    pthread_sigmask(SIG_SETMASK, NULL, &s);
+    return !sigismember(&s, SIGUSR1) && sigismember(&s, SIGTERM);
+}
+
+/* Rule 10 after user code: a fn that blocked the cancel signal and opened
+ * another leaves its worker as the library made it; the next op on it, a
+ * read with a deadline, times out. */
+static void a_fn_that_changes_its_mask_leaves_the_worker_as_it_was(void **state)
+{
+    (void)state;
+    cio_shutdown();
+    cio_options opt = {.max_threads = 1}; /* every op on the one worker */
+    assert_int_equal(cio_init(&opt), 0);
+    assert_int_equal(cio_call(change_mask_fn, NULL, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_call(mask_is_the_librarys_fn, NULL, CIO_NO_DEADLINE), 1);
+    assert_int_equal(cio_call(change_mask_fn, NULL, CIO_NO_DEADLINE), 0);
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(50)), 0);
+    struct op_thread *t = start_reader(f, 1);
+    assert_non_null(t);
+    if (!op_join(t, scaled_ms(JOIN_MS))) {
+        assert_int_equal(cio_close(f), 0); /* close's signal is lost too */
+        assert_int_equal(write(p[1], "x", 1), 1);
+        assert_true(op_join(t, JOIN_MS));
+        op_free(t);
+        fail_msg("a read on the worker ignored its deadline");
+    }
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ETIMEDOUT);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+}
+
 /* ---- the end of the suite ------------------------------------------------ */
 
 static struct {
@@ -1835,6 +1959,9 @@ int main(void)
         T(call_cuts_off_flock_on_a_file_another_process_holds),
         T(call_cuts_off_sem_wait_and_a_post_before_the_deadline_lets_it_succeed),
         T(shutdown_fails_a_blocked_call_with_ECANCELED),
+        T(shutdown_inside_fn_fails_with_EDEADLK_and_stops_nothing),
+        T(exit_inside_fn_with_an_atexit_shutdown_ends_the_process),
+        T(a_fn_that_changes_its_mask_leaves_the_worker_as_it_was),
         cmocka_unit_test(the_counters_balance_and_nothing_outlives_the_suite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

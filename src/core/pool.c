@@ -25,6 +25,8 @@
 
 #define IDLE_NS ((cio_time_t)5 * 1000 * 1000 * 1000)
 
+_Thread_local int cio__on_lib_thread; /* see internal.h */
+
 struct cio__worker {
     pthread_t tid;
     unsigned serial;
@@ -222,6 +224,7 @@ static void *worker_main(void *arg)
     /* Its own: the creator may still be inside pthread_create when the
      * thread has run, retired and is being joined (reap). */
     w->tid = pthread_self();
+    cio__on_lib_thread = 1;
     cio__wtimer_open(&w->timer); /* before anyone can see w in an op */
     for (cio__op *op = first_op(w); op; op = next_op(w))
         cio__op_execute(op, w);

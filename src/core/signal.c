@@ -23,7 +23,7 @@ static void on_cancel_signal(int signo)
 /* Not SIGKILL or SIGSTOP (no handler), nor a signal the kernel sends for
  * a fault: a handler that returns from SIGSEGV, SIGBUS, SIGFPE, SIGILL or
  * SIGTRAP raised by the faulting instruction runs it again, forever. */
-static int is_valid(int signo)
+int cio__signal_valid(int signo)
 {
     sigset_t s;
     sigemptyset(&s);
@@ -35,7 +35,7 @@ static int is_valid(int signo)
 int cio__signal_install(int signo)
 {
     struct sigaction sa, old;
-    if (!is_valid(signo))
+    if (!cio__signal_valid(signo))
         return -EINVAL;
     if (sigaction(signo, NULL, &old) < 0)
         return -errno;
@@ -72,4 +72,11 @@ void cio__signal_worker_mask(sigset_t *set)
 {
     sigfillset(set);
     sigdelset(set, installed_signo);
+}
+
+void cio__signal_worker_mask_restore(void)
+{
+    sigset_t set;
+    cio__signal_worker_mask(&set);
+    pthread_sigmask(SIG_SETMASK, &set, NULL);
 }

@@ -54,6 +54,7 @@ static cio__timer *take_due_locked(cio_time_t now)
 static void *timer_main(void *arg)
 {
     (void)arg; /* its signal mask comes from ensure_thread_locked */
+    cio__on_lib_thread = 1;
     pthread_mutex_lock(&timer.mu);
     while (!timer.stop) {
         cio__timer *batch = take_due_locked(cio_now());

@@ -154,6 +154,10 @@ static long call_thunk(cio__op *op)
     long r = a->fn(a->arg);
     op->err = errno;
     current = NULL;
+    /* fn may have blocked the cancel signal, or unblocked the program's
+     * signals: either would outlive it on this worker (rule 10), which the
+     * next op, whatever it is, must find as the library left it. */
+    cio__signal_worker_mask_restore();
     /* decided here, not by the caller: fn may beat the caller's wake-up */
     a->late = r == -1 && a->deadline != CIO_NO_DEADLINE && cio_now() >= a->deadline;
     return r;

@@ -14,7 +14,10 @@ static long result(ssize_t r)
 {
     if (r >= 0)
         return r;
-    return errno == ENOSYS || errno == EINVAL ? -EOPNOTSUPP : -errno;
+    /* ENOSYS, EINVAL: a kernel without the call or the flag.  EPERM: a
+     * sandbox (seccomp) that denies the call, whose usual answer that is;
+     * a write that is really not permitted gets it again from write(2). */
+    return errno == ENOSYS || errno == EINVAL || errno == EPERM ? -EOPNOTSUPP : -errno;
 }
 
 long cio__nowait_read(int fd, void *buf, size_t n)
