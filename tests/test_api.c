@@ -28,6 +28,16 @@
 #include <sys/wait.h>
 #endif
 
+#ifdef CIO_TSAN
+/* A test's child uses the library, which starts threads there: allowed
+ * after a fork of a multi-threaded process only with this. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 #define JOIN_MS 5000
 
 static void write_str(int fd, const char *s)

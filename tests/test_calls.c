@@ -35,6 +35,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef CIO_TSAN
+/* A test's child uses the library, which starts threads there: allowed
+ * after a fork of a multi-threaded process only with this. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 #define JOIN_MS 5000
 #define AT_ONCE_MS 500
 #define DEADLINE_MS 200
