@@ -50,7 +50,8 @@ function(cio_target_defaults target)
     # cmake/CancelioPlatform.cmake decides which case this is by a probe.
     # The library (LIBRARY) gets POSIX 2008 alone in the CANCELIO_PORTABLE
     # build; tests, examples and tools keep the system's macros.  Sources
-    # must not define these macros themselves.
+    # do not define these macros themselves, but for the examples, which
+    # define _POSIX_C_SOURCE when nothing did, to build on their own too.
     if(ARGV1 STREQUAL "LIBRARY")
         set(macros ${CANCELIO_LIBRARY_FEATURE_MACROS})
     else()

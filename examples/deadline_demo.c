@@ -12,6 +12,13 @@
  * docs/plan9.md), and a third part runs the same timeout with a note of the
  * thread's own: cio_alarm, as Plan 9's alarm(2).
  */
+/* POSIX 2008, for a build on its own: cc -std=c11 $(pkg-config --cflags
+ * --libs cancelio) hides everything beyond ISO C, nanosleep and flockfile
+ * among it.  The project's build defines it itself. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <cancelio.h>
 #include <cancelio/plan9.h>
 

@@ -12,7 +12,14 @@
  * reader holds cio-run's output up; closed standard streams named as such;
  * --total with a reader that takes nothing (cio-cat writes every byte it
  * read; cio-run still exits on time); a reader that goes away (CMD
- * stopped, then cio-run dies of SIGPIPE); durations as strtod reads them.
+ * stopped, then cio-run dies of SIGPIPE); durations as strtod reads them;
+ * --help and --version that cannot be written (1 from cio-cat, 125 from
+ * cio-run); a signal sent to cio-run and CMD at once (Ctrl-C to the
+ * process group) that CMD dies of before cio-run takes it (always 128+N,
+ * never cio-run's own death), and other signals after CMD has gone
+ * (cio-run dies of them); --expect interrupted by a signal passed on
+ * (128+N, not 1); cio-run out of descriptors (125, even for a command that
+ * does not exist); a timeout that continues a stopped CMD.
  */
 #include "support.h"
 
@@ -23,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,29 +132,51 @@ static void cloexec_pipe(int p[2])
 }
 
 /* Start argv with the given fds as its stdin and stdout (its stderr is
- * ours); its pid. */
-static pid_t start_with(char *const argv[], int in, int out)
+ * ours), and the signals the tests send at their defaults (whoever runs
+ * the tests may ignore SIGINT, as a shell does for a background job); in
+ * a process group of its own when group.  Its pid. */
+static pid_t start_in(char *const argv[], int in, int out, bool group)
 {
     posix_spawn_file_actions_t fa;
     assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
     assert_int_equal(posix_spawn_file_actions_adddup2(&fa, in, 0), 0);
     assert_int_equal(posix_spawn_file_actions_adddup2(&fa, out, 1), 0);
+    posix_spawnattr_t at;
+    assert_int_equal(posix_spawnattr_init(&at), 0);
+    sigset_t dfl;
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGHUP);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGTERM);
+    assert_int_equal(posix_spawnattr_setsigdefault(&at, &dfl), 0);
+    int flags = POSIX_SPAWN_SETSIGDEF;
+    if (group) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        assert_int_equal(posix_spawnattr_setpgroup(&at, 0), 0);
+    }
+    assert_int_equal(posix_spawnattr_setflags(&at, (short)flags), 0);
     pid_t pid;
-    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, &at, argv, environ), 0);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     return pid;
 }
 
-/* Wait (bounded) for pid; its exit code or 128+N, or -1 if it is still
- * there after ms (then it is killed). */
-static int wait_exit(pid_t pid, double ms)
+static pid_t start_with(char *const argv[], int in, int out)
+{
+    return start_in(argv, in, out, false);
+}
+
+/* Wait (bounded) for pid; its wait status, or -1 if it is still there
+ * after ms (then it is killed). */
+static int wait_status(pid_t pid, double ms)
 {
     cio_time_t end = cio_now() + (cio_time_t)(ms * 1e6);
     int st;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return st;
         if (cio_now() > end) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
@@ -154,6 +184,15 @@ static int wait_exit(pid_t pid, double ms)
         }
         sleep_us(2000);
     }
+}
+
+/* The same as an exit code or 128+N, or -1. */
+static int wait_exit(pid_t pid, double ms)
+{
+    int st = wait_status(pid, ms);
+    if (st == -1)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* ---- cio-cat ---- */
@@ -329,6 +368,30 @@ static void cat_bad_usage_exits_125(void **state)
     }
 }
 
+/* --help and --version whose output cannot be written: a message and the
+ * tool's failure status (cio-cat 1, cio-run 125, as cat(1) and timeout(1)),
+ * not 0 as if all was said. */
+static void help_and_version_that_cannot_be_written_fail(void **state)
+{
+    (void)state;
+    const char *tools[] = {CIO_CAT, CIO_RUN}, *names[] = {"cio-cat", "cio-run"};
+    const int fail[] = {1, 125};
+    const char *opts[] = {"--help", "--version"};
+    const char *outs[] = {"> /dev/full", ">&-"};
+    const char *why[] = {"No space left on device", "Bad file descriptor"};
+    for (int t = 0; t < 2; t++)
+        for (int o = 0; o < 2; o++)
+            for (int w = 0; w < 2; w++) {
+                char script[512], want[128];
+                snprintf(script, sizeof script, "%s %s %s", tools[t], opts[o], outs[w]);
+                snprintf(want, sizeof want, "%s: standard output: %s", names[t], why[w]);
+                struct result r = RUN(NULL, "sh", "-c", script);
+                if (r.status != fail[t] || !strstr(r.err, want))
+                    fail_msg("%s gave %d: %s", script, r.status, r.err);
+                result_free(&r);
+            }
+}
+
 /* ---- cio-run ---- */
 
 /* CMD's status, its stdout and stderr relayed apart. */
@@ -450,6 +513,144 @@ static void run_slow_reader_gets_every_byte_and_sigterm_still_ends_it(void **sta
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGTERM);
     close(out[0]);
+}
+
+/* The pid that CMD prints as its first line on fd. */
+static pid_t read_pid(int fd)
+{
+    char line[32];
+    size_t n = 0;
+    while (n < sizeof line - 1 && read(fd, line + n, 1) == 1 && line[n] != '\n')
+        n++;
+    line[n] = '\0';
+    pid_t pid = (pid_t)atoi(line);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* Wait (bounded) until pid, CMD of a cio-run, has been reaped by it. */
+static void wait_reaped(pid_t pid)
+{
+    cio_time_t end = cio_after_ms(scaled_ms(LIMIT_MS));
+    while (kill(pid, 0) == 0) {
+        assert_true(cio_now() < end);
+        sleep_us(500);
+    }
+    assert_int_equal(errno, ESRCH);
+}
+
+/* Wait (bounded) until the pipe that fd reads from has been full for a
+ * while: a cio-run that relays an endless output to it is stuck in that
+ * write, so it finishes its output only when we read. */
+static void wait_pipe_full(int fd)
+{
+    int cap = pipe_capacity(fd), prev = -1, n = 0;
+    cio_time_t end = cio_after_ms(scaled_ms(LIMIT_MS));
+    for (;;) {
+        assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+        if (n == prev && n >= (cap > 0 ? cap / 2 : 1))
+            return;
+        assert_true(cio_now() < end);
+        prev = n;
+        sleep_us(50 * 1000);
+    }
+}
+
+/* cio-run of a CMD that prints its pid and then output without end, into
+ * a pipe that we do not read; once that pipe is full, CMD is killed by
+ * signal cmd_sig and reaped by cio-run, which is then stuck relaying the
+ * rest of the output.  cio-run's pid; *out: our end of its output. */
+static pid_t stuck_after_cmd_killed(int cmd_sig, int *out)
+{
+    int p[2];
+    cloexec_pipe(p);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec cat /dev/zero", NULL};
+    pid_t pid = start_with(argv, in, p[1]);
+    close(p[1]);
+    close(in);
+    pid_t cmd = read_pid(p[0]);
+    wait_pipe_full(p[0]);
+    assert_int_equal(kill(cmd, cmd_sig), 0);
+    wait_reaped(cmd);
+    *out = p[0];
+    return pid;
+}
+
+/* Whether pid is still running after a while (it has been signalled). */
+static bool still_running(pid_t pid)
+{
+    sleep_us((unsigned)(dur_ms(0.2) * 1000));
+    int st;
+    return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* Ctrl-C or a hangup sends the signal to cio-run and CMD at once; CMD may
+ * die of it, and be reaped, before cio-run has taken its own copy.  That
+ * copy is the signal CMD died of, not one for cio-run: CMD's 128+N, as
+ * when cio-run passes it on in time.  Shown deterministically (CMD is
+ * killed and reaped first, then cio-run gets the same signal), and in the
+ * race itself, many times over. */
+static void run_signal_that_killed_cmd_is_taken_as_passed_on(void **state)
+{
+    (void)state;
+    int out;
+    pid_t pid = stuck_after_cmd_killed(SIGINT, &out);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(still_running(pid));
+    char buf[1 << 16];
+    while (read(out, buf, sizeof buf) > 0) /* the rest of the output: cio-run ends */
+        ;
+    close(out);
+    int st = wait_status(pid, scaled_ms(LIMIT_MS));
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 128 + SIGINT);
+
+    /* only the first: a second hangup, while it waits for its reader, is
+     * for cio-run itself */
+    pid = stuck_after_cmd_killed(SIGHUP, &out);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_true(still_running(pid));
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    st = wait_status(pid, scaled_ms(LIMIT_MS));
+    close(out);
+    assert_true(st != -1 && WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGHUP);
+
+    /* the race: the whole process group, as a terminal's Ctrl-C */
+    for (int i = 0; i < 40; i++) {
+        int p[2];
+        cloexec_pipe(p);
+        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(in >= 0);
+        char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo up; exec sleep 30", NULL};
+        pid = start_in(argv, in, p[1], true);
+        close(p[1]);
+        close(in);
+        char c;
+        assert_int_equal(read(p[0], &c, 1), 1);
+        assert_int_equal(kill(-pid, SIGINT), 0);
+        st = wait_status(pid, scaled_ms(LIMIT_MS));
+        close(p[0]);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 128 + SIGINT)
+            fail_msg("round %d: status %#x, not exit %d", i, st, 128 + SIGINT);
+    }
+}
+
+/* A signal that comes after CMD has gone, when CMD ended otherwise, is
+ * for cio-run, which dies of it (it may be stuck writing to a reader that
+ * takes nothing). */
+static void run_signal_after_cmd_has_gone_ends_cio_run(void **state)
+{
+    (void)state;
+    int out;
+    pid_t pid = stuck_after_cmd_killed(SIGTERM, &out);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int st = wait_status(pid, scaled_ms(LIMIT_MS));
+    close(out);
+    assert_true(st != -1 && WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGINT);
 }
 
 /* SIGCHLD ignored by whoever started cio-run (inherited across exec):
@@ -646,6 +847,33 @@ static void run_expect_missing_exits_1(void **state)
     result_free(&r);
 }
 
+/* --expect, and a signal passed on kills CMD before the text came: CMD's
+ * 128+N, as without --expect (an interrupted run, not a missing text).  A
+ * CMD that dies otherwise (SIGKILL) ended without the text: 1. */
+static void run_expect_interrupted_exits_128_plus_n(void **state)
+{
+    (void)state;
+    const int sigs[] = {SIGTERM, SIGHUP};
+    for (int i = 0; i < 2; i++) {
+        char *argv[] = {CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo up; exec sleep 30",
+                        NULL};
+        cio_child *c = cio_spawn(argv, CIO_STDOUT);
+        assert_non_null(c);
+        char buf[8];
+        assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1),
+                         3);
+        assert_int_equal(cio_child_kill(c, sigs[i]), 0);
+        int st;
+        assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 128 + sigs[i]);
+        assert_int_equal(cio_child_free(c), 0);
+    }
+    struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "kill -KILL $$");
+    assert_int_equal(r.status, 1);
+    result_free(&r);
+}
+
 /* CMD not found: 127; found but not runnable: 126; bad usage: 125. */
 static void run_cannot_run_or_find_or_parse(void **state)
 {
@@ -675,6 +903,42 @@ static void run_cannot_run_or_find_or_parse(void **state)
     result_free(&r);
 }
 
+/* cio-run out of descriptors (a low RLIMIT_NOFILE) cannot start CMD: its
+ * own failure, 125 with a message, never 126 ("cannot be run") nor 127,
+ * whatever CMD is.  Descriptors 3-9 are closed first, so the limit counts
+ * from 3 whatever the test's runner left open. */
+static void run_out_of_descriptors_exits_125(void **state)
+{
+    (void)state;
+    const char *cmds[] = {"echo hi", "cio-no-such-command-anywhere"};
+    for (int i = 0; i < 2; i++) {
+        char script[512];
+        snprintf(script, sizeof script,
+                 "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; ulimit -n 5 && exec %s -- %s", CIO_RUN,
+                 cmds[i]);
+        struct result r = RUN(NULL, "sh", "-c", script);
+        if (r.status != 125 || !strstr(r.err, "cio-run: ") || !strstr(r.err, "Too many open files"))
+            fail_msg("%s gave %d: %s", cmds[i], r.status, r.err);
+        assert_int_equal(r.out_len, 0);
+        result_free(&r);
+    }
+}
+
+/* A timeout stops a CMD that has stopped itself: SIGTERM, then SIGCONT so
+ * that it can act on it (here: its trap exits), as timeout(1) does; not
+ * SIGKILL only after --kill-after. */
+static void run_timeout_continues_a_stopped_cmd(void **state)
+{
+    (void)state;
+    struct result r = RUN("", CIO_RUN, "--total", "0.5", "--kill-after", "60", "--", "sh", "-c",
+                          "trap 'echo term; exit 7' TERM; kill -STOP $$");
+    assert_int_equal(r.status, 124);
+    assert_string_equal(r.out, "term\n");
+    assert_true(r.ms >= 500);
+    assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
+    result_free(&r);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
 
 static void *nothing(void *arg)
@@ -698,11 +962,14 @@ int main(void)
         T(cat_missing_file_exits_1_with_a_message),
         T(cat_output_error_exits_1_naming_standard_output),
         T(cat_bad_usage_exits_125),
+        T(help_and_version_that_cannot_be_written_fail),
         T(run_relays_and_exits_with_the_status),
         T(run_output_error_stops_cmd_and_exits_125),
         T(run_closed_output_is_named_and_exits_125),
         T(run_total_holds_while_our_reader_takes_nothing),
         T(run_slow_reader_gets_every_byte_and_sigterm_still_ends_it),
+        T(run_signal_that_killed_cmd_is_taken_as_passed_on),
+        T(run_signal_after_cmd_has_gone_ends_cio_run),
         T(run_reports_the_status_with_sigchld_ignored),
         T(run_reader_gone_stops_cmd_then_dies_of_sigpipe),
         T(run_idle_stands_still_while_our_reader_is_slow),
@@ -714,7 +981,10 @@ int main(void)
         T(run_kill_after_sends_sigkill),
         T(run_expect_succeeds_when_the_text_appears),
         T(run_expect_missing_exits_1),
+        T(run_expect_interrupted_exits_128_plus_n),
         T(run_cannot_run_or_find_or_parse),
+        T(run_out_of_descriptors_exits_125),
+        T(run_timeout_continues_a_stopped_cmd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

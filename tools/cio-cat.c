@@ -114,10 +114,9 @@ static void parse(int argc, char **argv, struct cat *c)
                 tool_usage_error("invalid duration", optarg);
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
+            tool_print_exit(usage, 1);
         case 'V':
-            tool_version();
+            tool_version(1);
         default:
             tool_usage_error("bad usage", NULL);
         }

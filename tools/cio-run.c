@@ -1,8 +1,9 @@
 /*
  * cio-run: run a command with its stdout and stderr relayed to ours as
- * they come, and stop it (SIGTERM, then SIGKILL after --kill-after) when it
- * prints nothing for --idle or runs past --total (exit 124, as timeout(1)),
- * or as soon as --expect TEXT has appeared in its output (exit 0).
+ * they come, and stop it (SIGTERM and SIGCONT, then SIGKILL after
+ * --kill-after) when it prints nothing for --idle or runs past --total
+ * (exit 124, as timeout(1)), or as soon as --expect TEXT has appeared in
+ * its output (exit 0).
  *
  * Threads: one relay per stream (cio_read, then cio_write to ours), one
  * waiter (cio_child_wait without a deadline), one forwarder of SIGHUP,
@@ -62,6 +63,8 @@ struct run {
     const char *out_name;   /* mu: the stream it failed on */
     int matched;            /* mu */
     int exited, status;     /* mu */
+    sigset_t stopped_by;    /* mu: the signals cio-run sent CMD to stop it */
+    int copy_taken;         /* mu: a signal that came after CMD had gone was CMD's */
     int relays;             /* mu: relays still running */
     int sigpipe_ignored;    /* as we found it */
     struct relay relay[2];
@@ -87,8 +90,9 @@ static const char usage[] =
     "  -V, --version          show the version and exit\n"
     "\n"
     "Exit status: CMD's own, 128+N if signal N killed it; 0 or 1 with\n"
-    "--expect; 124 timed out; 125 bad usage or cio-run failed; 126 CMD\n"
-    "cannot be run; 127 CMD not found.\n";
+    "--expect (128+N if a signal passed on killed CMD first); 124 timed out;\n"
+    "125 bad usage or cio-run failed; 126 CMD cannot be run; 127 CMD not\n"
+    "found.\n";
 
 /* The first place of t[0..tl) in h[0..hl), or NULL. */
 static const char *find(const char *h, size_t hl, const char *t, size_t tl)
@@ -209,18 +213,33 @@ static enum outcome watch_locked(struct run *r, cio_time_t start)
     }
 }
 
+/* Send signo to CMD to stop it; r->mu held, CMD not yet reported gone. */
+static void stop_with_locked(struct run *r, int signo)
+{
+    sigaddset(&r->stopped_by, signo);
+    cio_child_kill(r->child, signo);
+}
+
 /* SIGTERM, then SIGKILL after kill_after if CMD is still there; until it
  * has exited.  r->mu held. */
 static void stop_locked(struct run *r)
 {
     if (r->exited)
         return;
-    cio_child_kill(r->child, r->kill_after ? SIGTERM : SIGKILL);
+    if (r->kill_after) {
+        stop_with_locked(r, SIGTERM);
+        /* A stopped CMD runs its SIGTERM handler only once continued:
+         * without this it would get no chance before SIGKILL (which needs
+         * no SIGCONT).  As timeout(1) does. */
+        cio_child_kill(r->child, SIGCONT);
+    } else {
+        stop_with_locked(r, SIGKILL);
+    }
     cio_time_t t = cio_now() + r->kill_after;
     while (!r->exited && r->kill_after && cio_now() < t)
         wait_until_locked(r, t);
     if (!r->exited)
-        cio_child_kill(r->child, SIGKILL);
+        stop_with_locked(r, SIGKILL);
     while (!r->exited)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
@@ -258,19 +277,6 @@ static int drain_locked(struct run *r, cio_time_t cut)
     return cutting;
 }
 
-static int exit_status(const struct run *r, enum outcome o)
-{
-    if (r->out_err) /* CMD's output could not all be relayed */
-        return EXIT_USAGE;
-    if (o == TIMED_OUT)
-        return EXIT_TIMEDOUT;
-    if (r->text)
-        return r->matched ? 0 : 1;
-    if (WIFSIGNALED(r->status))
-        return 128 + WTERMSIG(r->status);
-    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 1;
-}
-
 /* The signals a user or a CI runner sends to stop a job: passed on to CMD,
  * which then ends with its own status (128+N when they kill it). */
 static sigset_t forwarded(void)
@@ -283,6 +289,27 @@ static sigset_t forwarded(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGALRM);
     return set;
+}
+
+static int exit_status(const struct run *r, enum outcome o)
+{
+    if (r->out_err) /* CMD's output could not all be relayed */
+        return EXIT_USAGE;
+    if (o == TIMED_OUT)
+        return EXIT_TIMEDOUT;
+    int signo = WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
+    if (r->text && !r->matched) {
+        /* Stopped by one of those signals (passed on by us, or sent to the
+         * whole process group) before the text came: an interrupted run,
+         * told apart from a missing text by CMD's own 128+N. */
+        sigset_t set = forwarded();
+        return signo && sigismember(&set, signo) == 1 ? 128 + signo : 1;
+    }
+    if (r->text)
+        return 0;
+    if (signo)
+        return 128 + signo;
+    return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 1;
 }
 
 /* Die of signo, as if nobody had blocked it. */
@@ -298,9 +325,32 @@ static void die_of(int signo)
     pthread_sigmask(SIG_UNBLOCK, &only, NULL);
 }
 
-/* A signal for CMD goes to CMD while it runs (under r->mu: the child is
- * freed only after the waiter has said it exited).  Once CMD has gone,
- * and cio-run is only finishing its output, the signal is for cio-run. */
+/* Whether signo is CMD's: passed on to it while it runs (under r->mu: the
+ * child is freed only after the waiter has said it exited).  Once CMD has
+ * gone, and cio-run is only finishing its output, a signal is cio-run's,
+ * but for one case: CMD was killed by that very signal, and not by
+ * cio-run's own stop.  Then one signal went to both at once (Ctrl-C to
+ * the foreground process group, a terminal's hangup), CMD died of its copy
+ * before we took ours, and ours is taken as the one passed on: the outcome
+ * is CMD's 128+N, not a race.  Only the first (another Ctrl-C, while
+ * cio-run waits for its reader, ends cio-run). */
+static int is_for_cmd_locked(struct run *r, int signo)
+{
+    if (!r->exited) {
+        if (cio_child_kill(r->child, signo) == 0)
+            return 1;
+        if (errno != ESRCH)
+            return 0;      /* it cannot be passed on */
+        while (!r->exited) /* reaped just now: the waiter brings the status */
+            wait_until_locked(r, CIO_NO_DEADLINE);
+    }
+    if (r->copy_taken || !WIFSIGNALED(r->status) || WTERMSIG(r->status) != signo ||
+        sigismember(&r->stopped_by, signo))
+        return 0;
+    r->copy_taken = 1;
+    return 1;
+}
+
 static void *forwarder_main(void *arg)
 {
     struct run *r = arg;
@@ -308,9 +358,9 @@ static void *forwarder_main(void *arg)
     int signo;
     while (sigwait(&set, &signo) == 0) {
         pthread_mutex_lock(&r->mu);
-        int gone = r->exited || cio_child_kill(r->child, signo) < 0;
+        int ours = !is_for_cmd_locked(r, signo);
         pthread_mutex_unlock(&r->mu);
-        if (gone)
+        if (ours)
             die_of(signo);
     }
     return NULL;
@@ -354,6 +404,27 @@ static void die_of_sigpipe(const struct run *r)
         die_of(SIGPIPE);
 }
 
+/* The exit status when cio_spawn failed with err.  Out of descriptors,
+ * memory or processes (for the pipes, the fork, or exec itself): cio-run
+ * failed, whatever CMD is, 125 (timeout(1) too when it cannot fork).  Not
+ * found: 127.  Any other error is exec refusing the file it found (EACCES,
+ * ENOEXEC, EISDIR, ENOTDIR, ELOOP, ENAMETOOLONG, ETXTBSY, EPERM, E2BIG,
+ * ...): 126, as timeout(1) and env(1) say. */
+static int spawn_failure(int err)
+{
+    switch (err) {
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN:
+        return EXIT_USAGE;
+    case ENOENT:
+        return EXIT_NOT_FOUND;
+    default:
+        return EXIT_CANNOT_RUN;
+    }
+}
+
 static int run(struct run *r, char **cmd)
 {
     /* Blocked in every thread from here on, the forwarded ones taken by the
@@ -371,11 +442,12 @@ static int run(struct run *r, char **cmd)
         tool_warn("setup", errno);
         return EXIT_USAGE;
     }
+    sigemptyset(&r->stopped_by);
     r->child = cio_spawn(cmd, CIO_STDOUT | CIO_STDERR);
     if (!r->child) {
         int e = errno;
         tool_warn(cmd[0], e);
-        return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN; /* as timeout(1) */
+        return spawn_failure(e);
     }
     cio_time_t start = cio_now();
     r->last_output = start;
@@ -439,10 +511,9 @@ static char **parse(int argc, char **argv, struct run *r)
                 tool_usage_error("--expect needs a text of 1 to 4096 bytes, not", optarg);
             break;
         case 'h':
-            fputs(usage, stdout);
-            exit(0);
+            tool_print_exit(usage, EXIT_USAGE);
         case 'V':
-            tool_version();
+            tool_version(EXIT_USAGE);
         default:
             tool_usage_error("bad usage", NULL);
         }

@@ -78,10 +78,22 @@ _Noreturn void tool_usage_error(const char *msg, const char *arg)
     exit(EXIT_USAGE);
 }
 
-_Noreturn void tool_version(void)
+/* Standard output is buffered: a failure to write shows at the flush at
+ * the latest, and is said before exit(3) would flush in silence. */
+_Noreturn void tool_print_exit(const char *text, int fail)
 {
-    printf("%s (cancelio) %s\n", tool_name, cio_version());
+    if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
+        tool_warn("standard output", errno);
+        exit(fail);
+    }
     exit(0);
+}
+
+_Noreturn void tool_version(int fail)
+{
+    char line[256];
+    snprintf(line, sizeof line, "%s (cancelio) %s\n", tool_name, cio_version());
+    tool_print_exit(line, fail);
 }
 
 int tool_write_all(cio_file *f, const void *buf, size_t n)

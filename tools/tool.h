@@ -32,8 +32,13 @@ void tool_warn(const char *what, int err);
  * exit 125. */
 _Noreturn void tool_usage_error(const char *msg, const char *arg);
 
-/* Print "tool (cancelio) VERSION" and exit 0. */
-_Noreturn void tool_version(void);
+/* Print text (--help) on standard output and exit 0; when it cannot be
+ * written (a full disk, a closed descriptor), say so on standard error and
+ * exit fail, the tool's own failure status, as GNU tools do. */
+_Noreturn void tool_print_exit(const char *text, int fail);
+
+/* "tool (cancelio) VERSION" by tool_print_exit. */
+_Noreturn void tool_version(int fail);
 
 /* cio_write all n bytes to f; 0, or -1 with errno (after a short count,
  * the next call says why: a cut, or an error such as EFBIG or ENOSPC). */

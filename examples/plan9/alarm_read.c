@@ -22,6 +22,13 @@
  * cancelio file in the role of the fd.  Exits 0 when everything happened
  * as described, 1 otherwise.
  */
+/* POSIX 2008, for a build on its own: cc -std=c11 $(pkg-config --cflags
+ * --libs cancelio) hides everything beyond ISO C (here only pipe, which
+ * unistd.h shows anyway).  The project's build defines it itself. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <cancelio/plan9.h>
 
 #include <errno.h>

@@ -21,6 +21,13 @@
  * lines: here the "blocking call" is a cio_read, which a note interrupts.
  * Exits 0 when everything happened as described.
  */
+/* POSIX 2008, for a build on its own: cc -std=c11 $(pkg-config --cflags
+ * --libs cancelio) hides everything beyond ISO C, nanosleep among it.
+ * The project's build defines it itself. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <cancelio/plan9.h>
 
 #include <errno.h>

@@ -15,6 +15,13 @@
  * Here the reader is a thread; it publishes its cio_proc so that the main
  * thread can post to it.  Exits 0 when everything happened as described.
  */
+/* POSIX 2008, for a build on its own: cc -std=c11 $(pkg-config --cflags
+ * --libs cancelio) hides everything beyond ISO C, nanosleep among it.
+ * The project's build defines it itself. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <cancelio/plan9.h>
 
 #include <errno.h>
