@@ -127,7 +127,9 @@ typedef struct cio__op {
     /* The deadline that governs it now (0 = none); the owner keeps it
      * current under mu, the worker reads it without a lock after EINTR. */
     _Atomic cio_time_t due;
-    int ktimer;                    /* the worker's kernel timer is armed for it */
+    int ktimer;                    /* the worker's kernel timer is armed for it: */
+    int ktimer_due;                /* at its deadline (else to repeat a stop) */
+    cio_time_t ktimer_at;          /* from then on, every KICK_EVERY */
     int self_timed;                /* QUEUED, its caller stops it at its deadline */
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */

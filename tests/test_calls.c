@@ -1731,6 +1731,45 @@ static void shutdown_fails_a_blocked_call_with_ECANCELED(void **state)
     sem_destroy(&a.sem);
 }
 
+/* A fn that goes on past its deadline for HOLD_MS, counting the EINTRs
+ * its sleeps get meanwhile: each is a cancel signal resent to it. */
+#define HOLD_MS 150
+
+static long hold_fn(void *arg)
+{
+    atomic_int *eintrs = arg;
+    cio_time_t until = 0;
+    while (!until || cio_now() < until) {
+        struct timespec ts = {0, 1000000};
+        if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+            atomic_fetch_add(eintrs, 1);
+        if (!until && cio_interrupted())
+            until = cio_after_ms(HOLD_MS);
+    }
+    return 1;
+}
+
+/* Rule 11, measured: every resend of the cancel signal is counted in
+ * signals_sent and resignals, whoever sends it (the caller, or on Linux
+ * the worker's own kernel timer). */
+static void every_resent_signal_is_counted(void **state)
+{
+    (void)state;
+    atomic_int eintrs = 0;
+    cio_stats before, after;
+    cio_get_stats(&before);
+    assert_int_equal(cio_call(hold_fn, &eintrs, cio_after_ms(20)), 1);
+    cio_get_stats(&after);
+    int seen = atomic_load(&eintrs);
+    uint64_t sent = after.signals_sent - before.signals_sent;
+    uint64_t resent = after.resignals - before.resignals;
+    print_message("fn saw %d EINTRs; counted %llu sent, %llu resent\n", seen,
+                  (unsigned long long)sent, (unsigned long long)resent);
+    assert_true(seen >= 3); /* a resend after 10 ms at the latest, then every 2-64 ms */
+    assert_true(resent + 1 >= (uint64_t)seen / 2);
+    assert_true(sent >= resent + 1);
+}
+
 /* ---- user code on a worker ------------------------------------------------ */
 
 struct shutdown_arg {
@@ -1969,6 +2008,7 @@ int main(void)
         T(call_cuts_off_flock_on_a_file_another_process_holds),
         T(call_cuts_off_sem_wait_and_a_post_before_the_deadline_lets_it_succeed),
         T(shutdown_fails_a_blocked_call_with_ECANCELED),
+        T(every_resent_signal_is_counted),
         T(shutdown_inside_fn_fails_with_EDEADLK_and_stops_nothing),
         T(exit_inside_fn_with_an_atexit_shutdown_ends_the_process),
         T(a_fn_that_changes_its_mask_leaves_the_worker_as_it_was),

@@ -136,7 +136,9 @@ static int ktimer_repeat_locked(cio__op *op)
     cio__wtimer *t = ktimer_of(op);
     if (!t)
         return 0;
-    cio__wtimer_set(t, cio_now() + KTIMER_FIRST, KICK_EVERY);
+    op->ktimer_at = cio_now() + KTIMER_FIRST;
+    op->ktimer_due = 0;
+    cio__wtimer_set(t, op->ktimer_at, KICK_EVERY);
     op->ktimer = 1;
     return 1;
 }
@@ -203,8 +205,29 @@ static void ktimer_arm_due_locked(cio__op *op)
     cio__wtimer *t = ktimer_of(op);
     if (!t || due == CIO_NO_DEADLINE)
         return;
+    op->ktimer_at = due;
+    op->ktimer_due = 1;
     cio__wtimer_set(t, due, KICK_EVERY);
     op->ktimer = 1;
+}
+
+/* The signals a worker's kernel timer sent for an op that ends now, that
+ * nobody counted (cio_stats: every signal sent, every resend): all its
+ * repeats of a stop (the canceller counted the first signal), all but the
+ * first at a deadline (step 3a counted that one).  Counted from the
+ * timer's schedule, as the kernel sends them, not from the EINTRs seen: a
+ * repeat that finds the syscall stuck, or a cio_call's fn that retries,
+ * goes unseen.  at is ktimer_at, due ktimer_due. */
+static void count_ktimer_resends(cio_time_t at, int due)
+{
+    cio_time_t now = cio_now();
+    if (now < at)
+        return;
+    uint_fast64_t n = (uint_fast64_t)((now - at) / KICK_EVERY) + (due ? 0 : 1);
+    if (!n)
+        return;
+    atomic_fetch_add_explicit(&cio__stats.signals_sent, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cio__stats.resignals, n, memory_order_relaxed);
 }
 
 void cio__op_set_due_locked(cio__op *op, cio_time_t t)
@@ -374,10 +397,14 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
      * the worker's own, and the worker takes no other op before it is
      * disarmed, so a signal it sends in between is a late one (step 3). */
     cio__wtimer *t = op->ktimer ? ktimer_of(op) : NULL;
+    cio_time_t at = op->ktimer_at;
+    int due = op->ktimer_due;
     op->ktimer = 0;
     void *token = finish_early_locked(op, r);
     pthread_mutex_unlock(op->mu);
     cio__wake_post_late(token);
-    if (t)
+    if (t) {
         cio__wtimer_set(t, CIO_NO_DEADLINE, 0);
+        count_ktimer_resends(at, due);
+    }
 }
