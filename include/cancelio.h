@@ -85,7 +85,11 @@ CIO_API int cio_init(const cio_options *opt);
 /* Join every library thread and restore the signal's previous handler.  Ops
  * still in flight are interrupted and fail with ECANCELED; blocks until
  * their workers have left.  Files stay valid: the next call re-initialises
- * the library.  Errors: none (returns 0). */
+ * the library.
+ * Errors: EDEADLK called on a library thread (in a cio_call's fn, in an
+ *         atexit handler that an exit() there runs, in a trace callback on
+ *         a worker or the timer thread): it would wait for that thread to
+ *         leave, so it does nothing. */
 CIO_API int cio_shutdown(void);
 
 typedef struct cio_file cio_file;
@@ -111,10 +115,14 @@ CIO_API int cio_detach(cio_file *f);
 
 /* Read up to n bytes, like read(2), blocking until data, end of file, the
  * read deadline, cio_cancel or cio_close.  n == 0 returns 0 at once.
- * Errors: EINVAL f or buf NULL; ETIMEDOUT the read deadline passed (nothing
- *         was consumed); ECANCELED cio_cancel; EBADF cio_close, or a bad fd;
- *         EAGAIN, ENOMEM no worker thread could be made; read(2)'s own
- *         errors. */
+ * Errors: EINVAL f NULL, or buf NULL with n > 0; ETIMEDOUT the read
+ *         deadline passed (nothing was consumed); ECANCELED cio_cancel or
+ *         cio_shutdown; EINTR a Plan 9 note (cancelio/plan9.h) was posted to
+ *         the calling thread, or was pending when the call began (then the
+ *         fd was not touched); EBADF cio_close, or a bad fd; EAGAIN, ENOMEM
+ *         no worker thread could be made; EBUSY the library's first use
+ *         could not install the cancel signal's handler (see cio_init);
+ *         read(2)'s own errors. */
 CIO_API ssize_t cio_read(cio_file *f, void *buf, size_t n);
 
 /* Write all n bytes, blocking until they are written or the write deadline,
@@ -140,8 +148,15 @@ CIO_API int cio_cancel(cio_file *f, int which);
 
 typedef struct cio_stats {
     uint64_t ops_started, ops_done, timeouts, cancels;
-    uint64_t signals_sent; /* every pthread_kill of the cancel signal */
-    uint64_t resignals;    /* signals beyond the first for one op */
+    /* Every cancel signal sent to a worker: each pthread_kill, and on Linux
+     * each one a worker's own kernel timer sends.  The timer's first signal
+     * at a deadline is counted when the worker answers it; its repeats when
+     * the op ends, reckoned from the timer's schedule (no thread sees them
+     * sent, and one that finds the syscall stuck counts too). */
+    uint64_t signals_sent;
+    /* Of those, the ones beyond the first for one op: the resends that
+     * make up for a lost signal (step 5 of docs/protocol.md). */
+    uint64_t resignals;
     unsigned threads;      /* worker threads alive now */
     unsigned threads_idle; /* of those, idle now */
     /* Timers in the timer thread's heap now: deadlines armed, a stale one
@@ -157,8 +172,8 @@ CIO_API void cio_get_stats(cio_stats *out);
  * The read deadline and CIO_READ govern pread, readv, the recv family and
  * accept; the write deadline and CIO_WRITE govern pwrite, writev, the send
  * family and connect.  Each blocks; each can fail with EINVAL (NULL file or
- * buffer), ETIMEDOUT, ECANCELED, EBADF (closed), EAGAIN (no worker) and the
- * syscall's own errors. */
+ * buffer), ETIMEDOUT, ECANCELED, EINTR (a Plan 9 note), EBADF (closed),
+ * EAGAIN (no worker), EBUSY (as cio_read) and the syscall's own errors. */
 
 /* pread(2)/pwrite(2): not serialised with anything, several may run at once
  * on one file.  cio_pwrite writes all n bytes unless cut short (then the
@@ -286,8 +301,11 @@ CIO_API int cio_child_close(cio_child *c, int which);
 CIO_API int cio_child_wait(cio_child *c, int *status, cio_time_t deadline);
 
 /* Send signo to the child (0 probes it).  Never blocks.  Never signals a
- * child already reaped, whose pid may belong to another process.
- * Errors: EINVAL c NULL or a bad signo; ESRCH reaped already. */
+ * child already reaped, whose pid may belong to another process.  A child
+ * that has exited is reaped first and reported gone (ESRCH), not signalled
+ * as a zombie; its status stays for cio_child_wait.
+ * Errors: EINVAL c NULL or a bad signo; ESRCH the child has exited (reaped
+ *         now or before, or by the system). */
 CIO_API int cio_child_kill(cio_child *c, int signo);
 
 /* Close c's files, kill the child with SIGKILL if it was not reaped, reap
@@ -305,7 +323,8 @@ CIO_API int cio_child_free(cio_child *c);
 enum cio_event_type {
     CIO_EV_OP_START = 1, /* a caller handed an op to the pool */
     CIO_EV_OP_RUN,       /* a worker began the syscall */
-    CIO_EV_TIMER_FIRE,   /* a deadline passed: the timer thread, or a worker's own timer */
+    CIO_EV_TIMER_FIRE,   /* a deadline passed: a worker's own timer, or (worker 0)
+                          * the timer thread or the op's caller */
     CIO_EV_SIGNAL,       /* the cancel signal was sent to a worker */
     CIO_EV_EINTR,        /* a worker's syscall failed with EINTR */
     CIO_EV_OP_DONE       /* the op returned to its caller (result, err) */

@@ -2,7 +2,7 @@
 # tests/CMakeLists.txt).
 #
 # test_stress (label stress): a few minutes at most in CI, also under the
-# sanitizer presets.  Each chaos phase lasts CIO_STRESS_SECONDS (default 10;
+# sanitizer presets.  Each chaos phase lasts CIO_STRESS_SECONDS (default 15;
 # not stretched by CANCELIO_TEST_TIME_SCALE); for longer local runs start
 # the binary directly, e.g.
 #     CIO_STRESS_SECONDS=300 build/dev/tests/test_stress

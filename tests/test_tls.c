@@ -9,6 +9,9 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #define BIG_TLS (256 * 1024)
 #define DEEP (64 * 1024) /* of the default 128 KiB stack: half */
 
