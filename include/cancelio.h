@@ -86,10 +86,9 @@ CIO_API int cio_init(const cio_options *opt);
  * still in flight are interrupted and fail with ECANCELED; blocks until
  * their workers have left.  Files stay valid: the next call re-initialises
  * the library.
- * Errors: EDEADLK called on a library thread (in a cio_call's fn, in an
- *         atexit handler that an exit() there runs, in a trace callback on
- *         a worker or the timer thread): it would wait for that thread to
- *         leave, so it does nothing. */
+ * Errors: EDEADLK called in a cio_call's fn (or in an atexit handler that
+ *         an exit() there runs): it would wait for its own worker to leave,
+ *         so it does nothing. */
 CIO_API int cio_shutdown(void);
 
 typedef struct cio_file cio_file;

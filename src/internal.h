@@ -77,8 +77,8 @@ void cio__signal_worker_mask(sigset_t *set);
 void cio__signal_worker_mask_restore(void);
 
 /* Nonzero on a thread the library made (a worker, the timer thread), where
- * user code can run too (a cio_call's fn, a trace callback): a call that
- * waits for every library thread must not be made there. */
+ * user code can run too (a cio_call's fn): a call that waits for every
+ * library thread must not be made there. */
 extern _Thread_local int cio__on_lib_thread;
 
 /* ---- op.c: one blocking operation and the cancel protocol ---- */
