@@ -15,11 +15,12 @@
  * stopped, then cio-run dies of SIGPIPE); durations as strtod reads them;
  * --help and --version that cannot be written (1 from cio-cat, 125 from
  * cio-run); a signal sent to cio-run and CMD at once (Ctrl-C to the
- * process group) that CMD dies of before cio-run takes it (always 128+N,
- * never cio-run's own death), and other signals after CMD has gone
- * (cio-run dies of them); --expect interrupted by a signal passed on
- * (128+N, not 1); cio-run out of descriptors (125, even for a command that
- * does not exist); a timeout that continues a stopped CMD.
+ * process group) that CMD dies of, or catches and exits 3, before cio-run
+ * takes it (always CMD's 128+N or 3, never cio-run's own death): the first
+ * signal after CMD has gone changes nothing, a second ends cio-run;
+ * --expect interrupted by a signal passed on (128+N, not 1); cio-run out
+ * of descriptors (125, even for a command that does not exist); a timeout,
+ * and a signal passed on, that continue a stopped CMD.
  */
 #include "support.h"
 
@@ -485,36 +486,6 @@ static void run_total_holds_while_our_reader_takes_nothing(void **state)
     assert_true(ms < bound);
 }
 
-/* With no timeout, every byte CMD printed reaches a slow reader, also the
- * bytes still in CMD's pipe when it exits (100 KB: a write of ours waits
- * for the reader, CMD's pipe holds the rest, CMD is gone); and a SIGTERM
- * that comes after CMD has exited, while cio-run waits for its reader,
- * ends cio-run. */
-static void run_slow_reader_gets_every_byte_and_sigterm_still_ends_it(void **state)
-{
-    (void)state;
-    char script[256];
-    snprintf(script, sizeof script, "%s -- head -c 100000 /dev/zero | (sleep %s; wc -c)", CIO_RUN,
-             dur(1));
-    struct result r = RUN(NULL, "sh", "-c", script);
-    assert_int_equal(r.status, 0);
-    assert_int_equal(atoi(r.out), 100000);
-    result_free(&r);
-
-    int out[2];
-    cloexec_pipe(out);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
-    char *argv[] = {CIO_RUN, "--", "head", "-c", "100000", "/dev/zero", NULL};
-    pid_t pid = start_with(argv, in, out[1]);
-    close(out[1]);
-    close(in);
-    sleep_us((unsigned)(dur_ms(0.5) * 1000)); /* CMD has printed all and gone */
-    assert_int_equal(kill(pid, SIGTERM), 0);
-    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGTERM);
-    close(out[0]);
-}
-
 /* The pid that CMD prints as its first line on fd. */
 static pid_t read_pid(int fd)
 {
@@ -556,17 +527,17 @@ static void wait_pipe_full(int fd)
     }
 }
 
-/* cio-run of a CMD that prints its pid and then output without end, into
- * a pipe that we do not read; once that pipe is full, CMD is killed by
- * signal cmd_sig and reaped by cio-run, which is then stuck relaying the
- * rest of the output.  cio-run's pid; *out: our end of its output. */
-static pid_t stuck_after_cmd_killed(int cmd_sig, int *out)
+/* cio-run argv of a CMD that prints its pid and then output without end,
+ * into a pipe that we do not read; once that pipe is full, CMD is sent
+ * signal cmd_sig (it dies of it, or catches it and exits) and is reaped by
+ * cio-run, which is then stuck relaying the rest of the output.  cio-run's
+ * pid; *out: our end of its output. */
+static pid_t stuck_after_cmd_signalled(char *const argv[], int cmd_sig, int *out)
 {
     int p[2];
     cloexec_pipe(p);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(in >= 0);
-    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec cat /dev/zero", NULL};
     pid_t pid = start_with(argv, in, p[1]);
     close(p[1]);
     close(in);
@@ -578,12 +549,59 @@ static pid_t stuck_after_cmd_killed(int cmd_sig, int *out)
     return pid;
 }
 
+/* The same, CMD killed by cmd_sig. */
+static pid_t stuck_after_cmd_killed(int cmd_sig, int *out)
+{
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec cat /dev/zero", NULL};
+    return stuck_after_cmd_signalled(argv, cmd_sig, out);
+}
+
+/* Read fd to its end: cio-run finishes its output, then exits. */
+static void drain(int fd)
+{
+    char buf[1 << 16];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
 /* Whether pid is still running after a while (it has been signalled). */
 static bool still_running(pid_t pid)
 {
     sleep_us((unsigned)(dur_ms(0.2) * 1000));
     int st;
     return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* With no timeout, every byte CMD printed reaches a slow reader, also the
+ * bytes still in CMD's pipe when it exits (100 KB: a write of ours waits
+ * for the reader, CMD's pipe holds the rest, CMD is gone); and SIGTERM
+ * twice after CMD has exited (0), while cio-run waits for its reader, ends
+ * cio-run (the first one is taken as CMD's copy). */
+static void run_slow_reader_gets_every_byte_and_sigterm_twice_ends_it(void **state)
+{
+    (void)state;
+    char script[256];
+    snprintf(script, sizeof script, "%s -- head -c 100000 /dev/zero | (sleep %s; wc -c)", CIO_RUN,
+             dur(1));
+    struct result r = RUN(NULL, "sh", "-c", script);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(atoi(r.out), 100000);
+    result_free(&r);
+
+    int out[2];
+    cloexec_pipe(out);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec head -c 100000 /dev/zero", NULL};
+    pid_t pid = start_with(argv, in, out[1]);
+    close(out[1]);
+    close(in);
+    wait_reaped(read_pid(out[0])); /* CMD has printed all and gone */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_true(still_running(pid));
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGTERM);
+    close(out[0]);
 }
 
 /* Ctrl-C or a hangup sends the signal to cio-run and CMD at once; CMD may
@@ -599,9 +617,7 @@ static void run_signal_that_killed_cmd_is_taken_as_passed_on(void **state)
     pid_t pid = stuck_after_cmd_killed(SIGINT, &out);
     assert_int_equal(kill(pid, SIGINT), 0);
     assert_true(still_running(pid));
-    char buf[1 << 16];
-    while (read(out, buf, sizeof buf) > 0) /* the rest of the output: cio-run ends */
-        ;
+    drain(out);
     close(out);
     int st = wait_status(pid, scaled_ms(LIMIT_MS));
     assert_true(st != -1 && WIFEXITED(st));
@@ -638,19 +654,150 @@ static void run_signal_that_killed_cmd_is_taken_as_passed_on(void **state)
     }
 }
 
-/* A signal that comes after CMD has gone, when CMD ended otherwise, is
- * for cio-run, which dies of it (it may be stuck writing to a reader that
- * takes nothing). */
-static void run_signal_after_cmd_has_gone_ends_cio_run(void **state)
+/* The first signal that comes after CMD has gone is taken as CMD's copy
+ * whatever CMD's status (here CMD died of SIGTERM, and SIGINT comes): it
+ * changes nothing.  A second one is for cio-run, which dies of it: the way
+ * out when it is stuck writing to a reader that takes nothing. */
+static void run_second_signal_after_cmd_has_gone_ends_cio_run(void **state)
 {
     (void)state;
     int out;
     pid_t pid = stuck_after_cmd_killed(SIGTERM, &out);
     assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(still_running(pid));
+    assert_int_equal(kill(pid, SIGINT), 0);
     int st = wait_status(pid, scaled_ms(LIMIT_MS));
     close(out);
     assert_true(st != -1 && WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), SIGINT);
+}
+
+/* This program, run again with CATCH_INT as its argument, as a CMD that
+ * catches SIGINT (its handler exits 3), then prints its pid on a line and
+ * output without end. */
+#define CATCH_INT "--print-catching-sigint"
+static char *self; /* argv[0] */
+
+static void exit_3(int signo)
+{
+    (void)signo;
+    _exit(3);
+}
+
+static int print_catching_sigint(void)
+{
+    struct sigaction sa = {.sa_handler = exit_3};
+    sigemptyset(&sa.sa_mask);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, SIGINT);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigprocmask(SIG_UNBLOCK, &only, NULL) != 0)
+        return 1;
+    char line[32];
+    int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
+    if (write_all(STDOUT_FILENO, line, (size_t)n) != n)
+        return 1;
+    static char zeros[1 << 12];
+    while (write(STDOUT_FILENO, zeros, sizeof zeros) > 0)
+        ;
+    return 1;
+}
+
+/* Ctrl-C (or kill to the process group) reaches cio-run and CMD at once;
+ * CMD may catch it and exit with its own status, and be reaped, before
+ * cio-run has taken its copy.  That copy changes nothing: CMD's status (3
+ * here), as when cio-run passes it on in time, never cio-run dying of it
+ * by a race.  Shown deterministically (CMD catches SIGINT and is reaped
+ * first, then cio-run gets SIGINT while it is stuck writing to a pipe
+ * nobody reads; a second one ends it), and in the race itself. */
+static void run_signal_that_cmd_caught_is_taken_as_passed_on(void **state)
+{
+    (void)state;
+    char *argv[] = {CIO_RUN, "--", self, CATCH_INT, NULL};
+    int out;
+    pid_t pid = stuck_after_cmd_signalled(argv, SIGINT, &out);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(still_running(pid));
+    drain(out);
+    close(out);
+    int st = wait_status(pid, scaled_ms(LIMIT_MS));
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 3);
+
+    pid = stuck_after_cmd_signalled(argv, SIGINT, &out);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(still_running(pid));
+    assert_int_equal(kill(pid, SIGINT), 0);
+    st = wait_status(pid, scaled_ms(LIMIT_MS));
+    close(out);
+    assert_true(st != -1 && WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGINT);
+
+    for (int i = 0; i < 30; i++) {
+        int p[2];
+        cloexec_pipe(p);
+        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(in >= 0);
+        pid = start_in(argv, in, p[1], true);
+        close(p[1]);
+        close(in);
+        (void)read_pid(p[0]); /* its handler is in place */
+        assert_int_equal(kill(-pid, SIGINT), 0);
+        drain(p[0]);
+        st = wait_status(pid, scaled_ms(LIMIT_MS));
+        close(p[0]);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+            fail_msg("round %d: status %#x, not exit 3", i, st);
+    }
+}
+
+/* Wait (bounded) until pid has stopped, where /proc says so; elsewhere
+ * give it a while. */
+static void wait_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    cio_time_t end = cio_after_ms(scaled_ms(LIMIT_MS));
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            sleep_us((unsigned)(dur_ms(0.3) * 1000));
+            return;
+        }
+        char buf[512];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')'); /* after the name: " T" when stopped */
+        if (p && p[1] == ' ' && p[2] == 'T')
+            return;
+        assert_true(cio_now() < end);
+        sleep_us(2000);
+    }
+}
+
+/* A signal passed on to CMD is followed by SIGCONT, as timeout(1) does: a
+ * CMD that has stopped itself acts on it at once (here: its trap exits
+ * 5), rather than cio-run waiting until someone continues it. */
+static void run_passed_on_signal_continues_a_stopped_cmd(void **state)
+{
+    (void)state;
+    int p[2];
+    cloexec_pipe(p);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "trap 'exit 5' TERM; echo $$; kill -STOP $$", NULL};
+    pid_t pid = start_with(argv, in, p[1]);
+    close(p[1]);
+    close(in);
+    pid_t cmd = read_pid(p[0]);
+    wait_stopped(cmd);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = wait_exit(pid, dur_ms(3));
+    if (status == -1) /* cio-run killed; CMD left stopped */
+        kill(cmd, SIGKILL);
+    close(p[0]);
+    assert_int_equal(status, 5);
 }
 
 /* SIGCHLD ignored by whoever started cio-run (inherited across exec):
@@ -917,7 +1064,7 @@ static void run_out_of_descriptors_exits_125(void **state)
                  "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; ulimit -n 5 && exec %s -- %s", CIO_RUN,
                  cmds[i]);
         struct result r = RUN(NULL, "sh", "-c", script);
-        if (r.status != 125 || !strstr(r.err, "cio-run: ") || !strstr(r.err, "Too many open files"))
+        if (r.status != 125 || !strstr(r.err, "cio-run: ") || !strstr(r.err, strerror(EMFILE)))
             fail_msg("%s gave %d: %s", cmds[i], r.status, r.err);
         assert_int_equal(r.out_len, 0);
         result_free(&r);
@@ -946,8 +1093,11 @@ static void *nothing(void *arg)
     return arg;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    self = argv[0];
+    if (argc == 2 && strcmp(argv[1], CATCH_INT) == 0)
+        return print_catching_sigint();
     /* ThreadSanitizer starts a thread of its own with the first thread made:
      * make one now, so the fixtures' thread counts start after it. */
     pthread_t t;
@@ -967,9 +1117,11 @@ int main(void)
         T(run_output_error_stops_cmd_and_exits_125),
         T(run_closed_output_is_named_and_exits_125),
         T(run_total_holds_while_our_reader_takes_nothing),
-        T(run_slow_reader_gets_every_byte_and_sigterm_still_ends_it),
+        T(run_slow_reader_gets_every_byte_and_sigterm_twice_ends_it),
         T(run_signal_that_killed_cmd_is_taken_as_passed_on),
-        T(run_signal_after_cmd_has_gone_ends_cio_run),
+        T(run_second_signal_after_cmd_has_gone_ends_cio_run),
+        T(run_signal_that_cmd_caught_is_taken_as_passed_on),
+        T(run_passed_on_signal_continues_a_stopped_cmd),
         T(run_reports_the_status_with_sigchld_ignored),
         T(run_reader_gone_stops_cmd_then_dies_of_sigpipe),
         T(run_idle_stands_still_while_our_reader_is_slow),

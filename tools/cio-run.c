@@ -7,13 +7,13 @@
  *
  * Threads: one relay per stream (cio_read, then cio_write to ours), one
  * waiter (cio_child_wait without a deadline), one forwarder of SIGHUP,
- * SIGINT, SIGQUIT, SIGTERM and SIGALRM to CMD (sigwait), and main, the
- * controller, which sleeps on a condition variable until the next deadline
- * or an event.  Relays are stopped by moving their read deadline into the
- * past: a read cut that way consumed nothing, and every byte a relay read
- * it has already written out.  Only on a timeout is a write of ours that
- * our own reader does not take cut the same way, so that --total bounds
- * the run even then.
+ * SIGINT, SIGQUIT, SIGTERM and SIGALRM to CMD (sigwait; each followed by
+ * SIGCONT), and main, the controller, which sleeps on a condition variable
+ * until the next deadline or an event.  Relays are stopped by moving
+ * their read deadline into the past: a read cut that way consumed nothing,
+ * and every byte a relay read it has already written out.  Only on a
+ * timeout is a write of ours that our own reader does not take cut the
+ * same way, so that --total bounds the run even then.
  *
  * SIGPIPE is blocked in every thread: a write to a reader that has gone
  * fails with EPIPE, CMD is stopped like on any output error, and then, if
@@ -63,8 +63,7 @@ struct run {
     const char *out_name;   /* mu: the stream it failed on */
     int matched;            /* mu */
     int exited, status;     /* mu */
-    sigset_t stopped_by;    /* mu: the signals cio-run sent CMD to stop it */
-    int copy_taken;         /* mu: a signal that came after CMD had gone was CMD's */
+    int copy_taken;         /* mu: a signal came after CMD had gone, taken as CMD's */
     int relays;             /* mu: relays still running */
     int sigpipe_ignored;    /* as we found it */
     struct relay relay[2];
@@ -213,13 +212,6 @@ static enum outcome watch_locked(struct run *r, cio_time_t start)
     }
 }
 
-/* Send signo to CMD to stop it; r->mu held, CMD not yet reported gone. */
-static void stop_with_locked(struct run *r, int signo)
-{
-    sigaddset(&r->stopped_by, signo);
-    cio_child_kill(r->child, signo);
-}
-
 /* SIGTERM, then SIGKILL after kill_after if CMD is still there; until it
  * has exited.  r->mu held. */
 static void stop_locked(struct run *r)
@@ -227,19 +219,19 @@ static void stop_locked(struct run *r)
     if (r->exited)
         return;
     if (r->kill_after) {
-        stop_with_locked(r, SIGTERM);
         /* A stopped CMD runs its SIGTERM handler only once continued:
-         * without this it would get no chance before SIGKILL (which needs
-         * no SIGCONT).  As timeout(1) does. */
+         * without SIGCONT it would get no chance before SIGKILL (which
+         * needs none).  As timeout(1) does. */
+        cio_child_kill(r->child, SIGTERM);
         cio_child_kill(r->child, SIGCONT);
     } else {
-        stop_with_locked(r, SIGKILL);
+        cio_child_kill(r->child, SIGKILL);
     }
     cio_time_t t = cio_now() + r->kill_after;
     while (!r->exited && r->kill_after && cio_now() < t)
         wait_until_locked(r, t);
     if (!r->exited)
-        stop_with_locked(r, SIGKILL);
+        cio_child_kill(r->child, SIGKILL);
     while (!r->exited)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
@@ -325,27 +317,29 @@ static void die_of(int signo)
     pthread_sigmask(SIG_UNBLOCK, &only, NULL);
 }
 
-/* Whether signo is CMD's: passed on to it while it runs (under r->mu: the
- * child is freed only after the waiter has said it exited).  Once CMD has
- * gone, and cio-run is only finishing its output, a signal is cio-run's,
- * but for one case: CMD was killed by that very signal, and not by
- * cio-run's own stop.  Then one signal went to both at once (Ctrl-C to
- * the foreground process group, a terminal's hangup), CMD died of its copy
- * before we took ours, and ours is taken as the one passed on: the outcome
- * is CMD's 128+N, not a race.  Only the first (another Ctrl-C, while
- * cio-run waits for its reader, ends cio-run). */
+/* Whether signo is CMD's.  While CMD runs it is passed on, followed by
+ * SIGCONT so that a stopped CMD can act on it (as timeout(1) does); under
+ * r->mu: the child is freed only after the waiter has said it exited.
+ * Once CMD has gone (cio_child_kill reaps a CMD that has exited and fails
+ * with ESRCH), and cio-run is only finishing its output, the first signal
+ * is still CMD's, whatever CMD's status: one signal may reach both at once
+ * (Ctrl-C to the foreground process group, a terminal's hangup, kill to a
+ * process group), and CMD may have died of its copy, or caught it and
+ * exited, before we took ours.  Taking ours as passed on changes nothing,
+ * and the outcome is CMD's status, not a race.  A second one is for
+ * cio-run itself, which dies of it: a way out of a wait for a reader that
+ * takes nothing. */
 static int is_for_cmd_locked(struct run *r, int signo)
 {
     if (!r->exited) {
-        if (cio_child_kill(r->child, signo) == 0)
+        if (cio_child_kill(r->child, signo) == 0) {
+            cio_child_kill(r->child, SIGCONT);
             return 1;
+        }
         if (errno != ESRCH)
-            return 0;      /* it cannot be passed on */
-        while (!r->exited) /* reaped just now: the waiter brings the status */
-            wait_until_locked(r, CIO_NO_DEADLINE);
+            return 0; /* it cannot be passed on */
     }
-    if (r->copy_taken || !WIFSIGNALED(r->status) || WTERMSIG(r->status) != signo ||
-        sigismember(&r->stopped_by, signo))
+    if (r->copy_taken)
         return 0;
     r->copy_taken = 1;
     return 1;
@@ -442,7 +436,6 @@ static int run(struct run *r, char **cmd)
         tool_warn("setup", errno);
         return EXIT_USAGE;
     }
-    sigemptyset(&r->stopped_by);
     r->child = cio_spawn(cmd, CIO_STDOUT | CIO_STDERR);
     if (!r->child) {
         int e = errno;
