@@ -135,11 +135,11 @@ int main(void) {
 }]] CIO_HAVE_FUTEX)
 
 # glibc, which takes a thread's static TLS out of its stack: its size, as
-# the dynamic linker tells it (dlsym, in libc since glibc 2.34) or as the
+# the dynamic linker tells it (dlsym, in libc from glibc 2.34) or as the
 # loaded objects' TLS segments add up (dl_iterate_phdr), is added to the
 # size a worker asks for.  musl adds it itself; the BSDs keep TLS apart.
+check_symbol_exists(__GLIBC__ "stdlib.h" CIO_LIBC_GLIBC)
 check_c_source_compiles([[
-#include <dlfcn.h>
 #include <link.h>
 #include <stddef.h>
 #ifndef __GLIBC__
@@ -149,9 +149,7 @@ static int cb(struct dl_phdr_info *i, size_t n, void *a) {
     (void)n; (void)a;
     return i->dlpi_phnum > 0 && i->dlpi_phdr[0].p_type == PT_TLS;
 }
-int main(void) {
-    return dl_iterate_phdr(cb, NULL) + (dlsym(RTLD_DEFAULT, "x") != NULL);
-}
+int main(void) { return dl_iterate_phdr(cb, NULL); }
 ]] CIO_HAVE_STACK_TLS)
 
 # prctl (Linux): the size of the process's futex hash (PR_FUTEX_HASH,

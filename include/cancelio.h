@@ -150,8 +150,9 @@ typedef struct cio_stats {
     /* Every cancel signal sent to a worker: each pthread_kill, and on Linux
      * each one a worker's own kernel timer sends.  The timer's first signal
      * at a deadline is counted when the worker answers it; its repeats when
-     * the op ends, reckoned from the timer's schedule (no thread sees them
-     * sent, and one that finds the syscall stuck counts too). */
+     * the op ends, reckoned from the timer's schedule: its expiries (no
+     * thread sees them sent; one that finds the syscall stuck counts, and
+     * so does one the kernel merges into a signal still pending). */
     uint64_t signals_sent;
     /* Of those, the ones beyond the first for one op: the resends that
      * make up for a lost signal (step 5 of docs/protocol.md). */

@@ -76,10 +76,20 @@ void cio__signal_worker_mask(sigset_t *set);
  * code ran on it, a cio_call's fn, which may have changed it). */
 void cio__signal_worker_mask_restore(void);
 
-/* Nonzero on a thread the library made (a worker, the timer thread), where
- * user code can run too (a cio_call's fn): a call that waits for every
- * library thread must not be made there. */
-extern _Thread_local int cio__on_lib_thread;
+/* A one-time set-up (pthread_once) also run as the library is loaded,
+ * before the program's threads can fork while it runs: on a C library
+ * whose pthread_once does not reset in a child one that another thread had
+ * under way (musl), the child's first call would wait for it for ever.
+ * Where the compiler has no load-time hook the lazy call alone remains. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CIO__AT_LOAD(name, once, fn)                                                               \
+    __attribute__((constructor)) static void name(void)                                            \
+    {                                                                                              \
+        pthread_once(&(once), (fn));                                                               \
+    }
+#else
+#define CIO__AT_LOAD(name, once, fn)
+#endif
 
 /* ---- op.c: one blocking operation and the cancel protocol ---- */
 
@@ -130,6 +140,7 @@ typedef struct cio__op {
     int ktimer;                    /* the worker's kernel timer is armed for it: */
     int ktimer_due;                /* at its deadline (else to repeat a stop) */
     cio_time_t ktimer_at;          /* from then on, every KICK_EVERY */
+    int due_counted;               /* step 3a counted the deadline's signal */
     int self_timed;                /* QUEUED, its caller stops it at its deadline */
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
@@ -181,11 +192,12 @@ long cio__sys(long r);
  * after every EINTR for which op has no reason to stop.  The result, or
  * -reason. */
 long cio__retry(cio__op *op, cio__thunk once);
-/* What iovcnt buffers hold in all, or -EINVAL: a NULL array or base with
- * a length, more than IOV_MAX buffers, or a sum past SSIZE_MAX (a cio_readv
- * or a recvmsg whose bytes may come from the held ones, rule 20, never
- * reaches the kernel that would say so). */
-long cio__iov_total(const struct iovec *iov, size_t iovcnt);
+/* What iovcnt buffers hold in all; -too_many_err for more than IOV_MAX
+ * (readv(2) says EINVAL, recvmsg(2) EMSGSIZE), -EINVAL for a NULL array or
+ * base with a length or a sum past SSIZE_MAX (a cio_readv or a recvmsg
+ * whose bytes may come from the held ones, rule 20, never reaches the
+ * kernel that would say so). */
+long cio__iov_total(const struct iovec *iov, size_t iovcnt, int too_many_err);
 /* cio_read inside a read helper's span (scan.c): the count or -errno. */
 long cio__read_spanned(cio_file *f, void *buf, size_t n);
 
@@ -273,6 +285,10 @@ extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
 cio__wtimer *cio__worker_timer(struct cio__worker *w); /* NULL if it has none */
+/* Nonzero on a thread the library made (a worker, the timer thread), where
+ * user code can run too (a cio_call's fn): a call that waits for every
+ * library thread must not be made there. */
+extern _Thread_local int cio__on_lib_thread;
 unsigned cio__worker_serial(const struct cio__worker *w);
 void cio__pool_counts(unsigned *threads, unsigned *idle);
 void cio__pool_lock_for_fork(void);

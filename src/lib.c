@@ -37,10 +37,12 @@ static void register_fork_handlers(void)
 /* Before anybody takes lib.mu: a fork while another thread held it (in the
  * first start, say) would copy it locked into a child with no handler to
  * unlock it, and the child's first op would wait forever (rule 13). */
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+CIO__AT_LOAD(register_fork_handlers_at_load, fork_handlers_once, register_fork_handlers)
+
 static void lock_lib(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handlers);
+    pthread_once(&fork_handlers_once, register_fork_handlers);
     pthread_mutex_lock(&lib.mu);
 }
 
@@ -201,7 +203,6 @@ static void on_fork_parent(void)
 
 static void on_fork_child(void)
 {
-    cio__on_lib_thread = 0; /* a fork in a cio_call's fn: the child's own thread */
     unlock_after_fork(1);
     if (atomic_load(&lib.state) == ON)
         atomic_store(&lib.state, STALE); /* threads come back on next use */

@@ -1566,6 +1566,22 @@ static void recvmsg_and_sendmsg_reject_bad_input_with_EINVAL(void **state)
     errno = 0;
     assert_int_equal(cio_sendmsg(f, &mb, 0), -1);
     assert_int_equal(errno, EINVAL);
+    /* more than IOV_MAX buffers: EMSGSIZE, as recvmsg(2) and sendmsg(2) */
+    long max = sysconf(_SC_IOV_MAX);
+    if (max > 0) {
+        struct iovec *many = calloc((size_t)max + 1, sizeof *many);
+        assert_non_null(many);
+        for (long k = 0; k <= max; k++)
+            many[k] = (struct iovec){buf, 1};
+        struct msghdr mm = {.msg_iov = many, .msg_iovlen = (size_t)max + 1};
+        errno = 0;
+        assert_int_equal(cio_recvmsg(f, &mm, 0), -1);
+        assert_int_equal(errno, EMSGSIZE);
+        errno = 0;
+        assert_int_equal(cio_sendmsg(f, &mm, 0), -1);
+        assert_int_equal(errno, EMSGSIZE);
+        free(many);
+    }
     assert_true(stays_quiet(sv[1]));
     assert_int_equal(cio_recvmsg(f, &m, 0), 4);
     assert_memory_equal(buf, "keep", 4);

@@ -36,8 +36,8 @@ cio_add_test(NAME test_api SOURCES test_api.c
 
 # Workers in a program with a large static TLS block: where the library
 # asks how large it is (glibc), or the C library adds it itself (musl).
-# Not in the POSIX-only build, which on glibc cannot ask.
-if(CIO_PLATFORM_CIO_HAVE_STACK_TLS OR NOT CANCELIO_PORTABLE)
+# Not on glibc without the probe (the POSIX-only build), which cannot ask.
+if(CIO_PLATFORM_CIO_HAVE_STACK_TLS OR NOT CIO_LIBC_GLIBC)
     cio_add_test(NAME test_tls SOURCES test_tls.c
                  LABELS unit TIMEOUT 60)
 endif()

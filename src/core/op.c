@@ -193,6 +193,7 @@ int cio__op_eintr_reason(cio__op *op)
     /* its own timer fired and signalled it: trace and count it so */
     CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
     cio__count(&cio__stats.signals_sent);
+    op->due_counted = 1;
     CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, op->worker, 0, ETIMEDOUT);
     return ETIMEDOUT;
 }
@@ -212,22 +213,24 @@ static void ktimer_arm_due_locked(cio__op *op)
 }
 
 /* The signals a worker's kernel timer sent for an op that ends now, that
- * nobody counted (cio_stats: every signal sent, every resend): all its
- * repeats of a stop (the canceller counted the first signal), all but the
- * first at a deadline (step 3a counted that one).  Counted from the
- * timer's schedule, as the kernel sends them, not from the EINTRs seen: a
- * repeat that finds the syscall stuck, or a cio_call's fn that retries,
- * goes unseen.  at is ktimer_at, due ktimer_due. */
-static void count_ktimer_resends(cio_time_t at, int due)
+ * nobody counted (cio_stats: every signal sent, every resend), reckoned
+ * from the timer's schedule: its expiries so far.  Not from the EINTRs
+ * seen: a repeat that finds the syscall stuck, or a cio_call's fn that
+ * retries, goes unseen (and an expiry while the last signal is still
+ * pending, the kernel merges into it).  Repeating a stop, every expiry is a
+ * resend (the canceller counted the first signal); at a deadline the first
+ * is the op's first signal, which step 3a counted if it answered it.
+ * Under op->mu, before the caller is woken to read the counts. */
+static void count_ktimer_resends_locked(const cio__op *op)
 {
     cio_time_t now = cio_now();
-    if (now < at)
+    if (now < op->ktimer_at)
         return;
-    uint_fast64_t n = (uint_fast64_t)((now - at) / KICK_EVERY) + (due ? 0 : 1);
-    if (!n)
-        return;
-    atomic_fetch_add_explicit(&cio__stats.signals_sent, n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cio__stats.resignals, n, memory_order_relaxed);
+    uint_fast64_t fired = (uint_fast64_t)((now - op->ktimer_at) / KICK_EVERY) + 1;
+    uint_fast64_t sent = fired - (op->ktimer_due && op->due_counted);
+    uint_fast64_t resent = fired - (op->ktimer_due ? 1 : 0);
+    atomic_fetch_add_explicit(&cio__stats.signals_sent, sent, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cio__stats.resignals, resent, memory_order_relaxed);
 }
 
 void cio__op_set_due_locked(cio__op *op, cio_time_t t)
@@ -324,6 +327,9 @@ void cio__op_prepare_locked(cio__op *op)
     op->backoff = KICK_FIRST;
     op->next_kick = 0;
     op->ktimer = 0;
+    op->ktimer_due = 0;
+    op->ktimer_at = CIO_NO_DEADLINE;
+    op->due_counted = 0;
     op->self_timed = 1;
     op->wake_at = CIO_NO_DEADLINE;
     atomic_init(&op->reason, 0);
@@ -340,9 +346,12 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
          * long under the limit that failed it.  A deadline that passed
          * meanwhile is the answer, as for any op that had not started
          * (rule 2): the caller then knows to stop, not to retry. */
-        int mine, reason = reason_or_due(op, &mine);
-        if (!reason && deadline != CIO_NO_DEADLINE && cio_now() >= deadline)
-            reason = ETIMEDOUT; /* a cio_call's */
+        int mine, reason = 0;
+        if (e != -ECANCELED) { /* a shutdown's answer stands */
+            reason = reason_or_due(op, &mine);
+            if (!reason && deadline != CIO_NO_DEADLINE && cio_now() >= deadline)
+                reason = ETIMEDOUT; /* a cio_call's */
+        }
         op->state = CIO__OP_DONE;
         return op->done ? (long)op->done : reason ? -reason : e;
     }
@@ -397,14 +406,12 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
      * the worker's own, and the worker takes no other op before it is
      * disarmed, so a signal it sends in between is a late one (step 3). */
     cio__wtimer *t = op->ktimer ? ktimer_of(op) : NULL;
-    cio_time_t at = op->ktimer_at;
-    int due = op->ktimer_due;
+    if (t)
+        count_ktimer_resends_locked(op);
     op->ktimer = 0;
     void *token = finish_early_locked(op, r);
     pthread_mutex_unlock(op->mu);
     cio__wake_post_late(token);
-    if (t) {
+    if (t)
         cio__wtimer_set(t, CIO_NO_DEADLINE, 0);
-        count_ktimer_resends(at, due);
-    }
 }

@@ -451,6 +451,7 @@ void cio__pool_unlock_after_fork(int child)
         pool.queue = pool.queue_tail = NULL;
         pool.threads = pool.idle = 0;
         cio__cond_init(&pool.drained);
+        cio__on_lib_thread = 0; /* a fork in a cio_call's fn: the child's own thread */
     }
     pthread_mutex_unlock(&pool.mu);
 }

@@ -22,11 +22,21 @@ static void on_cancel_signal(int signo)
 
 /* Not SIGKILL or SIGSTOP (no handler), nor a signal the kernel sends for
  * a fault: a handler that returns from SIGSEGV, SIGBUS, SIGFPE, SIGILL or
- * SIGTRAP raised by the faulting instruction runs it again, forever. */
+ * SIGTRAP raised by the faulting instruction runs it again, forever.  Nor
+ * one the C library keeps (sigaddset refuses glibc's 32 and 33; FreeBSD's
+ * libthr takes SIGTHR and SIGLIBRT, which sigaddset accepts). */
 int cio__signal_valid(int signo)
 {
     sigset_t s;
     sigemptyset(&s);
+#ifdef SIGTHR
+    if (signo == SIGTHR)
+        return 0;
+#endif
+#ifdef SIGLIBRT
+    if (signo == SIGLIBRT)
+        return 0;
+#endif
     return signo > 0 && signo != SIGKILL && signo != SIGSTOP && signo != SIGSEGV &&
            signo != SIGBUS && signo != SIGFPE && signo != SIGILL && signo != SIGTRAP &&
            sigaddset(&s, signo) == 0;

@@ -98,8 +98,10 @@ static void calls_lock_for_fork(void)
 
 static void calls_unlock_after_fork(int child)
 {
-    if (child)
+    if (child) {
         calls.head = NULL;
+        current = NULL; /* a fork in fn: the child runs no call */
+    }
     pthread_mutex_unlock(&calls.mu);
 }
 
@@ -111,10 +113,12 @@ static void register_calls(void)
     cio__lib_register(&calls_hooks);
 }
 
+static pthread_once_t calls_once = PTHREAD_ONCE_INIT;
+CIO__AT_LOAD(register_calls_at_load, calls_once, register_calls)
+
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_calls);
+    pthread_once(&calls_once, register_calls);
     long r = cio__lib_ensure();
     if (r < 0)
         return r;

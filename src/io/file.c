@@ -182,10 +182,12 @@ static int init_lock(pthread_mutex_t *mu)
     return e;
 }
 
+static pthread_once_t files_once = PTHREAD_ONCE_INIT;
+CIO__AT_LOAD(register_files_at_load, files_once, register_files)
+
 cio_file *cio_fdopen(int fd)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_files); /* every op needs a file first */
+    pthread_once(&files_once, register_files); /* every op needs a file first */
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return (void)cio__fail(-EBADF), NULL;
     cio_file *f = calloc(1, sizeof *f);

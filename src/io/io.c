@@ -330,18 +330,23 @@ static long writev_thunk(cio__op *op)
     return write_all(op, writev_once);
 }
 
-/* IOV_MAX is XSI, outside POSIX's base: the limit is asked at run time
- * (a constant in glibc and musl); -1, no limit known, leaves it to the
- * kernel. */
-static int too_many(int iovcnt)
+/* IOV_MAX is XSI, outside POSIX's base: the limit is asked at run time (a
+ * constant in glibc and musl, a sysctl on FreeBSD), only past the 16 that
+ * every system takes (_XOPEN_IOV_MAX); -1, no limit known, leaves it to
+ * the kernel. */
+static int too_many(size_t iovcnt)
 {
-    long max = sysconf(_SC_IOV_MAX);
-    return max > 0 && iovcnt > max;
+    if (iovcnt <= 16)
+        return 0;
+    long max = iovcnt > INT_MAX ? 0 : sysconf(_SC_IOV_MAX);
+    return iovcnt > INT_MAX || (max > 0 && iovcnt > (size_t)max);
 }
 
-long cio__iov_total(const struct iovec *iov, size_t iovcnt)
+long cio__iov_total(const struct iovec *iov, size_t iovcnt, int too_many_err)
 {
-    if ((iovcnt > INT_MAX || too_many((int)iovcnt)) || (!iov && iovcnt))
+    if (too_many(iovcnt))
+        return -too_many_err;
+    if (!iov && iovcnt)
         return -EINVAL;
     size_t n = 0;
     for (size_t k = 0; k < iovcnt; k++) {
@@ -356,9 +361,11 @@ long cio__iov_total(const struct iovec *iov, size_t iovcnt)
 
 static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec *iov, int iovcnt)
 {
-    long total = iovcnt < 0 ? -EINVAL : cio__iov_total(iov, (size_t)iovcnt);
-    if (!f || total < 0)
+    if (!f || iovcnt < 0)
         return cio__fail(-EINVAL);
+    long total = cio__iov_total(iov, (size_t)iovcnt, EINVAL); /* as readv(2) */
+    if (total < 0)
+        return cio__fail(total);
     size_t n = (size_t)total;
     struct vec v = {iov, iovcnt};
     cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v, .deliver = deliver_scatter};

@@ -95,7 +95,7 @@ static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args 
     if (!f || (!buf && n && !a->msg))
         return cio__fail(-EINVAL);
     if (a->msg) { /* its buffers, checked as cio_readv's */
-        long room = cio__iov_total(a->msg->msg_iov, (size_t)a->msg->msg_iovlen);
+        long room = cio__iov_total(a->msg->msg_iov, (size_t)a->msg->msg_iovlen, EMSGSIZE);
         if (room < 0)
             return cio__fail(room);
         n = (size_t)room; /* only for held bytes: recvmsg(2) gets msg */

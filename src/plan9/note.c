@@ -203,6 +203,8 @@ static void make_key(void)
         once_err = pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+CIO__AT_LOAD(make_key_at_load, once, make_key)
+
 static cio_proc *make(void)
 {
     cio_proc *p = calloc(1, sizeof *p);

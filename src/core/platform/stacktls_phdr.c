@@ -11,11 +11,16 @@
  *
  * The dynamic linker knows the whole of it: _dl_get_tls_static_info, the
  * call the sanitizers make for the same question (a GLIBC_PRIVATE symbol,
- * so it is looked up, never linked).  Where the lookup finds nothing (a
- * program linked statically), the loaded objects' PT_TLS segments give
- * the blocks, and the default reserve is small enough to stay within the
- * stack's own slack.  Either way twice the alignment is added: once for
- * the stack's rounding, once for the block's.
+ * so it is looked up, never linked; dlsym is in libc from glibc 2.34).
+ * Where the lookup finds nothing (a program linked statically, an older
+ * glibc), the loaded objects' PT_TLS segments give the blocks, and a fixed
+ * allowance the control block and the default reserve.  Either way twice
+ * the alignment is added: once for the stack's rounding, once for the
+ * block's.  The size is fixed once the program has started, so it is
+ * taken once, as the library is loaded: dlsym and dl_iterate_phdr take the
+ * dynamic linker's locks, which a dlopen() holds while it runs
+ * constructors that may call into cancelio, and the pool would otherwise
+ * ask under its own.
  */
 #include "internal.h"
 
@@ -23,11 +28,15 @@
 #include <link.h>
 #include <string.h>
 
+#define ALLOWANCE ((size_t)8 * 1024) /* a control block and the default reserve */
+
 typedef void static_info_fn(size_t *size, size_t *align);
 
 struct tls_sum {
     size_t size, align;
 };
+
+static size_t stack_tls; /* written once, before any thread of ours exists */
 
 static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -44,17 +53,26 @@ static int add_tls(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-size_t cio__stack_tls_bytes(void)
+__attribute__((constructor)) static void measure_stack_tls(void)
 {
     struct tls_sum sum = {0, 0};
     static_info_fn *info = NULL;
-#if !defined(__i386__) /* there a different calling convention, in old glibc */
+#if __GLIBC_PREREQ(2, 34)
     void *sym = dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
     memcpy(&info, &sym, sizeof info); /* ISO C has no object-to-function cast */
+    if (!sym)
+        (void)dlerror(); /* leave no error behind for the program's dlerror() */
 #endif
-    if (info)
+    if (info) {
         info(&sum.size, &sum.align);
-    else
+    } else {
         dl_iterate_phdr(add_tls, &sum);
-    return sum.size + 2 * sum.align;
+        sum.size += ALLOWANCE;
+    }
+    stack_tls = sum.size + 2 * sum.align;
+}
+
+size_t cio__stack_tls_bytes(void)
+{
+    return stack_tls;
 }
