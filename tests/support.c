@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,25 @@ void sleep_us(unsigned us)
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
         ;
+}
+
+int child_status_within(pid_t pid, double ms)
+{
+    cio_time_t end = cio_now() + (cio_time_t)(ms * 1e6);
+    int st;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r == -1 && errno != EINTR)
+            return -1;
+        if (cio_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_us(2000);
+    }
 }
 
 bool wait_until(bool (*pred)(void *), void *arg, int64_t timeout_ms)

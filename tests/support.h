@@ -61,6 +61,11 @@ double elapsed_ms(cio_time_t a, cio_time_t b);
  * events.  Restarts after EINTR. */
 void sleep_us(unsigned us);
 
+/* Reap child pid within ms (not scaled here): its wait status, or -1
+ * when it has not exited by then (it is killed and reaped) or cannot be
+ * waited for. */
+int child_status_within(pid_t pid, double ms);
+
 /* Poll pred(arg) with tiny sleeps until it is true or timeout_ms (scaled)
  * has passed.  Returns the last value of pred. */
 bool wait_until(bool (*pred)(void *), void *arg, int64_t timeout_ms);

@@ -531,9 +531,8 @@ static void a_sandbox_denying_the_try_leaves_reads_and_writes_working(void **sta
     assert_true(pid >= 0);
     if (pid == 0)
         _exit(read_and_write_under_the_filter() & 0xff);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
+    int status = child_status_within(pid, (double)scaled_ms(10000));
+    assert_true(status != -1 && WIFEXITED(status));
     if (WEXITSTATUS(status) != 0)
         fail_msg("child failed at line %d (mod 256) of %s", WEXITSTATUS(status), __FILE__);
 }

@@ -168,29 +168,25 @@ static pid_t start_with(char *const argv[], int in, int out)
     return start_in(argv, in, out, false);
 }
 
-/* Wait (bounded) for pid; its wait status, or -1 if it is still there
- * after ms (then it is killed). */
-static int wait_status(pid_t pid, double ms)
+/* start_in with stdin /dev/null and stdout a new pipe, whose read end is
+ * *out. */
+static pid_t start_piped(char *const argv[], bool group, int *out)
 {
-    cio_time_t end = cio_now() + (cio_time_t)(ms * 1e6);
-    int st;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (cio_now() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        sleep_us(2000);
-    }
+    int p[2];
+    cloexec_pipe(p);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    pid_t pid = start_in(argv, in, p[1], group);
+    close(p[1]);
+    close(in);
+    *out = p[0];
+    return pid;
 }
 
 /* The same as an exit code or 128+N, or -1. */
 static int wait_exit(pid_t pid, double ms)
 {
-    int st = wait_status(pid, ms);
+    int st = child_status_within(pid, ms);
     if (st == -1)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -448,17 +444,12 @@ static void run_closed_output_is_named_and_exits_125(void **state)
  * long it took in *ms. */
 static int run_unread(char *const argv[], double *ms)
 {
-    int out[2];
-    cloexec_pipe(out);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
+    int out;
     cio_time_t t0 = cio_now();
-    pid_t pid = start_with(argv, in, out[1]);
-    close(out[1]);
-    close(in);
+    pid_t pid = start_piped(argv, false, &out);
     int status = wait_exit(pid, scaled_ms(LIMIT_MS));
     *ms = elapsed_ms(t0, cio_now());
-    close(out[0]);
+    close(out);
     return status;
 }
 
@@ -534,18 +525,11 @@ static void wait_pipe_full(int fd)
  * pid; *out: our end of its output. */
 static pid_t stuck_after_cmd_signalled(char *const argv[], int cmd_sig, int *out)
 {
-    int p[2];
-    cloexec_pipe(p);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
-    pid_t pid = start_with(argv, in, p[1]);
-    close(p[1]);
-    close(in);
-    pid_t cmd = read_pid(p[0]);
-    wait_pipe_full(p[0]);
+    pid_t pid = start_piped(argv, false, out);
+    pid_t cmd = read_pid(*out);
+    wait_pipe_full(*out);
     assert_int_equal(kill(cmd, cmd_sig), 0);
     wait_reaped(cmd);
-    *out = p[0];
     return pid;
 }
 
@@ -572,6 +556,51 @@ static bool still_running(pid_t pid)
     return waitpid(pid, &st, WNOHANG) == 0;
 }
 
+/* cio-run pid, whose CMD has gone, gets signo: that changes nothing; once
+ * out (its output, closed here) is read to the end, it exits want. */
+static void first_signal_changes_nothing(pid_t pid, int signo, int out, int want)
+{
+    assert_int_equal(kill(pid, signo), 0);
+    assert_true(still_running(pid));
+    drain(out);
+    close(out);
+    int st = child_status_within(pid, scaled_ms(LIMIT_MS));
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), want);
+}
+
+/* cio-run pid, whose CMD has gone, gets signo twice: the first changes
+ * nothing, the second ends it; out (its output) is closed. */
+static void second_signal_ends_it(pid_t pid, int signo, int out)
+{
+    assert_int_equal(kill(pid, signo), 0);
+    assert_true(still_running(pid));
+    assert_int_equal(kill(pid, signo), 0);
+    int st = child_status_within(pid, scaled_ms(LIMIT_MS));
+    close(out);
+    assert_true(st != -1 && WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), signo);
+}
+
+/* rounds times: argv (a cio-run whose CMD prints its pid on a line, then
+ * may print more) in a process group of its own, and SIGINT to the whole
+ * group once CMD has printed, as a terminal's Ctrl-C; it must exit want
+ * each time. */
+static void group_sigint_rounds(char *const argv[], int rounds, int want)
+{
+    for (int i = 0; i < rounds; i++) {
+        int out;
+        pid_t pid = start_piped(argv, true, &out);
+        (void)read_pid(out); /* CMD runs (its handler, if any, is in place) */
+        assert_int_equal(kill(-pid, SIGINT), 0);
+        drain(out);
+        int st = child_status_within(pid, scaled_ms(LIMIT_MS));
+        close(out);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != want)
+            fail_msg("round %d: status %#x, not exit %d", i, st, want);
+    }
+}
+
 /* With no timeout, every byte CMD printed reaches a slow reader, also the
  * bytes still in CMD's pipe when it exits (100 KB: a write of ours waits
  * for the reader, CMD's pipe holds the rest, CMD is gone); and SIGTERM
@@ -588,20 +617,11 @@ static void run_slow_reader_gets_every_byte_and_sigterm_twice_ends_it(void **sta
     assert_int_equal(atoi(r.out), 100000);
     result_free(&r);
 
-    int out[2];
-    cloexec_pipe(out);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
+    int out;
     char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec head -c 100000 /dev/zero", NULL};
-    pid_t pid = start_with(argv, in, out[1]);
-    close(out[1]);
-    close(in);
-    wait_reaped(read_pid(out[0])); /* CMD has printed all and gone */
-    assert_int_equal(kill(pid, SIGTERM), 0);
-    assert_true(still_running(pid));
-    assert_int_equal(kill(pid, SIGTERM), 0);
-    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGTERM);
-    close(out[0]);
+    pid_t pid = start_piped(argv, false, &out);
+    wait_reaped(read_pid(out)); /* CMD has printed all and gone */
+    second_signal_ends_it(pid, SIGTERM, out);
 }
 
 /* Ctrl-C or a hangup sends the signal to cio-run and CMD at once; CMD may
@@ -615,43 +635,16 @@ static void run_signal_that_killed_cmd_is_taken_as_passed_on(void **state)
     (void)state;
     int out;
     pid_t pid = stuck_after_cmd_killed(SIGINT, &out);
-    assert_int_equal(kill(pid, SIGINT), 0);
-    assert_true(still_running(pid));
-    drain(out);
-    close(out);
-    int st = wait_status(pid, scaled_ms(LIMIT_MS));
-    assert_true(st != -1 && WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 128 + SIGINT);
+    first_signal_changes_nothing(pid, SIGINT, out, 128 + SIGINT);
 
     /* only the first: a second hangup, while it waits for its reader, is
      * for cio-run itself */
     pid = stuck_after_cmd_killed(SIGHUP, &out);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    assert_true(still_running(pid));
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    st = wait_status(pid, scaled_ms(LIMIT_MS));
-    close(out);
-    assert_true(st != -1 && WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGHUP);
+    second_signal_ends_it(pid, SIGHUP, out);
 
     /* the race: the whole process group, as a terminal's Ctrl-C */
-    for (int i = 0; i < 40; i++) {
-        int p[2];
-        cloexec_pipe(p);
-        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        assert_true(in >= 0);
-        char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo up; exec sleep 30", NULL};
-        pid = start_in(argv, in, p[1], true);
-        close(p[1]);
-        close(in);
-        char c;
-        assert_int_equal(read(p[0], &c, 1), 1);
-        assert_int_equal(kill(-pid, SIGINT), 0);
-        st = wait_status(pid, scaled_ms(LIMIT_MS));
-        close(p[0]);
-        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 128 + SIGINT)
-            fail_msg("round %d: status %#x, not exit %d", i, st, 128 + SIGINT);
-    }
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec sleep 30", NULL};
+    group_sigint_rounds(argv, 40, 128 + SIGINT);
 }
 
 /* The first signal that comes after CMD has gone is taken as CMD's copy
@@ -663,13 +656,7 @@ static void run_second_signal_after_cmd_has_gone_ends_cio_run(void **state)
     (void)state;
     int out;
     pid_t pid = stuck_after_cmd_killed(SIGTERM, &out);
-    assert_int_equal(kill(pid, SIGINT), 0);
-    assert_true(still_running(pid));
-    assert_int_equal(kill(pid, SIGINT), 0);
-    int st = wait_status(pid, scaled_ms(LIMIT_MS));
-    close(out);
-    assert_true(st != -1 && WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGINT);
+    second_signal_ends_it(pid, SIGINT, out);
 }
 
 /* This program, run again with CATCH_INT as its argument, as a CMD that
@@ -716,39 +703,12 @@ static void run_signal_that_cmd_caught_is_taken_as_passed_on(void **state)
     char *argv[] = {CIO_RUN, "--", self, CATCH_INT, NULL};
     int out;
     pid_t pid = stuck_after_cmd_signalled(argv, SIGINT, &out);
-    assert_int_equal(kill(pid, SIGINT), 0);
-    assert_true(still_running(pid));
-    drain(out);
-    close(out);
-    int st = wait_status(pid, scaled_ms(LIMIT_MS));
-    assert_true(st != -1 && WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 3);
+    first_signal_changes_nothing(pid, SIGINT, out, 3);
 
     pid = stuck_after_cmd_signalled(argv, SIGINT, &out);
-    assert_int_equal(kill(pid, SIGINT), 0);
-    assert_true(still_running(pid));
-    assert_int_equal(kill(pid, SIGINT), 0);
-    st = wait_status(pid, scaled_ms(LIMIT_MS));
-    close(out);
-    assert_true(st != -1 && WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGINT);
+    second_signal_ends_it(pid, SIGINT, out);
 
-    for (int i = 0; i < 30; i++) {
-        int p[2];
-        cloexec_pipe(p);
-        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        assert_true(in >= 0);
-        pid = start_in(argv, in, p[1], true);
-        close(p[1]);
-        close(in);
-        (void)read_pid(p[0]); /* its handler is in place */
-        assert_int_equal(kill(-pid, SIGINT), 0);
-        drain(p[0]);
-        st = wait_status(pid, scaled_ms(LIMIT_MS));
-        close(p[0]);
-        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
-            fail_msg("round %d: status %#x, not exit 3", i, st);
-    }
+    group_sigint_rounds(argv, 30, 3);
 }
 
 /* Wait (bounded) until pid has stopped, where /proc says so; elsewhere
@@ -782,21 +742,16 @@ static void wait_stopped(pid_t pid)
 static void run_passed_on_signal_continues_a_stopped_cmd(void **state)
 {
     (void)state;
-    int p[2];
-    cloexec_pipe(p);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
+    int out;
     char *argv[] = {CIO_RUN, "--", "sh", "-c", "trap 'exit 5' TERM; echo $$; kill -STOP $$", NULL};
-    pid_t pid = start_with(argv, in, p[1]);
-    close(p[1]);
-    close(in);
-    pid_t cmd = read_pid(p[0]);
+    pid_t pid = start_piped(argv, false, &out);
+    pid_t cmd = read_pid(out);
     wait_stopped(cmd);
     assert_int_equal(kill(pid, SIGTERM), 0);
     int status = wait_exit(pid, dur_ms(3));
     if (status == -1) /* cio-run killed; CMD left stopped */
         kill(cmd, SIGKILL);
-    close(p[0]);
+    close(out);
     assert_int_equal(status, 5);
 }
 
@@ -830,17 +785,12 @@ static void run_reader_gone_stops_cmd_then_dies_of_sigpipe(void **state)
     char script[256];
     snprintf(script, sizeof script, "echo $$ > %s; head -c 200000 /dev/zero; exec sleep 30",
              pidfile);
-    int out[2];
-    cloexec_pipe(out);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(in >= 0);
-    pid_t pid =
-        start_with((char *const[]){CIO_RUN, "-k", "0", "--", "sh", "-c", script, NULL}, in, out[1]);
-    close(out[1]);
-    close(in);
+    int out;
+    pid_t pid = start_piped((char *const[]){CIO_RUN, "-k", "0", "--", "sh", "-c", script, NULL},
+                            false, &out);
     char c;
-    assert_int_equal(read(out[0], &c, 1), 1); /* it runs; then we go */
-    close(out[0]);
+    assert_int_equal(read(out, &c, 1), 1); /* it runs; then we go */
+    close(out);
     assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 128 + SIGPIPE);
     FILE *fp = fopen(pidfile, "r");
     assert_non_null(fp);

@@ -338,8 +338,10 @@ static int too_many(size_t iovcnt)
 {
     if (iovcnt <= 16)
         return 0;
-    long max = iovcnt > INT_MAX ? 0 : sysconf(_SC_IOV_MAX);
-    return iovcnt > INT_MAX || (max > 0 && iovcnt > (size_t)max);
+    if (iovcnt > INT_MAX)
+        return 1;
+    long max = sysconf(_SC_IOV_MAX);
+    return max > 0 && iovcnt > (size_t)max;
 }
 
 long cio__iov_total(const struct iovec *iov, size_t iovcnt, int too_many_err)
