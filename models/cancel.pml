@@ -649,12 +649,20 @@ active proctype caller() {
             od
         fi;
 op_over:
-        /* end (plan9/note.c), under proc->mu: forget the op, deliver every
-         * note pending (they came while it was published). */
+        /* end (plan9/note.c), under proc->mu: forget the op; if a note
+         * ended it (EINTR) or refused it, deliver every note pending.  A
+         * note that came too late for op k (its data, or another reason,
+         * came first) stays pending and refuses the next op (rule 17:
+         * handlers run only in an op that fails with EINTR). */
         atomic {
             pmu == FREE ->
             pub = NONE;
-            nq = 0
+            /* (e'): an op that fails with EINTR has its note to deliver */
+            assert(!(res[k] == R_INTR || res[k] == RES_REFUSED) || nq > 0);
+            if
+            :: res[k] == R_INTR || res[k] == RES_REFUSED -> nq = 0
+            :: else
+            fi
         }
         /* property (c): an op fails with a cancel only if a cancel was
          * requested for THAT op, and with that reason; otherwise it

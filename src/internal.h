@@ -110,7 +110,7 @@ typedef struct cio__op {
     void *arg;          /* a call's further arguments (flags, ...) */
     off_t off;          /* pread, pwrite: in the op, which may outlive its caller */
     int parallel;       /* not serialised with its direction (pread, pwrite) */
-    int whole;          /* goes on until all n bytes are out (cio_write) */
+    int whole;          /* goes on until all n bytes are out (the writes but send) */
     int err;            /* cio_call: fn's errno */
     int started;        /* the owner's lock: a worker ran it (step 2 passed) */
     void *user_buf;     /* where a read's bytes go: buf, unless buf is a bounce
@@ -130,6 +130,7 @@ typedef struct cio__op {
     int peek;          /* MSG_PEEK: held bytes are copied, not taken */
     int spanned;       /* a read helper already holds the direction (scan.c) */
     int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
+    int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
 
     pthread_mutex_t *mu; /* the owner's lock, guards every field below */
     pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */
@@ -156,6 +157,13 @@ typedef struct cio__op {
     struct cio__op *fnext, *fprev; /* owner's lock: its list of ops in flight */
 } cio__op;
 
+/* Whether a note (its reason, EINTR) is what ended op with result r; mu
+ * held.  Rule 16's two outcomes: r is -EINTR, or a write that goes on until
+ * all is out was cut short (its count); a cio_call's fn saw
+ * cio_interrupted(), and whatever it answered is the call's answer.  An op
+ * whose data came first, or whose earlier reason stood, was not ended by
+ * the note: that note waits for the next op, as if it came after. */
+int cio__op_noted_locked(const cio__op *op, long r);
 /* Make op ready to run on the caller's thread (state NEW); mu held. */
 void cio__op_prepare_locked(cio__op *op);
 /* Hand op to a worker and wait until it is DONE; mu held.  Returns result. */
@@ -376,9 +384,11 @@ long cio__call_run(cio__op *op, cio_time_t deadline);
  *                interrupt it under mu), 0 (not watched: the op runs as if
  *                no watcher were set), or -EINTR (refused: the op fails
  *                without touching anything; end is still called).
- *   arm_locked   mu held: on = 1 once op is prepared (an interrupt may be
- *                due already), on = 0 once it has finished (never touch op
- *                again: it may be an orphan, or gone).
+ *   arm_locked   mu held, once op is prepared: an interrupt may be due
+ *                already.
+ *   disarm_locked  mu held, once op has finished with result r (never touch
+ *                op again: it may be an orphan, or gone).  Whether a note
+ *                ended it is cio__op_noted_locked(op, r).
  *   end          no lock held, op's lock still alive: forget op; returns the
  *                op's result.  The layer above runs its handlers here.
  *   span         no lock held, around a read helper, whose several ops make
@@ -391,7 +401,8 @@ long cio__call_run(cio__op *op, cio_time_t deadline);
 typedef struct cio__watcher cio__watcher;
 typedef struct cio__watch_ops {
     int (*begin)(cio__watcher *w, cio__op *op, pthread_mutex_t *mu);
-    void (*arm_locked)(cio__watcher *w, cio__op *op, int on);
+    void (*arm_locked)(cio__watcher *w, cio__op *op);
+    void (*disarm_locked)(cio__watcher *w, cio__op *op, long r);
     long (*end)(cio__watcher *w, long result);
     int (*span)(cio__watcher *w, int on);
 } cio__watch_ops;

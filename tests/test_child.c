@@ -95,7 +95,8 @@ static void child_killed_by_a_signal(void **state)
 
 /* A deadline while the child runs: ETIMEDOUT, not before it; the child
  * still runs; cio_child_kill stops it; every later wait gives the same
- * status at once; kill after reaping is ESRCH. */
+ * status at once; kill after reaping is ESRCH, or EINVAL for a bad
+ * signal number. */
 static void deadline_while_running_then_kill(void **state)
 {
     (void)state;
@@ -113,6 +114,10 @@ static void deadline_while_running_then_kill(void **state)
     assert_int_equal(cio_child_wait(c, &again, cio_now()), 0);
     assert_int_equal(again, st);
     EXPECT_FAIL(cio_child_kill(c, SIGTERM), ESRCH);
+    /* a bad signal number is bad input whatever the child's state, as
+     * kill(2) checks it first */
+    EXPECT_FAIL(cio_child_kill(c, 99999), EINVAL);
+    EXPECT_FAIL(cio_child_kill(c, -1), EINVAL);
     assert_int_equal(cio_child_free(c), 0);
 }
 

@@ -405,6 +405,21 @@ static void run_relays_and_exits_with_the_status(void **state)
     result_free(&r);
 }
 
+/* cio-run(1): SIGUSR1, the library's cancel signal, sent to cio-run "is
+ * taken by it and changes nothing" -- from its very start: a CMD that
+ * signals it at once does not end it (the default action) nor get left
+ * behind without its relay. */
+static void run_sigusr1_from_cmd_at_once_changes_nothing(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "kill -USR1 $PPID; echo done");
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "done\n");
+        result_free(&r);
+    }
+}
+
 /* Our own output fails: a message, CMD stopped (it would block on a pipe
  * that nobody reads), 125; also when CMD has exited before the relay. */
 static void run_output_error_stops_cmd_and_exits_125(void **state)
@@ -465,13 +480,15 @@ static void run_total_holds_while_our_reader_takes_nothing(void **state)
     char *busy[] = {CIO_RUN, "--total", "0.3", "--", "yes", NULL};
     assert_int_equal(run_unread(busy, &ms), 124);
     assert_true(ms < bound);
-    /* the text comes on stderr while a descendant keeps stdout busy */
-    char *seen[] = {CIO_RUN,    "--total", "0.3",
+    /* the text comes on stderr while a descendant keeps stdout busy (a
+     * longer --total: the text must come before it, however slow the
+     * machine is to start sh) */
+    char *seen[] = {CIO_RUN,    "--total", "3",
                     "--expect", "zz",      "--",
                     "sh",       "-c",      "yes & sleep 0.1; echo zz >&2; wait",
                     NULL};
     assert_int_equal(run_unread(seen, &ms), 0);
-    assert_true(ms < bound);
+    assert_true(ms < dur_ms(3) + 5000 * tool_scale());
     char *gone[] = {CIO_RUN, "--total", "0.3", "--", "head", "-c", "300000", "/dev/zero", NULL};
     assert_int_equal(run_unread(gone, &ms), 124);
     assert_true(ms < bound);
@@ -1064,6 +1081,7 @@ int main(int argc, char **argv)
         T(cat_bad_usage_exits_125),
         T(help_and_version_that_cannot_be_written_fail),
         T(run_relays_and_exits_with_the_status),
+        T(run_sigusr1_from_cmd_at_once_changes_nothing),
         T(run_output_error_stops_cmd_and_exits_125),
         T(run_closed_output_is_named_and_exits_125),
         T(run_total_holds_while_our_reader_takes_nothing),

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
     tool_name = "cio-cat";
     tool_hold_std_fds();
     parse(argc, argv, &c);
+    tool_start_library();
     c.out = cio_fdopen(STDOUT_FILENO);
     if (!c.out) {
         tool_warn("standard output", errno);

@@ -522,5 +522,6 @@ int main(int argc, char **argv)
     tool_name = "cio-run";
     tool_hold_std_fds();
     char **cmd = parse(argc, argv, &r);
+    tool_start_library();
     return run(&r, cmd);
 }

@@ -128,6 +128,14 @@ void tool_hold_std_fds(void)
     }
 }
 
+void tool_start_library(void)
+{
+    if (cio_init(NULL) == 0)
+        return;
+    tool_warn("cannot start", errno);
+    exit(EXIT_USAGE);
+}
+
 int tool_exit(int status)
 {
     cio_stats st;

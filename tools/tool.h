@@ -49,6 +49,12 @@ int tool_write_all(cio_file *f, const void *buf, size_t n);
  * number. */
 void tool_hold_std_fds(void);
 
+/* After the options: start the library now, before any child runs or any
+ * signal may come (its cancel signal, SIGUSR1, is then taken by its
+ * handler, not the default action that would end the tool).  Exits with
+ * 125 on failure. */
+void tool_start_library(void);
+
 /* The tool's last step: status, after joining the library's threads when
  * none is busy.  A worker left in the kernel (a read that outlived its
  * caller, DESIGN rule 15) would make cio_shutdown wait for it, so then the

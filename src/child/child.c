@@ -269,8 +269,10 @@ int cio_child_wait(cio_child *c, int *status, cio_time_t deadline)
 
 int cio_child_kill(cio_child *c, int signo)
 {
-    if (!c)
-        return (int)cio__fail(-EINVAL);
+    sigset_t valid;
+    sigemptyset(&valid);
+    if (!c || (signo != 0 && sigaddset(&valid, signo) != 0))
+        return (int)cio__fail(-EINVAL); /* as kill(2): the number first */
     pthread_mutex_lock(&c->mu);
     reap_locked(c, WNOHANG); /* exited: reaped now, or found lost (ECHILD) */
     int r = c->reaped || c->lost ? -ESRCH : kill(c->pid, signo) == 0 ? 0 : -errno;

@@ -163,6 +163,15 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
     }
 }
 
+int cio__op_noted_locked(const cio__op *op, long r)
+{
+    if (atomic_load_explicit(&op->reason, memory_order_relaxed) != EINTR)
+        return 0;
+    if (op->fn_answers)
+        return 1;
+    return r == -EINTR || (op->whole && r >= 0 && (size_t)r < op->n);
+}
+
 int cio__op_stop_reason(cio__op *op)
 {
     return atomic_load_explicit(&op->reason, memory_order_acquire);

@@ -79,10 +79,10 @@ static long run_watched(struct call *c, cio__op *op, cio_time_t deadline, cio__w
     enlist(c);
     pthread_mutex_lock(&c->mu);
     if (w)
-        w->ops->arm_locked(w, op, 1);
+        w->ops->arm_locked(w, op);
     long r = cio__op_run_locked(op, deadline);
     if (w)
-        w->ops->arm_locked(w, op, 0);
+        w->ops->disarm_locked(w, op, r);
     pthread_mutex_unlock(&c->mu);
     delist(c);
     return r;
@@ -172,7 +172,7 @@ long cio_call(cio_func fn, void *arg, cio_time_t deadline)
     if (!fn)
         return cio__fail(-EINVAL);
     struct call_args a = {fn, arg, deadline, 0};
-    cio__op op = {.run = call_thunk, .arg = &a};
+    cio__op op = {.run = call_thunk, .arg = &a, .fn_answers = 1};
     long r = cio__call_run(&op, deadline);
     int reason = cio__op_stop_reason(&op);
     if (!op.started || (r == -1 && (reason || a.late))) {

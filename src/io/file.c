@@ -338,7 +338,7 @@ static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
     long r;
     cio__op_prepare_locked(op);
     if (w)
-        w->ops->arm_locked(w, op, 1);
+        w->ops->arm_locked(w, op);
     /* A helper's read already holds d: it only checks for a reason to stop
      * that came since the helper began (rule 20: the helper is one op). */
     r = op->spanned ? stop_reason_locked(f, d, d->span_gen, op) : enter_locked(f, d, op);
@@ -360,7 +360,7 @@ static long do_locked(cio_file *f, struct dir *d, cio__op *op, cio__watcher *w)
             d->busy = 0;
     }
     if (w)
-        w->ops->arm_locked(w, op, 0); /* before an orphan may be freed */
+        w->ops->disarm_locked(w, op, r); /* before an orphan may be freed */
     return r;
 }
 
@@ -446,10 +446,10 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
     f->spans++;
     cio__op_prepare_locked(&op);
     if (w)
-        w->ops->arm_locked(w, &op, 1);
+        w->ops->arm_locked(w, &op);
     r = enter_locked(f, d, &op);
     if (w)
-        w->ops->arm_locked(w, &op, 0);
+        w->ops->disarm_locked(w, &op, r);
     if (r == 0) {
         d->busy = 1;
         d->spanning = 1;

@@ -274,7 +274,8 @@ ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off)
 
 ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off)
 {
-    cio__op op = {.run = pwrite_thunk, .buf = (void *)buf, .n = n, .off = off, .parallel = 1};
+    cio__op op = {
+        .run = pwrite_thunk, .buf = (void *)buf, .n = n, .off = off, .parallel = 1, .whole = 1};
     if (off < 0)
         return cio__fail(-EINVAL);
     return run(f, CIO__W, &op);
@@ -370,7 +371,12 @@ static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec 
         return cio__fail(total);
     size_t n = (size_t)total;
     struct vec v = {iov, iovcnt};
-    cio__op op = {.run = thunk, .buf = (void *)iov, .n = n, .arg = &v, .deliver = deliver_scatter};
+    cio__op op = {.run = thunk,
+                  .buf = (void *)iov,
+                  .n = n,
+                  .arg = &v,
+                  .deliver = deliver_scatter,
+                  .whole = i == CIO__W};
     if (i == CIO__R && n && cio__file_may_orphan(f)) {
         op.run = read_thunk; /* one read(2) into the bounce buffer, scattered after */
         return run_bounced(f, &op);

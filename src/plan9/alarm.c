@@ -22,17 +22,23 @@ static void hold(cio__timer *t)
     (void)t; /* a proc is never freed */
 }
 
-/* With CIO_NNOTE notes already pending the alarm is dropped, as Plan 9's
- * kernel drops a note that finds the queue full. */
+/* Post "alarm" if it is due by now; p->mu held.  With CIO_NNOTE notes
+ * already pending the alarm is dropped, as Plan 9's kernel drops a note
+ * that finds the queue full. */
+static void post_if_due_locked(cio_proc *p, cio_time_t now)
+{
+    if (p->alarm_at == CIO_NO_DEADLINE || p->alarm_at > now)
+        return;
+    p->alarm_at = CIO_NO_DEADLINE;
+    if (!p->exited && p->n < CIO_NNOTE)
+        cio__note_queue_locked(p, "alarm", 5);
+}
+
 static void fire(cio__timer *t)
 {
     cio_proc *p = proc_of(t);
     pthread_mutex_lock(&p->mu);
-    if (p->alarm_at != CIO_NO_DEADLINE && p->alarm_at <= cio_now()) {
-        p->alarm_at = CIO_NO_DEADLINE;
-        if (!p->exited && p->n < CIO_NNOTE)
-            cio__note_queue_locked(p, "alarm", 5);
-    }
+    post_if_due_locked(p, cio_now());
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -68,6 +74,10 @@ long cio_alarm(unsigned long ms)
         return cio__fail(e);
     cio_time_t now = cio_now();
     pthread_mutex_lock(&p->mu);
+    /* An alarm already due went off, whether or not the timer thread has
+     * got to it yet: a late fire would find it replaced or cleared and post
+     * nothing, and the 0 ms left would hide that it ever was. */
+    post_if_due_locked(p, now);
     long left = ms_left(p->alarm_at, now);
     if (ms == 0) {
         cio__alarm_clear_locked(p);

@@ -53,7 +53,8 @@ void cio__note_queue_locked(cio_proc *p, const char *note, size_t len)
     pthread_mutex_lock(p->op_mu);
     if (p->armed)
         cio__op_interrupt_locked(p->op, EINTR);
-    /* not armed: arm_locked will see `pending`, or end delivers the note */
+    /* not armed: arm_locked will see `pending`, or the op is over and the
+     * note waits to refuse the next one */
     pthread_mutex_unlock(p->op_mu);
 }
 
@@ -112,16 +113,36 @@ static int begin(cio__watcher *w, cio__op *op, pthread_mutex_t *mu)
         p->op_mu = mu;
     }
     pthread_mutex_unlock(&p->mu);
+    p->noted |= refused;
     return refused ? -EINTR : 1;
 }
 
-static void arm_locked(cio__watcher *w, cio__op *op, int on)
+static void arm_locked(cio__watcher *w, cio__op *op)
 {
     cio_proc *p = proc_of(w);
-    p->armed = on;
+    p->armed = 1;
     /* A note queued between begin and now found the op unarmed. */
-    if (on && atomic_load(&p->pending))
+    if (atomic_load(&p->pending))
         cio__op_interrupt_locked(op, EINTR);
+}
+
+/* Rule 17: handlers run in an op that a note ended (it fails with EINTR,
+ * or a write returns its cut count), never in one that succeeded or that
+ * an earlier reason ended: a note that came too late for its op waits,
+ * and refuses the next one, as one that came after it. */
+static void disarm_locked(cio__watcher *w, cio__op *op, long r)
+{
+    cio_proc *p = proc_of(w);
+    p->armed = 0;
+    p->noted |= cio__op_noted_locked(op, r);
+}
+
+static void deliver_if_noted(cio_proc *p)
+{
+    if (!p->noted)
+        return;
+    p->noted = 0;
+    deliver(p);
 }
 
 static long end(cio__watcher *w, long result)
@@ -130,10 +151,9 @@ static long end(cio__watcher *w, long result)
     pthread_mutex_lock(&p->mu);
     p->op = NULL;
     p->op_mu = NULL;
-    int any = p->n > 0;
     pthread_mutex_unlock(&p->mu);
-    if (any && !p->spanning)
-        deliver(p);
+    if (!p->spanning)
+        deliver_if_noted(p);
     return result;
 }
 
@@ -145,14 +165,16 @@ static int span(cio__watcher *w, int on)
     if (p->delivering)
         return 0; /* a handler's helper: the notes at hand do not stop it */
     p->spanning = on;
-    if (on)
-        return atomic_load(&p->pending) ? -EINTR : 0;
-    if (atomic_load(&p->pending))
-        deliver(p);
+    if (on) {
+        int refused = atomic_load(&p->pending) != 0;
+        p->noted |= refused;
+        return refused ? -EINTR : 0;
+    }
+    deliver_if_noted(p);
     return 0;
 }
 
-static const cio__watch_ops watch_ops = {begin, arm_locked, end, span};
+static const cio__watch_ops watch_ops = {begin, arm_locked, disarm_locked, end, span};
 
 /* ---- procs: made on first use, marked exited, never freed ---- */
 

@@ -14,7 +14,7 @@
 typedef int (*cio__note_handler)(void *arg, char *note);
 
 struct cio_proc {
-    cio__watcher watcher; /* the core's view: begin, arm_locked, end */
+    cio__watcher watcher; /* the core's view: begin, arm, disarm, end, span */
     pthread_mutex_t mu;
     char note[CIO_NNOTE][CIO_ERRMAX];   /* mu: a ring, the oldest at head */
     unsigned head, n;                   /* mu */
@@ -29,6 +29,8 @@ struct cio_proc {
     unsigned nh;                        /* the owner thread's alone */
     int delivering;                     /* the owner thread's: in its handlers */
     int spanning;                       /* the owner thread's: in a read helper */
+    int noted;                          /* the owner thread's: a note ended (or
+                                           refused) its op; end delivers */
     cio_proc *next;                     /* procs.mu */
 };
 
