@@ -16,7 +16,9 @@
 #define DEFAULT_MAX_THREADS 4096u
 #define DEFAULT_STACK ((size_t)128 * 1024)
 
-enum { OFF, ON, STALE }; /* STALE: a forked child that must restart threads */
+/* STALE: a forked child that must restart threads.  STOPPING: cio_shutdown
+ * is under way (lib.mu held throughout). */
+enum { OFF, ON, STALE, STOPPING };
 
 static struct {
     pthread_mutex_t mu;
@@ -135,8 +137,16 @@ int cio_init(const cio_options *opt)
 
 int cio__lib_ensure(void)
 {
-    if (atomic_load_explicit(&lib.state, memory_order_acquire) == ON)
+    int now = atomic_load_explicit(&lib.state, memory_order_acquire);
+    if (now == ON)
         return 0;
+    /* An op that begins while cio_shutdown runs fails as the ones it stops
+     * do, and before it takes any lock: callers that retry at once would
+     * otherwise keep taking the files' locks that the shutdown needs (an
+     * unfair mutex let them hold it off for seconds), or wait for it on
+     * lib.mu and then start the library again under its feet. */
+    if (now == STOPPING)
+        return -ECANCELED;
     lock_lib();
     int e = 0, state = atomic_load(&lib.state);
     if (state == OFF)
@@ -156,6 +166,7 @@ int cio_shutdown(void)
         return (int)cio__fail(-EDEADLK);
     lock_lib();
     if (atomic_load(&lib.state) != OFF) {
+        atomic_store(&lib.state, STOPPING);
         cio__pool_quiesce();
         for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
             h->cancel_all();

@@ -421,6 +421,82 @@ static void shutdown_cancels_ops_in_flight_and_files_stay_valid(void **state)
     close(p[1]);
 }
 
+/* Pipes with data flowing both ways, each end's thread looping its op
+ * and retrying at once whatever it got (ECANCELED during a shutdown). */
+struct spinner {
+    cio_file *f;
+    int write;
+    atomic_int *stop;
+    atomic_int done;
+    pthread_t thread;
+};
+
+static void *spin_ops(void *arg)
+{
+    struct spinner *s = arg;
+    char buf[256] = {0};
+    while (!atomic_load(s->stop)) {
+        if (s->write)
+            (void)cio_write(s->f, buf, 64);
+        else
+            (void)cio_read(s->f, buf, sizeof buf);
+    }
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* cio_init(3): cio_shutdown interrupts the ops in flight and waits for
+ * their workers; it is not held off by callers that start op after op
+ * meanwhile (each fails with ECANCELED at once, and takes no lock that
+ * the shutdown needs: with unfair mutexes, sixteen such threads kept it
+ * waiting for seconds). */
+static void shutdown_is_not_held_off_by_callers_that_retry_at_once(void **state)
+{
+    (void)state;
+    enum { PIPES = 8 };
+    int p[PIPES][2];
+    struct spinner sp[2 * PIPES];
+    atomic_int stop = 0;
+    for (int i = 0; i < PIPES; i++) {
+        assert_int_equal(make_pipe(p[i]), 0);
+        for (int w = 0; w < 2; w++) {
+            struct spinner *s = &sp[2 * i + w];
+            s->f = cio_fdopen(p[i][w ? 1 : 0]);
+            assert_non_null(s->f);
+            s->write = w;
+            s->stop = &stop;
+            atomic_init(&s->done, 0);
+        }
+    }
+    for (int i = 0; i < 2 * PIPES; i++)
+        assert_int_equal(pthread_create(&sp[i].thread, NULL, spin_ops, &sp[i]), 0);
+    double worst = 0;
+    for (int round = 0; round < 5; round++) {
+        sleep_us(20 * 1000); /* the library restarts, the data flows again */
+        cio_time_t t0 = cio_now();
+        assert_int_equal(cio_shutdown(), 0);
+        double ms = elapsed_ms(t0, cio_now());
+        worst = ms > worst ? ms : worst;
+    }
+    atomic_store(&stop, 1);
+    /* a writer may block on a full pipe whose reader has left */
+    for (int left = 1; left;) {
+        left = 0;
+        for (int i = 0; i < 2 * PIPES; i++)
+            if (!atomic_load(&sp[i].done)) {
+                left = 1;
+                assert_int_equal(cio_cancel(sp[i].f, CIO_READ | CIO_WRITE), 0);
+            }
+        sleep_us(1000);
+    }
+    for (int i = 0; i < 2 * PIPES; i++)
+        assert_int_equal(pthread_join(sp[i].thread, NULL), 0);
+    for (int i = 0; i < 2 * PIPES; i++)
+        assert_int_equal(cio_close(sp[i].f), 0);
+    print_message("worst shutdown %.1f ms\n", worst);
+    assert_true(worst < (double)scaled_ms(1000));
+}
+
 /* API, rules 8, 12: cio_fileno gives the adopted fd; once the owner has
  * closed the fd behind the library's back, a read fails EBADF and
  * cio_close returns close(2)'s result, -1/EBADF. */
@@ -650,6 +726,7 @@ int main(void)
         T(now_and_after_ms_follow_CLOCK_MONOTONIC),
         T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
+        T(shutdown_is_not_held_off_by_callers_that_retry_at_once),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
         T(regular_files_and_devices_behave_as_with_read_and_write),
 #ifdef CIO_TEST_SECCOMP
