@@ -497,6 +497,100 @@ static void shutdown_is_not_held_off_by_callers_that_retry_at_once(void **state)
     assert_true(worst < (double)scaled_ms(1000));
 }
 
+/* Wait 30 ms, then drain fd (a full pipe) or write one byte to it. */
+struct later {
+    int fd;
+    int drain;
+    pthread_t thread;
+};
+
+static void *act_later(void *arg)
+{
+    struct later *l = arg;
+    sleep_us(30 * 1000);
+    char buf[65536];
+    if (l->drain)
+        while (read(l->fd, buf, sizeof buf) == (ssize_t)sizeof buf) {
+        }
+    else if (write(l->fd, "\n", 1) != 1)
+        abort();
+    return NULL;
+}
+
+static void start_later(struct later *l, int fd, int drain)
+{
+    l->fd = fd;
+    l->drain = drain;
+    assert_int_equal(pthread_create(&l->thread, NULL, act_later, l), 0);
+}
+
+static long leave_errno(void *arg)
+{
+    return (long)(intptr_t)arg;
+}
+
+static long set_eio(void *arg)
+{
+    (void)arg;
+    errno = EIO;
+    return 5;
+}
+
+#define SENTINEL 12345
+
+/* A call that succeeds leaves errno as it found it, as read(2) does, even
+ * when it had to wait (its try saw EAGAIN, its wait a timeout): code that
+ * sets errno = 0, calls, and then looks at errno must not be misled.  A
+ * cio_call's errno is its fn's, which starts with the caller's. */
+static void a_call_that_succeeds_leaves_errno_as_it_was(void **state)
+{
+    (void)state;
+    int p[2];
+    char buf[64];
+    struct later l;
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *r = cio_fdopen(p[0]), *w = cio_fdopen(p[1]);
+    assert_non_null(r);
+    assert_non_null(w);
+    /* a read that waits for its byte */
+    start_later(&l, p[1], 0);
+    errno = SENTINEL;
+    assert_int_equal(cio_read(r, buf, sizeof buf), 1);
+    assert_int_equal(errno, SENTINEL);
+    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    /* a helper that waits for its line */
+    start_later(&l, p[1], 0);
+    errno = SENTINEL;
+    assert_int_equal(cio_read_until(r, buf, sizeof buf, "\n", 1), 1);
+    assert_int_equal(errno, SENTINEL);
+    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    /* a short write that waits for room (its try fails with EAGAIN) */
+    int fl = fcntl(p[1], F_GETFL);
+    assert_int_equal(fcntl(p[1], F_SETFL, fl | O_NONBLOCK), 0);
+    while (write(p[1], buf, sizeof buf) > 0) {
+    }
+    assert_int_equal(fcntl(p[1], F_SETFL, fl), 0);
+    start_later(&l, p[0], 1);
+    errno = SENTINEL;
+    assert_int_equal(cio_write(w, "x", 1), 1);
+    assert_int_equal(errno, SENTINEL);
+    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    /* cio_call: fn's errno, the caller's if fn leaves it */
+    errno = SENTINEL;
+    assert_int_equal(cio_call(leave_errno, (void *)(intptr_t)7, cio_after_ms(5000)), 7);
+    assert_int_equal(errno, SENTINEL);
+    assert_int_equal(cio_call(set_eio, NULL, CIO_NO_DEADLINE), 5);
+    assert_int_equal(errno, EIO);
+    /* cio_open */
+    errno = SENTINEL;
+    cio_file *n = cio_open("/dev/null", O_RDONLY, 0, cio_after_ms(5000));
+    assert_non_null(n);
+    assert_int_equal(errno, SENTINEL);
+    assert_int_equal(cio_close(n), 0);
+    assert_int_equal(cio_close(r), 0);
+    assert_int_equal(cio_close(w), 0);
+}
+
 /* API, rules 8, 12: cio_fileno gives the adopted fd; once the owner has
  * closed the fd behind the library's back, a read fails EBADF and
  * cio_close returns close(2)'s result, -1/EBADF. */
@@ -727,6 +821,7 @@ int main(void)
         T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
         T(shutdown_is_not_held_off_by_callers_that_retry_at_once),
+        T(a_call_that_succeeds_leaves_errno_as_it_was),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
         T(regular_files_and_devices_behave_as_with_read_and_write),
 #ifdef CIO_TEST_SECCOMP

@@ -147,14 +147,15 @@ struct call_args {
     cio_func fn;
     void *arg;
     cio_time_t deadline;
-    int late; /* fn returned -1 at or after the deadline */
+    int caller_errno; /* fn starts with it, as if called directly */
+    int late;         /* fn returned -1 at or after the deadline */
 };
 
 static long call_thunk(cio__op *op)
 {
     struct call_args *a = op->arg;
     current = op;
-    errno = 0;
+    errno = a->caller_errno;
     long r = a->fn(a->arg);
     op->err = errno;
     current = NULL;
@@ -171,7 +172,7 @@ long cio_call(cio_func fn, void *arg, cio_time_t deadline)
 {
     if (!fn)
         return cio__fail(-EINVAL);
-    struct call_args a = {fn, arg, deadline, 0};
+    struct call_args a = {fn, arg, deadline, errno, 0};
     cio__op op = {.run = call_thunk, .arg = &a, .fn_answers = 1};
     long r = cio__call_run(&op, deadline);
     int reason = cio__op_stop_reason(&op);
@@ -214,7 +215,11 @@ cio_file *cio_open(const char *path, int flags, mode_t mode, cio_time_t deadline
     struct open_args a = {path, flags, mode};
     /* no fd to wait on: an EAGAIN (O_NONBLOCK and a lease) is open's answer */
     cio__op op = {.run = open_thunk, .arg = &a, .dontwait = 1};
+    int saved = errno;
     long fd = cio__call_run(&op, deadline);
     count(fd < 0 ? -1 : fd, fd < 0 ? (int)-fd : 0);
-    return cio__file_adopt(fd);
+    cio_file *f = cio__file_adopt(fd);
+    if (f)
+        errno = saved; /* success leaves errno as it was */
+    return f;
 }

@@ -389,7 +389,7 @@ static long unwatch(cio_file *f, cio__watcher *w, long r)
     return r;
 }
 
-long cio__file_do(cio_file *f, int i, cio__op *op)
+static long file_do(cio_file *f, int i, cio__op *op)
 {
     long r = cio__lib_ensure();
     if (r < 0)
@@ -413,6 +413,17 @@ long cio__file_do(cio_file *f, int i, cio__op *op)
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
     return unwatch(f, w, r);
+}
+
+long cio__file_do(cio_file *f, int i, cio__op *op)
+{
+    int saved = errno;
+    long r = file_do(f, i, op);
+    /* A call that succeeds leaves errno as it found it, whatever its try,
+     * its wait or its clock said on the way (EAGAIN, ETIMEDOUT, ...). */
+    if (r >= 0)
+        errno = saved;
+    return r;
 }
 
 /* ---- a read helper's span (scan.c) ---- */

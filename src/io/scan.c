@@ -89,12 +89,15 @@ static long spanned(cio_file *f, void *buf, size_t cap, const struct goal *g)
  * that a handler may read this file too (it would wait for itself). */
 static ssize_t run(cio_file *f, void *buf, size_t cap, const struct goal *g)
 {
+    int saved = errno; /* left as it was on success, as by cio_read */
     cio__watcher *w = cio__watcher_self;
     long r = w ? w->ops->span(w, 1) : 0;
     if (r == 0)
         r = spanned(f, buf, cap, g);
     if (w)
         w->ops->span(w, 0); /* before errno is set: handlers may change it */
+    if (r >= 0)
+        errno = saved;
     return r < 0 ? cio__fail(r) : r;
 }
 
