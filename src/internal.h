@@ -110,7 +110,8 @@ typedef struct cio__op {
     void *arg;          /* a call's further arguments (flags, ...) */
     off_t off;          /* pread, pwrite: in the op, which may outlive its caller */
     int parallel;       /* not serialised with its direction (pread, pwrite) */
-    int whole;          /* goes on until all n bytes are out (the writes but send) */
+    int whole;          /* goes on until all n bytes have moved (the writes but
+                           send, a recv with MSG_WAITALL): fewer means cut */
     int err;            /* cio_call: fn's errno */
     int started;        /* the owner's lock: a worker ran it (step 2 passed) */
     void *user_buf;     /* where a read's bytes go: buf, unless buf is a bounce
@@ -158,8 +159,8 @@ typedef struct cio__op {
 } cio__op;
 
 /* Whether a note (its reason, EINTR) is what ended op with result r; mu
- * held.  Rule 16's two outcomes: r is -EINTR, or a write that goes on until
- * all is out was cut short (its count); a cio_call's fn saw
+ * held.  Rule 16's two outcomes: r is -EINTR, or a write (or a read that
+ * waits for all its bytes) was cut short and returns its count; a cio_call's fn saw
  * cio_interrupted(), and whatever it answered is the call's answer.  An op
  * whose data came first, or whose earlier reason stood, was not ended by
  * the note: that note waits for the next op, as if it came after. */

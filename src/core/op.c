@@ -169,7 +169,11 @@ int cio__op_noted_locked(const cio__op *op, long r)
         return 0;
     if (op->fn_answers)
         return 1;
-    return r == -EINTR || (op->whole && r >= 0 && (size_t)r < op->n);
+    /* a write (a send too: blocking, it is short only when cut) or a read
+     * that waits for all n bytes returns the count it was cut at; any other
+     * read that returned bytes got them before the note could stop it */
+    int cut = r >= 0 && (size_t)r < op->n && (op->whole || op->which == CIO__W);
+    return r == -EINTR || cut;
 }
 
 int cio__op_stop_reason(cio__op *op)
