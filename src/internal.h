@@ -110,8 +110,8 @@ typedef struct cio__op {
     void *arg;          /* a call's further arguments (flags, ...) */
     off_t off;          /* pread, pwrite: in the op, which may outlive its caller */
     int parallel;       /* not serialised with its direction (pread, pwrite) */
-    int whole;          /* goes on until all n bytes have moved (the writes but
-                           send, a recv with MSG_WAITALL): fewer means cut */
+    int whole;          /* goes on until all n bytes are out (the writes but
+                           send): fewer means it was cut */
     int err;            /* cio_call: fn's errno */
     int started;        /* the owner's lock: a worker ran it (step 2 passed) */
     void *user_buf;     /* where a read's bytes go: buf, unless buf is a bounce
@@ -132,6 +132,7 @@ typedef struct cio__op {
     int spanned;       /* a read helper already holds the direction (scan.c) */
     int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
+    int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
 
     pthread_mutex_t *mu; /* the owner's lock, guards every field below */
     pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */
@@ -159,9 +160,9 @@ typedef struct cio__op {
 } cio__op;
 
 /* Whether a note (its reason, EINTR) is what ended op with result r; mu
- * held.  Rule 16's two outcomes: r is -EINTR, or a write (or a read that
- * waits for all its bytes) was cut short and returns its count; a cio_call's fn saw
- * cio_interrupted(), and whatever it answered is the call's answer.  An op
+ * held.  Rule 16's two outcomes: r is -EINTR, or a write that goes on until
+ * all is out was cut short (its count); a cio_call whose fn returned -1
+ * with the note's reason set as it returned (the call fails with EINTR).  An op
  * whose data came first, or whose earlier reason stood, was not ended by
  * the note: that note waits for the next op, as if it came after. */
 int cio__op_noted_locked(const cio__op *op, long r);
@@ -344,6 +345,8 @@ void cio__timer_unlock_after_fork(int child);
 /* ---- lib.c: the library's life ---- */
 
 int cio__lib_ensure(void); /* initialise with defaults if needed */
+/* The same before an op: -ECANCELED at once while cio_shutdown runs. */
+int cio__lib_ensure_op(void);
 
 /* What a layer above the core does at cio_shutdown and around fork.  lib.c
  * knows nothing above it: the layers register themselves (file.c, call.c),
@@ -429,6 +432,9 @@ extern cio__counters cio__stats;
 void cio__count(atomic_uint_fast64_t *c);
 void cio__count_outcome(cio__op_counts *c, long result);
 void cio__counts_fold(const cio__op_counts *c); /* into cio__stats */
+/* One op with no file to count it (or none it may lock), counted straight
+ * into the totals: result is -errno or a count. */
+void cio__count_direct(long result);
 /* Add the counts of every live file to *c (file.c). */
 void cio__files_sum_counts(cio__op_counts *c);
 extern atomic_int cio__tracing;

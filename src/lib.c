@@ -135,7 +135,7 @@ int cio_init(const cio_options *opt)
     return e < 0 ? (int)cio__fail(e) : 0;
 }
 
-int cio__lib_ensure(void)
+static int ensure(int op)
 {
     int now = atomic_load_explicit(&lib.state, memory_order_acquire);
     if (now == ON)
@@ -144,9 +144,11 @@ int cio__lib_ensure(void)
      * do, and before it takes any lock: callers that retry at once would
      * otherwise keep taking the files' locks that the shutdown needs (an
      * unfair mutex let them hold it off for seconds), or wait for it on
-     * lib.mu and then start the library again under its feet. */
+     * lib.mu and then start the library again under its feet.  A setter
+     * (a deadline, an alarm) goes on: its timer waits in the heap for the
+     * next start, as every armed one does across a shutdown. */
     if (now == STOPPING)
-        return -ECANCELED;
+        return op ? -ECANCELED : 0;
     lock_lib();
     int e = 0, state = atomic_load(&lib.state);
     if (state == OFF)
@@ -155,6 +157,16 @@ int cio__lib_ensure(void)
         e = start_locked(state == OFF);
     pthread_mutex_unlock(&lib.mu);
     return e;
+}
+
+int cio__lib_ensure(void)
+{
+    return ensure(0);
+}
+
+int cio__lib_ensure_op(void)
+{
+    return ensure(1);
 }
 
 int cio_shutdown(void)

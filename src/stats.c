@@ -35,6 +35,13 @@ void cio__count_outcome(cio__op_counts *c, long result)
     c->done++;
 }
 
+void cio__count_direct(long result)
+{
+    cio__op_counts c = {1, 0, 0, 0};
+    cio__count_outcome(&c, result);
+    cio__counts_fold(&c);
+}
+
 void cio__counts_fold(const cio__op_counts *c)
 {
     atomic_fetch_add_explicit(&cio__stats.ops_started, c->started, memory_order_relaxed);

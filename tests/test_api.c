@@ -10,6 +10,7 @@
  * a tracer sees for a timed-out read.
  */
 #include "support.h"
+#include <cancelio/plan9.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -497,6 +498,80 @@ static void shutdown_is_not_held_off_by_callers_that_retry_at_once(void **state)
     assert_true(worst < (double)scaled_ms(1000));
 }
 
+/* A fn that runs 400 ms whatever cio_interrupted() says: it holds a
+ * cio_shutdown in progress that long. */
+static long stubborn(void *arg)
+{
+    atomic_store((atomic_int *)arg, 1);
+    cio_time_t end = cio_now() + 400 * 1000 * 1000;
+    while (cio_now() < end)
+        sleep_us(1000);
+    return 0;
+}
+
+static void *call_stubborn(void *arg)
+{
+    cio_call(stubborn, arg, CIO_NO_DEADLINE);
+    return NULL;
+}
+
+static void *shut_down(void *arg)
+{
+    (void)arg;
+    cio_shutdown();
+    return NULL;
+}
+
+static bool refused_as_stopping(void *arg)
+{
+    char c;
+    return cio_read(arg, &c, 1) == -1 && errno == ECANCELED;
+}
+
+/* While cio_shutdown runs, an op that begins fails with ECANCELED at once
+ * (counted as any cancelled op), but a deadline or an alarm may still be
+ * set and cleared: they hold after the shutdown (the next op times out at
+ * the deadline set meanwhile; the alarm cleared meanwhile never fires). */
+static void during_a_shutdown_ops_fail_and_setters_hold(void **state)
+{
+    (void)state;
+    int p[2], q[2];
+    assert_int_equal(make_pipe(p), 0);
+    assert_int_equal(make_pipe(q), 0);
+    cio_file *f = cio_fdopen(p[0]), *g = cio_fdopen(q[0]);
+    assert_non_null(f);
+    assert_non_null(g);
+    assert_int_equal(cio_alarm(5000), 0);
+    atomic_int in_fn = 0;
+    pthread_t caller, stopper;
+    assert_int_equal(pthread_create(&caller, NULL, call_stubborn, &in_fn), 0);
+    while (!atomic_load(&in_fn))
+        sleep_us(1000);
+    cio_stats before;
+    cio_get_stats(&before);
+    assert_int_equal(pthread_create(&stopper, NULL, shut_down, NULL), 0);
+    assert_int_equal(cio_set_read_deadline(g, cio_now() - 1), 0);
+    assert_true(wait_until(refused_as_stopping, g, JOIN_MS)); /* under way */
+    cio_stats mid;
+    cio_get_stats(&mid);
+    assert_true(mid.cancels > before.cancels);
+    assert_true(mid.ops_started - before.ops_started >= mid.cancels - before.cancels);
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(100)), 0);
+    long left = cio_alarm(0);
+    assert_true(left > 4000 && left <= 5000);
+    assert_int_equal(pthread_join(stopper, NULL), 0);
+    assert_int_equal(pthread_join(caller, NULL), 0);
+    struct op_thread *t = start_reader(f, 1);
+    assert_true(op_join(t, JOIN_MS)); /* old: no deadline, blocked for ever */
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, ETIMEDOUT);
+    op_free(t);
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(cio_close(g), 0);
+    close(p[1]);
+    close(q[1]);
+}
+
 /* Wait 30 ms, then drain fd (a full pipe) or write one byte to it. */
 struct later {
     int fd;
@@ -587,6 +662,36 @@ static void a_call_that_succeeds_leaves_errno_as_it_was(void **state)
     assert_non_null(n);
     assert_int_equal(errno, SENTINEL);
     assert_int_equal(cio_close(n), 0);
+    /* cio_spawn (its PATH search fails in every directory before the one
+     * that has the program) and cio_child_free */
+    const char *path = getenv("PATH");
+    char *saved_path = strdup(path ? path : "/usr/bin:/bin");
+    assert_non_null(saved_path);
+    char search[4096];
+    snprintf(search, sizeof search, "/nonexistent-cio:%s", saved_path);
+    assert_int_equal(setenv("PATH", search, 1), 0);
+    errno = SENTINEL;
+    char *argv[] = {"true", NULL};
+    cio_child *c = cio_spawn(argv, 0);
+    int e = errno;
+    assert_int_equal(setenv("PATH", saved_path, 1), 0);
+    free(saved_path);
+    assert_non_null(c);
+    assert_int_equal(e, SENTINEL);
+    assert_int_equal(cio_child_free(c), 0);
+    assert_int_equal(errno, SENTINEL);
+    /* cio_detach of a pipe with bytes held: its seek back fails (ESPIPE) */
+    int q[2];
+    assert_int_equal(make_pipe(q), 0);
+    cio_file *h = cio_fdopen(q[0]);
+    assert_non_null(h);
+    assert_int_equal(write(q[1], "a\nb", 3), 3);
+    assert_int_equal(cio_read_until(h, buf, sizeof buf, "\n", 1), 2);
+    errno = SENTINEL;
+    assert_int_equal(cio_detach(h), q[0]);
+    assert_int_equal(errno, SENTINEL);
+    close(q[0]);
+    close(q[1]);
     assert_int_equal(cio_close(r), 0);
     assert_int_equal(cio_close(w), 0);
 }
@@ -822,6 +927,7 @@ int main(void)
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
         T(shutdown_is_not_held_off_by_callers_that_retry_at_once),
         T(a_call_that_succeeds_leaves_errno_as_it_was),
+        T(during_a_shutdown_ops_fail_and_setters_hold),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
         T(regular_files_and_devices_behave_as_with_read_and_write),
 #ifdef CIO_TEST_SECCOMP

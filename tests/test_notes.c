@@ -1051,6 +1051,81 @@ static void a_note_racing_a_deadline_loses_no_byte_and_leaves_no_stray_EINTR(voi
     assert_int_equal(close(p[1]), 0);
 }
 
+/* ---- notes racing quick calls ------------------------------------------ */
+
+struct poster {
+    cio_proc *to;
+    atomic_int stop;
+    int posted;
+};
+
+static void *post_often(void *arg)
+{
+    struct poster *ps = arg;
+    while (!atomic_load(&ps->stop)) {
+        if (cio_postnote(ps->to, "x") == 0)
+            ps->posted++;
+        sleep_us(50);
+    }
+    return NULL;
+}
+
+static long quick_ok(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static long quick_enoent(void *arg)
+{
+    (void)arg;
+    errno = ENOENT;
+    return -1;
+}
+
+/* Rules 16-17 with cio_call: notes posted while calls whose fn never looks
+ * at cio_interrupted() start and finish one after another.  A call's
+ * handlers run if and only if it fails with EINTR (a note that came as the
+ * call was on its way out refuses the next one instead), a fn's own
+ * answer (0, or ENOENT) is never replaced by EINTR after it returned, and
+ * every note is delivered once. */
+static void notes_racing_quick_calls_run_handlers_only_in_calls_that_fail_with_EINTR(void **state)
+{
+    (void)state;
+    atomic_store(&race_delivered, 0);
+    assert_int_equal(cio_atnotify(count_note, 1), 0);
+    struct poster ps = {.to = cio_proc_self()};
+    atomic_init(&ps.stop, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, post_often, &ps), 0);
+    int bad = 0, eintr = 0, calls = 0;
+    cio_time_t end = cio_now() + 1500 * 1000 * 1000;
+    while (cio_now() < end) {
+        int fails = calls++ % 2;
+        int before = atomic_load(&race_delivered);
+        long r = cio_call(fails ? quick_enoent : quick_ok, NULL, CIO_NO_DEADLINE);
+        int e = errno;
+        int ran = atomic_load(&race_delivered) != before;
+        int failed_eintr = r == -1 && e == EINTR;
+        eintr += failed_eintr;
+        bad += ran != failed_eintr;
+        bad += !failed_eintr && r != (fails ? -1 : 0);
+        bad += !failed_eintr && fails && e != ENOENT;
+    }
+    atomic_store(&ps.stop, 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    /* the last note, if it came too late for its call, refuses this one */
+    if (atomic_load(&race_delivered) < ps.posted) {
+        assert_int_equal(cio_call(quick_ok, NULL, CIO_NO_DEADLINE), -1);
+        assert_int_equal(errno, EINTR);
+    }
+    print_message("%d calls, %d failed with EINTR, %d notes; bad %d\n", calls, eintr, ps.posted,
+                  bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(atomic_load(&race_delivered), ps.posted);
+    assert_int_equal(cio_atnotify(count_note, 0), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
@@ -1074,6 +1149,7 @@ int main(void)
         T(alarm_cleared_as_it_falls_due_is_posted_or_reported),
         T(note_to_an_exited_thread_gives_ESRCH),
         T(a_note_racing_a_deadline_loses_no_byte_and_leaves_no_stray_EINTR),
+        T(notes_racing_quick_calls_run_handlers_only_in_calls_that_fail_with_EINTR),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

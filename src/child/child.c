@@ -164,6 +164,7 @@ cio_child *cio_spawn(char *const argv[], int flags)
     if (!argv || !argv[0] || (flags & ~ALL_STREAMS))
         return (void)cio__fail(-EINVAL), NULL;
     int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1}, e = 0;
+    int saved = errno; /* posix_spawnp's path search may write ours */
     cio_child *c = child_new();
     if (!c)
         return (void)cio__fail(-ENOMEM), NULL;
@@ -180,6 +181,7 @@ cio_child *cio_spawn(char *const argv[], int flags)
         child_delete(c);
         return (void)cio__fail(e), NULL;
     }
+    errno = saved;
     return c;
 }
 
@@ -267,11 +269,22 @@ int cio_child_wait(cio_child *c, int *status, cio_time_t deadline)
     return done ? 0 : (int)cio__fail(-(e ? e : ECHILD));
 }
 
+/* A number kill(2) takes: below NSIG where the system says it (sigaddset
+ * refuses the C library's own signals, which kill(2) sends). */
+static int kill_signo_valid(int signo)
+{
+#ifdef NSIG
+    return signo >= 0 && signo < NSIG;
+#else
+    sigset_t s;
+    sigemptyset(&s);
+    return signo == 0 || sigaddset(&s, signo) == 0;
+#endif
+}
+
 int cio_child_kill(cio_child *c, int signo)
 {
-    sigset_t valid;
-    sigemptyset(&valid);
-    if (!c || (signo != 0 && sigaddset(&valid, signo) != 0))
+    if (!c || !kill_signo_valid(signo))
         return (int)cio__fail(-EINVAL); /* as kill(2): the number first */
     pthread_mutex_lock(&c->mu);
     reap_locked(c, WNOHANG); /* exited: reaped now, or found lost (ECHILD) */
@@ -284,6 +297,7 @@ int cio_child_free(cio_child *c)
 {
     if (!c)
         return (int)cio__fail(-EINVAL);
+    int saved = errno; /* a child the system reaped answers ECHILD */
     pthread_mutex_lock(&c->mu);
     if (!reap_locked(c, WNOHANG) && !c->lost)
         kill(c->pid, SIGKILL);
@@ -292,5 +306,6 @@ int cio_child_free(cio_child *c)
     reap_locked(c, 0);
     pthread_mutex_unlock(&c->mu);
     child_delete(c);
+    errno = saved;
     return 0;
 }

@@ -165,15 +165,14 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
 
 int cio__op_noted_locked(const cio__op *op, long r)
 {
+    if (op->fn_answers && op->started) /* -1 then fails with EINTR */
+        return op->fn_stop == EINTR && r == -1;
     if (atomic_load_explicit(&op->reason, memory_order_relaxed) != EINTR)
         return 0;
-    if (op->fn_answers)
-        return 1;
-    /* a write (a send too: blocking, it is short only when cut) or a read
-     * that waits for all n bytes returns the count it was cut at; any other
-     * read that returned bytes got them before the note could stop it */
-    int cut = r >= 0 && (size_t)r < op->n && (op->whole || op->which == CIO__W);
-    return r == -EINTR || cut;
+    /* a write that goes on until all is out returns the count it was cut
+     * at; any other op that returned a count got it before the note could
+     * stop it (a short send or recv may be the socket's own answer) */
+    return r == -EINTR || (op->whole && r >= 0 && (size_t)r < op->n);
 }
 
 int cio__op_stop_reason(cio__op *op)

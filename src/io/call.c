@@ -63,9 +63,7 @@ static void calls_cancel_all(void)
  * result is what the caller gets (-1 on failure), err its errno. */
 static void count(long result, int err)
 {
-    cio__op_counts c = {1, 0, 0, 0};
-    cio__count_outcome(&c, result == -1 ? -err : 0);
-    cio__counts_fold(&c);
+    cio__count_direct(result == -1 ? -err : 0);
     CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, result, result == -1 ? err : 0);
 }
 
@@ -119,7 +117,7 @@ CIO__AT_LOAD(register_calls_at_load, calls_once, register_calls)
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
     pthread_once(&calls_once, register_calls);
-    long r = cio__lib_ensure();
+    long r = cio__lib_ensure_op();
     if (r < 0)
         return r;
     struct call c = {.op = op};
@@ -158,6 +156,9 @@ static long call_thunk(cio__op *op)
     errno = a->caller_errno;
     long r = a->fn(a->arg);
     op->err = errno;
+    /* What fn could have seen: a reason set after this (a note that came
+     * as the worker was on its way out) did not stop it. */
+    op->fn_stop = cio__op_stop_reason(op);
     current = NULL;
     /* fn may have blocked the cancel signal, or unblocked the program's
      * signals: either would outlive it on this worker (rule 10), which the
@@ -175,7 +176,7 @@ long cio_call(cio_func fn, void *arg, cio_time_t deadline)
     struct call_args a = {fn, arg, deadline, errno, 0};
     cio__op op = {.run = call_thunk, .arg = &a, .fn_answers = 1};
     long r = cio__call_run(&op, deadline);
-    int reason = cio__op_stop_reason(&op);
+    int reason = op.started ? op.fn_stop : cio__op_stop_reason(&op);
     if (!op.started || (r == -1 && (reason || a.late))) {
         long e = !op.started ? r : reason ? -reason : -ETIMEDOUT;
         count(-1, (int)-e);

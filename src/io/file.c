@@ -391,9 +391,11 @@ static long unwatch(cio_file *f, cio__watcher *w, long r)
 
 static long file_do(cio_file *f, int i, cio__op *op)
 {
-    long r = cio__lib_ensure();
-    if (r < 0)
+    long r = cio__lib_ensure_op();
+    if (r < 0) {
+        cio__count_direct(r); /* no lock: a shutdown waits for some */
         return r;
+    }
     cio__watcher *w = watch(f, op, &r);
     if (r < 0)
         return r; /* a note was pending: refused */
@@ -438,9 +440,11 @@ static void copy_out(cio__op *op, const char *src, size_t len)
  * delivered once it ends (scan.c). */
 long cio__span_begin(cio_file *f, void *buf, size_t cap)
 {
-    long r = cio__lib_ensure();
-    if (r < 0)
+    long r = cio__lib_ensure_op();
+    if (r < 0) {
+        cio__count_direct(r);
         return r;
+    }
     struct dir *d = &f->dir[CIO__R];
     cio__op op = {.n = cap,
                   .user_buf = buf,
@@ -648,7 +652,11 @@ int cio_detach(cio_file *f)
 {
     if (!f)
         return (int)cio__fail(-EINVAL);
-    return release(f, 1);
+    int saved = errno; /* a seek back over held bytes may fail (a pipe) */
+    int fd = release(f, 1);
+    if (fd >= 0)
+        errno = saved;
+    return fd;
 }
 
 void cio__files_sum_counts(cio__op_counts *c)

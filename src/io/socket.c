@@ -109,10 +109,8 @@ static ssize_t run_msg(cio_file *f, int i, void *buf, size_t n, struct msg_args 
                   .deliver = deliver_held,
                   .peek = (a->flags & MSG_PEEK) != 0,
                   .dontwait = (a->flags & cio__msg_dontwait) != 0};
-    if (a->flags & MSG_WAITALL) {
+    if (a->flags & MSG_WAITALL)
         op.try = NULL; /* a short count would not be the whole answer */
-        op.whole = 1;  /* so a shorter one was cut */
-    }
     if (!cio__msg_dontwait)
         op.try = NULL; /* nothing to try with: a worker runs it */
     long r = cio__file_do(f, i, &op);

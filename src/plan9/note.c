@@ -51,7 +51,9 @@ void cio__note_queue_locked(cio_proc *p, const char *note, size_t len)
     if (!p->op)
         return; /* the next op p starts is refused (begin) */
     pthread_mutex_lock(p->op_mu);
-    if (p->armed)
+    /* An op already over (its caller not yet woken to disarm it) is not
+     * stopped: its result stands, and the note refuses the next op. */
+    if (p->armed && p->op->state != CIO__OP_DONE)
         cio__op_interrupt_locked(p->op, EINTR);
     /* not armed: arm_locked will see `pending`, or the op is over and the
      * note waits to refuse the next one */
