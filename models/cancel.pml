@@ -755,9 +755,9 @@ active proctype closer() {
 
 /* cio_postnote (plan9/note.c) from another thread, or the caller's alarm
  * firing: queue under proc->mu, and, still holding it, interrupt the op the
- * caller is in under that op's lock if the op is prepared (armed).  Before
- * that the caller's arm step sees the note; after it (the op finished) the
- * caller's end step delivers it. */
+ * caller is in under that op's lock if the op is prepared (armed) and not
+ * over.  Before that the caller's arm step sees the note; after it (the op
+ * over) the note refuses the caller's next op. */
 #ifdef NOTES
 active proctype poster() {
     byte n = 0;
@@ -770,14 +770,15 @@ active proctype poster() {
                 LOCK(POSTER);
                 if
                 :: armed == 0 -> hit[pub] = 1     /* arm_locked must see it */
-                :: armed == 1 ->
+                :: armed == 1 && st[pub] != DONE ->
 #ifdef W_NOTE
                     WITNESS(st[pub] == RUNNING);
 #endif
                     hit[pub] = 1;
                     noted[pub] = 1;
                     interrupt(pub, R_INTR, POSTER)
-                :: else                           /* finished: end delivers it */
+                :: else                           /* over (DONE, or disarmed): it
+                                                   * refuses the next op */
                 fi;
                 UNLOCK(POSTER)
             }
