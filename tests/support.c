@@ -57,6 +57,14 @@ void sleep_us(unsigned us)
         ;
 }
 
+/* Busy-wait us microseconds: finer than a sleep, for tight races. */
+static void spin_us(unsigned us)
+{
+    cio_time_t end = cio_now() + (cio_time_t)us * 1000;
+    while (cio_now() < end)
+        ;
+}
+
 int child_status_within(pid_t pid, double ms)
 {
     cio_time_t end = cio_now() + (cio_time_t)(ms * 1e6);
@@ -312,13 +320,42 @@ void random_delay_us(struct rng *r, unsigned max_us)
     unsigned us = rng_below(r, max_us + 1);
     if (us == 0)
         return;
-    if (rng_next(r) & 1) {
+    if (rng_next(r) & 1)
         sleep_us(us);
-        return;
+    else
+        spin_us(us);
+}
+
+/* ---- one act on a pipe, a little later ---------------------------------- */
+
+static void *late_act_main(void *arg)
+{
+    struct late_act *a = arg;
+    block_cancel_signal_in_this_thread();
+    if (a->spin)
+        spin_us(a->delay_us);
+    else
+        sleep_us(a->delay_us);
+    if (a->drain) {
+        char buf[65536];
+        while ((a->result = read(a->fd, buf, sizeof buf)) == (ssize_t)sizeof buf)
+            ;
+    } else {
+        a->result = write(a->fd, &a->byte, 1);
     }
-    cio_time_t end = cio_now() + (cio_time_t)us * 1000;
-    while (cio_now() < end)
-        ;
+    return NULL;
+}
+
+void late_act_start(struct late_act *a)
+{
+    a->result = -1;
+    assert_int_equal(pthread_create(&a->thread, NULL, late_act_main, a), 0);
+}
+
+ssize_t late_act_join(struct late_act *a)
+{
+    assert_int_equal(pthread_join(a->thread, NULL), 0);
+    return a->result;
 }
 
 /* ---- an op on its own thread -------------------------------------------- */

@@ -206,6 +206,28 @@ struct raw_reader *start_raw_reader(int fd, size_t cap);
 bool raw_reader_join(struct raw_reader *rr, int64_t timeout_ms);
 void raw_reader_free(struct raw_reader *rr);
 
+/* ---- one act on a pipe, a little later ---------------------------------- */
+
+/* A thread that waits delay_us (to vary the timing, never to order two
+ * threads; busy, not asleep, when spin is set), then writes the one byte
+ * `byte` to fd or, with drain set, reads fd (a full pipe) until a read
+ * comes back short.  It blocks the test signals first.  result is what its
+ * last write or read returned. */
+struct late_act {
+    int fd;
+    unsigned delay_us;
+    bool spin;
+    bool drain;
+    char byte;
+    ssize_t result;
+    pthread_t thread;
+};
+
+/* Start the act (test thread only: asserts that the thread was made). */
+void late_act_start(struct late_act *a);
+/* Join it (test thread only) and return its result. */
+ssize_t late_act_join(struct late_act *a);
+
 /* ---- observing the library from outside --------------------------------- */
 
 /* A tracer that counts the library's events by type; fixture_setup

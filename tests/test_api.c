@@ -588,33 +588,6 @@ static void during_a_shutdown_ops_fail_and_setters_hold(void **state)
     close(q[1]);
 }
 
-/* Wait 30 ms, then drain fd (a full pipe) or write one byte to it. */
-struct later {
-    int fd;
-    int drain;
-    pthread_t thread;
-};
-
-static void *act_later(void *arg)
-{
-    struct later *l = arg;
-    sleep_us(30 * 1000);
-    char buf[65536];
-    if (l->drain)
-        while (read(l->fd, buf, sizeof buf) == (ssize_t)sizeof buf) {
-        }
-    else if (write(l->fd, "\n", 1) != 1)
-        abort();
-    return NULL;
-}
-
-static void start_later(struct later *l, int fd, int drain)
-{
-    l->fd = fd;
-    l->drain = drain;
-    assert_int_equal(pthread_create(&l->thread, NULL, act_later, l), 0);
-}
-
 static long leave_errno(void *arg)
 {
     return (long)(intptr_t)arg;
@@ -638,34 +611,36 @@ static void a_call_that_succeeds_leaves_errno_as_it_was(void **state)
     (void)state;
     int p[2];
     char buf[64] = {0};
-    struct later l;
     assert_int_equal(make_pipe(p), 0);
+    /* each wait ends 30 ms later, when a thread writes a line or drains */
+    struct late_act line = {.fd = p[1], .delay_us = 30000, .byte = '\n'};
+    struct late_act drain = {.fd = p[0], .delay_us = 30000, .drain = true};
     cio_file *r = cio_fdopen(p[0]), *w = cio_fdopen(p[1]);
     assert_non_null(r);
     assert_non_null(w);
     /* a read that waits for its byte */
-    start_later(&l, p[1], 0);
+    late_act_start(&line);
     errno = SENTINEL;
     assert_int_equal(cio_read(r, buf, sizeof buf), 1);
     assert_int_equal(errno, SENTINEL);
-    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    assert_int_equal(late_act_join(&line), 1);
     /* a helper that waits for its line */
-    start_later(&l, p[1], 0);
+    late_act_start(&line);
     errno = SENTINEL;
     assert_int_equal(cio_read_until(r, buf, sizeof buf, "\n", 1), 1);
     assert_int_equal(errno, SENTINEL);
-    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    assert_int_equal(late_act_join(&line), 1);
     /* a short write that waits for room (its try fails with EAGAIN) */
     int fl = fcntl(p[1], F_GETFL);
     assert_int_equal(fcntl(p[1], F_SETFL, fl | O_NONBLOCK), 0);
     while (write(p[1], buf, sizeof buf) > 0) {
     }
     assert_int_equal(fcntl(p[1], F_SETFL, fl), 0);
-    start_later(&l, p[0], 1);
+    late_act_start(&drain);
     errno = SENTINEL;
     assert_int_equal(cio_write(w, "x", 1), 1);
     assert_int_equal(errno, SENTINEL);
-    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    assert_int_equal(late_act_join(&drain), 1); /* its last read got the "x" */
     /* cio_call: fn's errno, the caller's if fn leaves it */
     errno = SENTINEL;
     assert_int_equal(cio_call(leave_errno, (void *)(intptr_t)7, cio_after_ms(5000)), 7);

@@ -594,22 +594,6 @@ static void errors_of_the_underlying_syscall_come_back_unchanged(void **state)
     assert_int_equal(cio_close(rf), 0);
 }
 
-struct late_writer {
-    int fd;
-    struct rng rng;
-    atomic_int go;
-    ssize_t result;
-};
-
-static void *late_write_main(void *arg)
-{
-    struct late_writer *lw = arg;
-    block_cancel_signal_in_this_thread();
-    random_delay_us(&lw->rng, 200);
-    lw->result = write(lw->fd, "d", 1);
-    return NULL;
-}
-
 /* Rules 4, 6: a cancel racing with a byte's arrival loses nothing: over
  * many iterations the read returns the byte or ECANCELED, and after
  * ECANCELED the byte is read by the next read. */
@@ -617,8 +601,7 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
 {
     (void)state;
     struct rng rng;
-    unsigned seed = test_seed(__func__);
-    rng_init(&rng, seed);
+    rng_init(&rng, test_seed(__func__));
     int p[2];
     char buf[8];
     assert_int_equal(make_pipe(p), 0);
@@ -630,14 +613,12 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
         struct op_thread *t = start_reader(f, 8);
         assert_non_null(t);
         assert_true(wait_op_starts(before + 1, JOIN_MS));
-        struct late_writer lw = {.fd = p[1]};
-        rng_init(&lw.rng, seed + (unsigned)i);
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, late_write_main, &lw), 0);
+        struct late_act lw = {
+            .fd = p[1], .delay_us = rng_below(&rng, 201), .spin = rng_next(&rng) & 1, .byte = 'd'};
+        late_act_start(&lw);
         random_delay_us(&rng, 200);
         assert_int_equal(cio_cancel(f, CIO_READ), 0);
-        pthread_join(th, NULL);
-        assert_int_equal(lw.result, 1);
+        assert_int_equal(late_act_join(&lw), 1);
         assert_true(op_join(t, JOIN_MS));
         if (t->result == -1) {
             assert_int_equal(t->err, ECANCELED);

@@ -280,21 +280,6 @@ static void a_deadline_cleared_or_moved_out_before_it_fires_leaves_no_stale_time
     }
 }
 
-struct late_writer {
-    int fd;
-    unsigned delay_us;
-    ssize_t result;
-};
-
-static void *late_write_main(void *arg)
-{
-    struct late_writer *w = arg;
-    block_cancel_signal_in_this_thread();
-    sleep_us(w->delay_us); /* random timing, not an order */
-    w->result = write(w->fd, "!", 1);
-    return NULL;
-}
-
 /* Rules 2, 4, 11 (a late interrupt must not hit the next op): many reads
  * with random deadlines a few hundred microseconds out all time out not
  * before the deadline; after each, with the deadline cleared, a read that
@@ -318,13 +303,11 @@ static void a_timeout_leaves_nothing_behind_for_the_next_read(void **state)
         assert_timed_out(r, err, cio_now(), d);
 
         assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
-        struct late_writer w = {p[1], rng_below(&rng, 300), 0};
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, late_write_main, &w), 0);
+        struct late_act w = {.fd = p[1], .delay_us = rng_below(&rng, 300), .byte = '!'};
+        late_act_start(&w);
         r = cio_read(f, buf, sizeof buf);
         err = errno;
-        pthread_join(th, NULL);
-        assert_int_equal(w.result, 1);
+        assert_int_equal(late_act_join(&w), 1);
         if (r != 1)
             fprintf(stderr, "iteration %d: read %zd errno %d\n", i, r, err);
         assert_int_equal(r, 1);
@@ -366,13 +349,11 @@ static void a_deadline_cleared_as_it_fires_never_fires_later(void **state)
         random_delay_us(&rng, 150);
         cio_time_t later = i % 2 ? CIO_NO_DEADLINE : cio_after_ms(60000);
         assert_int_equal(cio_set_read_deadline(f, later), 0);
-        struct late_writer w = {p[1], rng_below(&rng, 200), 0};
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, late_write_main, &w), 0);
+        struct late_act w = {.fd = p[1], .delay_us = rng_below(&rng, 200), .byte = '!'};
+        late_act_start(&w);
         ssize_t r = cio_read(f, buf, sizeof buf);
         int err = errno;
-        pthread_join(th, NULL);
-        assert_int_equal(w.result, 1);
+        assert_int_equal(late_act_join(&w), 1);
         if (r != 1)
             fail_msg("iteration %d: read gave %zd errno %d", i, r, err);
         assert_int_equal(buf[0], '!');
