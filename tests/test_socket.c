@@ -987,22 +987,22 @@ static void send_on_a_full_socket_times_out_on_its_write_deadline_having_sent_no
     assert_int_equal(close(sv[1]), 0);
 }
 
-/* Rule 6: a blocked recv fails with ECANCELED on CIO_READ only, a send
- * blocked on a full socket on CIO_WRITE only, having sent nothing. */
-static void recv_and_send_obey_only_their_own_cancel(void **state)
+/* Rule 6, on a stream socket: a blocked receive (call rd) fails with
+ * ECANCELED on CIO_READ only, a send (call wr) blocked on a full socket on
+ * CIO_WRITE only, having sent nothing. */
+static void stream_calls_obey_only_their_own_cancel(job_fn rd, job_fn wr)
 {
-    (void)state;
     int sv[2];
     stream_pair(sv);
     cio_file *f = cio_fdopen(sv[0]);
     assert_non_null(f);
-    struct job *r = job_new(run_recv, f, 64);
+    struct job *r = job_new(rd, f, 16);
     start_blocked(r, sv[0], IN_READ);
     assert_only_its_own_cancel_stops(r, CIO_READ);
     free(r);
 
     size_t filled = fill_send_buffer(sv[0]);
-    struct job *w = job_new(run_send, f, 16);
+    struct job *w = job_new(wr, f, 16);
     start_blocked(w, sv[0], IN_WRITE);
     assert_only_its_own_cancel_stops(w, CIO_WRITE);
     free(w);
@@ -1011,23 +1011,34 @@ static void recv_and_send_obey_only_their_own_cancel(void **state)
     assert_int_equal(close(sv[1]), 0);
 }
 
-/* Rule 7: cio_close fails a blocked recv and a blocked send on the same
- * socket with EBADF. */
-static void close_fails_a_blocked_recv_and_send_with_EBADF(void **state)
+/* Rule 7, on a stream socket: cio_close fails a blocked receive (call rd)
+ * and a blocked send (call wr) on the same socket with EBADF. */
+static void stream_calls_fail_with_EBADF_on_close(job_fn rd, job_fn wr)
 {
-    (void)state;
     int sv[2];
     stream_pair(sv);
     fill_send_buffer(sv[0]);
     cio_file *f = cio_fdopen(sv[0]);
     assert_non_null(f);
-    struct job *r = job_new(run_recv, f, 64), *w = job_new(run_send, f, 16);
+    struct job *r = job_new(rd, f, 16), *w = job_new(wr, f, 16);
     start_blocked(r, sv[0], IN_READ);
     start_blocked(w, sv[0], IN_WRITE);
     assert_close_fails_with_EBADF(f, sv[0], r, w);
     free(r);
     free(w);
     assert_int_equal(close(sv[1]), 0);
+}
+
+static void recv_and_send_obey_only_their_own_cancel(void **state)
+{
+    (void)state;
+    stream_calls_obey_only_their_own_cancel(run_recv, run_send);
+}
+
+static void close_fails_a_blocked_recv_and_send_with_EBADF(void **state)
+{
+    (void)state;
+    stream_calls_fail_with_EBADF_on_close(run_recv, run_send);
 }
 
 /* Rule 12: NULL file or buffer fail with EINVAL and consume nothing. */
@@ -1488,47 +1499,16 @@ sendmsg_on_a_full_socket_times_out_on_its_write_deadline_having_sent_nothing(voi
     assert_int_equal(close(sv[1]), 0);
 }
 
-/* Rule 6: a blocked recvmsg fails with ECANCELED on CIO_READ only, a
- * sendmsg blocked on a full socket on CIO_WRITE only, having sent
- * nothing. */
 static void recvmsg_and_sendmsg_obey_only_their_own_cancel(void **state)
 {
     (void)state;
-    int sv[2];
-    stream_pair(sv);
-    cio_file *f = cio_fdopen(sv[0]);
-    assert_non_null(f);
-    struct job *r = job_new(run_recvmsg, f, 16);
-    start_blocked(r, sv[0], IN_READ);
-    assert_only_its_own_cancel_stops(r, CIO_READ);
-    free(r);
-    size_t filled = fill_send_buffer(sv[0]);
-    struct job *w = job_new(run_sendmsg, f, 16);
-    start_blocked(w, sv[0], IN_WRITE);
-    assert_only_its_own_cancel_stops(w, CIO_WRITE);
-    free(w);
-    assert_int_equal(drain_socket(sv[1], false), filled);
-    assert_int_equal(cio_close(f), 0);
-    assert_int_equal(close(sv[1]), 0);
+    stream_calls_obey_only_their_own_cancel(run_recvmsg, run_sendmsg);
 }
 
-/* Rule 7: cio_close fails a blocked recvmsg and a blocked sendmsg on the
- * same socket with EBADF. */
 static void close_fails_a_blocked_recvmsg_and_sendmsg_with_EBADF(void **state)
 {
     (void)state;
-    int sv[2];
-    stream_pair(sv);
-    fill_send_buffer(sv[0]);
-    cio_file *f = cio_fdopen(sv[0]);
-    assert_non_null(f);
-    struct job *r = job_new(run_recvmsg, f, 16), *w = job_new(run_sendmsg, f, 16);
-    start_blocked(r, sv[0], IN_READ);
-    start_blocked(w, sv[0], IN_WRITE);
-    assert_close_fails_with_EBADF(f, sv[0], r, w);
-    free(r);
-    free(w);
-    assert_int_equal(close(sv[1]), 0);
+    stream_calls_fail_with_EBADF_on_close(run_recvmsg, run_sendmsg);
 }
 
 /* Rule 12: a NULL file or message fails with EINVAL and consumes
