@@ -7,15 +7,17 @@
  * Lock order (a thread holding one may take those below it, never above):
  *   1. lib.mu          (lib.c: init, shutdown)
  *   2. files.mu        (file.c: the registry of live files), calls.mu (call.c)
- *   2b. proc->mu       (plan9/note.c: a thread's notes; cio_postnote holds it
+ *   3. proc->mu        (plan9/note.c: a thread's notes; cio_postnote holds it
  *                      while it takes the lock of the op that thread is in)
- *   3. file->mu        (file.c: a file's state, and the ops in flight on it),
+ *   4. file->mu        (file.c: a file's state, and the ops in flight on it),
  *                      or a call's mu (call.c), never both
- *   4. timer.mu        (timer.c: the heap) and pool.mu (pool.c); never both
+ *   5. timer.mu        (timer.c: the heap) and pool.mu (pool.c); never both
  * procs.mu (plan9/note.c: the list of every cio_proc) is taken alone.
- * No thread ever blocks in a syscall, or waits for another thread, while it
- * holds timer.mu or pool.mu; file->mu is held across pthread_kill and
- * pthread_create, never across I/O.  A thread in an op never takes its
+ * No thread waits for another thread while it holds timer.mu or pool.mu,
+ * nor makes a blocking syscall there, with one exception: the timer
+ * thread is created under timer.mu, the first time a deadline is armed
+ * (and again after a shutdown or a fork).  file->mu is held across
+ * pthread_kill and pthread_create, never across I/O.  A thread in an op never takes its
  * proc->mu while it holds the op's lock (see cio__watcher below).
  */
 #ifndef CIO_INTERNAL_H
@@ -134,7 +136,8 @@ typedef struct cio__op {
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
     int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
 
-    pthread_mutex_t *mu; /* the owner's lock, guards every field below */
+    pthread_mutex_t *mu; /* the owner's lock: guards the op's state (all but
+                            the thunk's arguments above and the atomics) */
     pthread_cond_t *cv;  /* where its caller waits: the owner's, or NULL: */
     cio__wake own_wake;  /* a file op's own: one caller, woken once */
     /* The deadline that governs it now (0 = none); the owner keeps it
@@ -181,6 +184,10 @@ void cio__op_interrupt_locked(cio__op *op, int reason);
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
 /* Called by the pool on the worker: runs op through to DONE. */
 void cio__op_execute(cio__op *op, struct cio__worker *w);
+/* Finish op, QUEUED and taken out of the pool, that no worker could be made
+ * for: with its reason to stop, or its deadline if that passed, else with
+ * error e (written bytes, if its try wrote some).  Takes op->mu. */
+void cio__op_fail_unstarted(cio__op *op, int e);
 /* The reason to stop, or 0. */
 int cio__op_stop_reason(cio__op *op);
 /* On the worker after EINTR, or a write that a signal made short (step 3):
@@ -188,6 +195,8 @@ int cio__op_stop_reason(cio__op *op);
  * A deadline that has passed is a reason even before anyone set it (the
  * worker's own timer sent the signal). */
 int cio__op_eintr_reason(cio__op *op);
+/* The same where no signal came (nothing is counted or traced as one). */
+int cio__op_stop_or_due(cio__op *op);
 /* Its deadline moved to t (0 = none, or later than now); mu held. */
 void cio__op_set_due_locked(cio__op *op, cio_time_t t);
 /* The timer thread found op's deadline passed: 1 when it needs nothing
@@ -280,8 +289,12 @@ void cio__pool_stop(void);    /* quiesce, wait for busy workers, join all */
  * timer (that timer delivers the deadline once the worker runs it, the
  * timer thread if it is slower than the deadline or has no timer); 1 when
  * the caller is to stop it at its deadline while it is QUEUED (it waits in
- * the queue, or for a new thread); -EAGAIN (no thread), -ECANCELED. */
+ * the queue, or for a new thread); -EAGAIN (no thread), -ENOMEM (no room
+ * for one), -ECANCELED (a shutdown). */
 int cio__pool_submit(cio__op *op);
+/* After a submit's thread start failed (-EAGAIN), with no lock held: the
+ * ops queued meanwhile get a worker, or fail if none is left to take them. */
+void cio__pool_rescue(void);
 /* Take op back if no worker has taken it yet: out of the queue of ops
  * waiting for a worker, or from a worker it was handed to that has not yet
  * woken up.  1 if it was taken back (then no worker will ever touch it). */
@@ -338,6 +351,7 @@ void cio__timer_stop(void);
 int cio__timer_arm(cio__timer *t, cio_time_t when); /* insert or move */
 void cio__timer_disarm(cio__timer *t);
 int cio__timer_try_disarm(cio__timer *t); /* 0: timer.mu was busy, t stays */
+int cio__timer_armed(cio__timer *t);      /* t is in the heap */
 unsigned cio__timer_count(void);
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);
@@ -382,7 +396,7 @@ long cio__call_run(cio__op *op, cio_time_t deadline);
 /* ---- watching the ops a thread starts (the notes layer, plan9/note.c) ----
  *
  * A thread whose cio__watcher_self is set has its ops seen from where they
- * start on its own thread (cio__file_do, cio__call_run), in three steps:
+ * start on its own thread (cio__file_do, cio__call_run), in these steps:
  *   begin        no lock held, before the op's lock is taken: returns 1 (the
  *                watcher now knows op and mu, its owner's lock, and may
  *                interrupt it under mu), 0 (not watched: the op runs as if

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h> /* PTHREAD_STACK_MIN */
+#include <sched.h>
 #include <string.h>
 
 #define DEFAULT_MAX_THREADS 4096u
@@ -196,11 +197,30 @@ const char *cio_version(void)
     return CIO_VERSION_STRING;
 }
 
+/* Whether this thread's fork goes ahead without lib.mu (on_fork_prepare). */
+static _Thread_local int forking_in_shutdown;
+
 /* fork: hold every lock across it, so that the child's copy of each
- * structure is whole, then rebuild in the child what only threads had. */
+ * structure is whole, then rebuild in the child what only threads had.
+ * One lock may be out of reach: cio_shutdown holds lib.mu while it waits
+ * for every worker to leave, and a cio_call's fn that forks then would wait
+ * for lib.mu for ever.  Such a fork goes ahead without it (the shutdown
+ * changes nothing else under lib.mu until the workers are gone), and the
+ * child, where no shutdown runs, starts afresh (on_fork_child). */
 static void on_fork_prepare(void)
 {
-    pthread_mutex_lock(&lib.mu);
+    forking_in_shutdown = 0;
+    while (pthread_mutex_trylock(&lib.mu) != 0) {
+        if (cio__on_lib_thread && atomic_load(&lib.state) == STOPPING) {
+            forking_in_shutdown = 1;
+            break;
+        }
+        if (!cio__on_lib_thread) {
+            pthread_mutex_lock(&lib.mu); /* no shutdown waits for this thread */
+            break;
+        }
+        sched_yield(); /* a worker: the holder may be a shutdown to come */
+    }
     for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
         if (h->lock_for_fork)
             h->lock_for_fork();
@@ -221,13 +241,18 @@ static void unlock_after_fork(int child)
 static void on_fork_parent(void)
 {
     unlock_after_fork(0);
-    pthread_mutex_unlock(&lib.mu);
+    if (!forking_in_shutdown)
+        pthread_mutex_unlock(&lib.mu);
 }
 
 static void on_fork_child(void)
 {
     unlock_after_fork(1);
-    if (atomic_load(&lib.state) == ON)
+    int state = atomic_load(&lib.state);
+    if (state == ON || state == STOPPING)
         atomic_store(&lib.state, STALE); /* threads come back on next use */
-    pthread_mutex_unlock(&lib.mu);
+    if (forking_in_shutdown)             /* held by the parent's shutdown, absent here */
+        pthread_mutex_init(&lib.mu, NULL);
+    else
+        pthread_mutex_unlock(&lib.mu);
 }

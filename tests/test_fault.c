@@ -494,6 +494,77 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
         close_pipe_file(&p[i]);
 }
 
+/* A blocking read on its own thread, whose worker's start fails after a
+ * while (the arming is per thread). */
+struct failing_start {
+    cio_file *f;
+    long nth; /* which of its thread starts fail (-1: all) */
+    pthread_t thread;
+    ssize_t result;
+    int err;
+    long failures;
+};
+
+static void *read_with_a_failing_start(void *arg)
+{
+    struct failing_start *fs = arg;
+    block_cancel_signal_in_this_thread();
+    char c;
+    slow_failure_ms = (unsigned)scaled_ms(300);
+    fail_thread_creation(fs->nth);
+    fs->result = cio_read(fs->f, &c, 1);
+    fs->err = errno;
+    fs->failures = disarm();
+    slow_failure_ms = 0;
+    return NULL;
+}
+
+/* With max_threads = 1, a read on A makes the one worker, whose start
+ * fails, slowly.  Meanwhile a read on B finds the pool full (the starting
+ * worker counts) and waits for a worker.  A fails with EAGAIN; B must not
+ * wait for ever with no worker left: it gets a worker of its own (round
+ * 0: only A's start fails) or, when no thread can be made at all, fails
+ * with EAGAIN too (round 1); either way at once, not at a deadline (it has
+ * none). */
+static void an_op_queued_behind_a_failed_thread_start_is_not_stranded(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        cio_options opt = {.max_threads = 1};
+        assert_int_equal(cio_init(&opt), 0);
+        cio_set_trace(count_starts, NULL);
+        struct pipe_file a, b;
+        open_pipe_file(&a);
+        open_pipe_file(&b);
+        struct failing_start fs = {.f = a.f, .nth = round == 0 ? 1 : -1};
+        unsigned before = atomic_load(&starts_on[a.r]);
+        assert_int_equal(pthread_create(&fs.thread, NULL, read_with_a_failing_start, &fs), 0);
+        struct start_wait sw = {a.r, before + 1};
+        assert_true(wait_until(started_on, &sw, JOIN_MS)); /* A's worker is starting */
+        before = atomic_load(&starts_on[b.r]);
+        struct op_thread *tb = start_reader(b.f, 8);
+        wait_handed_over(tb, b.r, before);
+        assert_int_equal(pthread_join(fs.thread, NULL), 0);
+        assert_int_equal(fs.result, -1);
+        assert_int_equal(fs.err, EAGAIN);
+        if (round == 0) {
+            assert_int_equal(fs.failures, 1);
+            write_str(b.w, "b");
+            assert_read(tb, "b");
+        } else {
+            assert_true(fs.failures >= 2); /* A's start and B's */
+            assert_fails(tb, EAGAIN, AT_ONCE_MS);
+        }
+        cio_stats s;
+        cio_get_stats(&s);
+        assert_int_equal(s.ops_started, s.ops_done);
+        cio_set_trace(NULL, NULL);
+        close_pipe_file(&a);
+        close_pipe_file(&b);
+        assert_int_equal(cio_shutdown(), 0);
+    }
+}
+
 /* ---- a worker's timer cannot be made ------------------------------------------------ */
 
 /* No worker, and the last one to start got its timer. */
@@ -853,6 +924,7 @@ int main(void)
         T(a_write_that_cannot_get_a_worker_returns_the_bytes_already_written),
         T(with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close),
         T(a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written),
+        T(an_op_queued_behind_a_failed_thread_start_is_not_stranded),
         T(an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open),
         T(an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one),
         T(every_failure_on_a_cold_start_is_reported_and_leaks_nothing),

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -442,6 +443,62 @@ static void an_orphan_whose_signals_were_lost_is_signalled_again(void **state)
     stall.idle[0] = stall.idle[1] = -1;
 }
 
+/* In a child forked while it ran: a read on a fresh pipe that must time
+ * out; 0 when all is as rule 13 says. */
+static int child_after_fork(int closed_fd)
+{
+    stall.fd = -1; /* the pipe below may get its number: no stall here */
+    int p[2];
+    if (pipe(p) != 0)
+        return 2;
+    cio_file *g = cio_fdopen(p[0]);
+    if (!g)
+        return 3;
+    char c;
+    cio_time_t d = cio_after_ms(50);
+    if (cio_set_read_deadline(g, d) != 0)
+        return 4;
+    if (cio_read(g, &c, 1) != -1 || errno != ETIMEDOUT || cio_now() < d)
+        return 5;
+    if (cio_close(g) != 0 || cio_shutdown() != 0)
+        return 6;
+    if (fd_is_open(closed_fd))
+        return 1; /* the program closed it: the child must not keep it */
+    return 0;
+}
+
+/* Rules 13 and 15: a fork while a closed file's orphan is stuck.  The
+ * child has no orphan and no worker: nothing of the parent's may be
+ * signalled or touched there (the timer that re-signals orphans), the fd
+ * the program closed is closed in the child, and the library works.  The
+ * parent's orphan still closes the fd once it is let go. */
+static void a_fork_while_a_closed_file_has_an_orphan_leaves_a_working_child(void **state)
+{
+    (void)state;
+    int fd = text_file();
+    cio_file *f = cio_fdopen(fd);
+    assert_non_null(f);
+    stall_arm(fd);
+    char buf[8];
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(scaled_ms(20))), 0);
+    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(stalled_now(), 1);
+    assert_int_equal(cio_close(f), 0);
+    assert_true(fd_is_open(fd)); /* reserved for the orphan */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_after_fork(fd));
+    int st = child_status_within(pid, (double)scaled_ms(10000));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("child: wait status %#x", (unsigned)st);
+    stall_release();
+    assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
+    assert_true(wait_until(fd_closed, &fd, scaled_ms(5000)));
+}
+
 static int teardown(void **state)
 {
     stall_release();
@@ -482,6 +539,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(an_orphan_whose_signals_were_lost_is_signalled_again,
                                         fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_fork_while_a_closed_file_has_an_orphan_leaves_a_working_child, fixture_setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1072,6 +1072,79 @@ static void forks_during_calls_in_flight_leave_a_usable_child(void **state)
     }
 }
 
+/* A cio_call's fn that forks: the child returns from fn, as code that
+ * forks and whose exec failed may (it should _exit). */
+static long fork_and_return_in_both(void *arg)
+{
+    (void)arg;
+    fflush(NULL);
+    pid_t pid = fork();
+    return pid == 0 ? 0 : (long)pid;
+}
+
+/* Rule 13 and cio_call(3): a child forked inside fn that returns from it
+ * has no caller and no worker to go back to: it exits with status 127, at
+ * once, and the parent's call returns the pid as fn said. */
+static void a_child_that_returns_from_the_fn_it_was_forked_in_exits_127(void **state)
+{
+    (void)state;
+    long pid = cio_call(fork_and_return_in_both, NULL, CIO_NO_DEADLINE);
+    assert_true(pid > 0);
+    int st = child_status_within((pid_t)pid, (double)scaled_ms(3000));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 127)
+        fail_msg("child: wait status %#x", (unsigned)st);
+    assert_int_equal(cio_call(short_call, NULL, CIO_NO_DEADLINE), 0);
+}
+
+struct fork_in_shutdown {
+    atomic_int running;
+    int status; /* the child's wait status */
+};
+
+/* Wait until cio_shutdown stops this call, then fork; the child checks
+ * that its library works (a read times out) and _exits. */
+static long fork_once_shutdown_begins(void *arg)
+{
+    struct fork_in_shutdown *s = arg;
+    atomic_store(&s->running, 1);
+    while (!cio_interrupted())
+        sleep_us(1000);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(timed_out_read(20) == 0 ? 0 : 1);
+    s->status = pid < 0 ? -1 : child_status_within(pid, (double)scaled_ms(5000));
+    return 0;
+}
+
+static void *call_fork_once_shutdown_begins(void *arg)
+{
+    block_cancel_signal_in_this_thread();
+    cio_call(fork_once_shutdown_begins, arg, CIO_NO_DEADLINE);
+    return NULL;
+}
+
+static bool call_is_running(void *arg)
+{
+    return atomic_load(&((struct fork_in_shutdown *)arg)->running) != 0;
+}
+
+/* Rule 13 with cio_shutdown: a fn that forks while cio_shutdown waits for
+ * it (holding the library's own lock) must not deadlock the fork; the
+ * child gets a working library, and the shutdown completes. */
+static void a_fork_in_a_fn_while_cio_shutdown_waits_for_it_goes_through(void **state)
+{
+    (void)state;
+    struct fork_in_shutdown s = {.status = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_fork_once_shutdown_begins, &s), 0);
+    assert_true(wait_until(call_is_running, &s, JOIN_MS));
+    assert_int_equal(cio_shutdown(), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (!WIFEXITED(s.status) || WEXITSTATUS(s.status) != 0)
+        fail_msg("child: wait status %#x", (unsigned)s.status);
+}
+
 /* In a child: the inherited file whose read is in flight in the parent. */
 static int child_uses_the_inherited_file(void *arg)
 {
@@ -1348,6 +1421,8 @@ int main(int argc, char **argv)
         T(ops_in_flight_in_the_parent_do_not_exist_in_the_child),
         T(a_fork_during_the_libraries_first_start_leaves_a_usable_child),
         T(forks_during_calls_in_flight_leave_a_usable_child),
+        T(a_child_that_returns_from_the_fn_it_was_forked_in_exits_127),
+        T(a_fork_in_a_fn_while_cio_shutdown_waits_for_it_goes_through),
         T(the_library_never_changes_the_fds_flags),
         T(an_O_NONBLOCK_fd_blocks_like_any_other),
     };

@@ -35,6 +35,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 _Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
 
@@ -60,8 +61,8 @@ static cio__wtimer *ktimer_of(const cio__op *op)
     return op->worker && !op->may_orphan ? cio__worker_timer(op->worker) : NULL;
 }
 
-/* The timer stops (a deadline cleared while the op runs, an orphan's worker
- * leaving it); a signal it already sent is late. */
+/* The timer stops (a deadline cleared while the op runs); a signal it
+ * already sent is late.  (An op that may be orphaned never arms it.) */
 static void ktimer_disarm_locked(cio__op *op)
 {
     if (op->ktimer)
@@ -195,6 +196,12 @@ static int reason_or_due(cio__op *op, int *mine)
         return none;
     *mine = 1;
     return ETIMEDOUT;
+}
+
+int cio__op_stop_or_due(cio__op *op)
+{
+    int mine;
+    return reason_or_due(op, &mine);
 }
 
 int cio__op_eintr_reason(cio__op *op)
@@ -365,6 +372,11 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
                 reason = ETIMEDOUT; /* a cio_call's */
         }
         op->state = CIO__OP_DONE;
+        if (e == -EAGAIN) { /* who queued behind the failed start? */
+            pthread_mutex_unlock(op->mu);
+            cio__pool_rescue();
+            pthread_mutex_lock(op->mu);
+        }
         return op->done ? (long)op->done : reason ? -reason : e;
     }
     op->self_timed = e;
@@ -382,6 +394,14 @@ static int stale_reason(cio__op *op)
     if (mine)
         op->stop_at = cio_now();
     return reason;
+}
+
+void cio__op_fail_unstarted(cio__op *op, int e)
+{
+    pthread_mutex_lock(op->mu);
+    int mine, reason = reason_or_due(op, &mine);
+    finish_locked(op, cut_result(op, reason ? reason : e));
+    pthread_mutex_unlock(op->mu);
 }
 
 /* Steps 2, 3 and 6, on the worker. */
@@ -402,10 +422,14 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
 
     CIO__EMIT(CIO_EV_OP_RUN, op->fd, op->which + 1, w, 0, 0);
     long r = op->run(op);
+    /* A cio_call's fn that forked returns here in the child too, where
+     * neither its caller nor this worker exists (the pool forgot it, and
+     * cleared the flag): nothing to return to (cio_call(3)). */
+    if (!cio__on_lib_thread)
+        _exit(127);
 
     pthread_mutex_lock(op->mu);
-    if (op->orphaned) {
-        ktimer_disarm_locked(op);
+    if (op->orphaned) { /* may_orphan: no kernel timer to disarm */
         op->result = r;
         op->state = CIO__OP_DONE;
         op->worker = NULL;

@@ -102,6 +102,19 @@ static void queue_unlink(cio__op *op)
     op->queued = 0;
 }
 
+/* An op the pool took out and could not start goes back where it was. */
+static void queue_push_front(cio__op *op)
+{
+    op->qprev = NULL;
+    op->qnext = pool.queue;
+    if (pool.queue)
+        pool.queue->qprev = op;
+    else
+        pool.queue_tail = op;
+    pool.queue = op;
+    op->queued = 1;
+}
+
 static cio__op *queue_pop(void)
 {
     cio__op *op = pool.queue;
@@ -255,12 +268,13 @@ static struct cio__worker *new_worker_locked(cio__op *op)
 /* Start w's thread, with no pool lock held: thread creation maps a stack
  * and can take milliseconds on a loaded machine, and every submit and every
  * worker going idle would queue behind it (docs/performance.md, fifth
- * round).  Nobody can take op back meanwhile: its caller holds op->mu.  0,
- * or -EAGAIN with w gone and op handed to nobody.  While it starts, w
- * counts toward max_threads, so a submit at the cap queues its op; if the
- * start then fails, that op waits for the next worker to finish one, as it
- * would behind a full pool (its deadline and cancel still stop it). */
-static int start_worker(struct cio__worker *w, cio__op *op)
+ * round).  0, or -EAGAIN with w gone and *back the op it was handed, back
+ * in the starter's hands: nobody else will run or finish it.  *back is
+ * NULL if a canceller took the op back meanwhile, which only a queued op's
+ * can (a submit's caller holds its op->mu).  While it starts, w counts
+ * toward max_threads, so a submit at the cap queues its op; if the start
+ * then fails, cio__pool_rescue sees to that op. */
+static int start_worker(struct cio__worker *w, cio__op **back)
 {
     void (*hook)(void) = cio__pool_spawn_hook;
     if (hook)
@@ -282,7 +296,7 @@ static int start_worker(struct cio__worker *w, cio__op *op)
     if (!e)
         return 0;
     pthread_mutex_lock(&pool.mu);
-    op->handed = NULL;
+    *back = take_locked(w);
     all_unlink(w);
     if (--pool.threads == 0)
         pthread_cond_broadcast(&pool.drained);
@@ -332,9 +346,59 @@ int cio__pool_submit(cio__op *op)
         e = 1;
     }
     pthread_mutex_unlock(&pool.mu);
-    if (fresh && start_worker(fresh, op) < 0)
+    cio__op *back;
+    if (fresh && start_worker(fresh, &back) < 0)
         e = -EAGAIN;
     return e;
+}
+
+/* Ops that a submit queued while a thread was starting counted that thread
+ * as a worker ahead of them; if it could not be made, nobody may be left
+ * to take them.  While there is room under the cap, the queue's head gets
+ * a worker of its own.  If that thread cannot be made either, the head goes
+ * back to the front of the queue when some worker is left to take it (it
+ * waits as behind a full pool); when none is, the whole queue fails, each
+ * op with its reason if it has one by now, else with the start's error, as
+ * the submit that failed did.  No lock held: failing an op takes its own.
+ * Every op popped here is this thread's alone until it is started, pushed
+ * back or failed: a canceller's cio__pool_unqueue cannot find it, and its
+ * caller waits for it to be DONE. */
+void cio__pool_rescue(void)
+{
+    for (;;) {
+        cio__op *op = NULL;
+        struct cio__worker *w = NULL;
+        pthread_mutex_lock(&pool.mu);
+        if (!pool.stopping && pool.queue && pool.threads < pool.cfg.max_threads) {
+            op = queue_pop();
+            w = new_worker_locked(op);
+        }
+        pthread_mutex_unlock(&pool.mu);
+        if (!op)
+            return;
+        cio__op *back = op;
+        int e = w ? start_worker(w, &back) : -ENOMEM;
+        if (e == 0 || !back)
+            continue;
+        cio__op *doomed = NULL;
+        pthread_mutex_lock(&pool.mu);
+        if (pool.threads > 0 && !pool.stopping && !cio__op_stop_reason(back)) {
+            queue_push_front(back);
+        } else {
+            back->qnext = pool.queue; /* the rest of the queue with it */
+            pool.queue = pool.queue_tail = NULL;
+            doomed = back;
+        }
+        pthread_mutex_unlock(&pool.mu);
+        if (!doomed)
+            return;
+        while (doomed) {
+            cio__op *next = doomed->qnext;
+            doomed->queued = 0;
+            cio__op_fail_unstarted(doomed, -e);
+            doomed = next;
+        }
+    }
 }
 
 /* Take op back from the worker it was handed to, which has not taken it

@@ -78,7 +78,10 @@ static void *timer_main(void *arg)
 /* Make sure the thread runs; timer.mu held. */
 static int ensure_thread_locked(void)
 {
-    if (timer.running)
+    /* While cio__timer_stop runs, no thread is started: it would never be
+     * joined (the stop saw none), and a restart would make a second one.
+     * The timer waits in the heap, and the restart starts the thread. */
+    if (timer.running || timer.stop)
         return 0;
     sigset_t mask, old;
     cio__signal_worker_mask(&mask);
@@ -130,6 +133,14 @@ int cio__timer_try_disarm(cio__timer *t)
     cio__heap_remove(&timer.heap, &t->node);
     pthread_mutex_unlock(&timer.mu);
     return 1;
+}
+
+int cio__timer_armed(cio__timer *t)
+{
+    pthread_mutex_lock(&timer.mu);
+    int in = cio__heap_in(&t->node);
+    pthread_mutex_unlock(&timer.mu);
+    return in;
 }
 
 unsigned cio__timer_count(void)

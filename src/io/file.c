@@ -33,16 +33,21 @@ static void registry_add(cio_file *f)
     pthread_mutex_unlock(&files.mu);
 }
 
-static void registry_remove(cio_file *f)
+static void registry_unlink_locked(cio_file *f)
 {
-    pthread_mutex_lock(&files.mu);
-    cio__counts_fold(&f->counts); /* no op can run on f any more */
     if (f->reg_prev)
         f->reg_prev->reg_next = f->reg_next;
     else
         files.head = f->reg_next;
     if (f->reg_next)
         f->reg_next->reg_prev = f->reg_prev;
+}
+
+static void registry_remove(cio_file *f)
+{
+    pthread_mutex_lock(&files.mu);
+    cio__counts_fold(&f->counts); /* no op can run on f any more */
+    registry_unlink_locked(f);
     pthread_mutex_unlock(&files.mu);
 }
 
@@ -54,6 +59,11 @@ static struct dir *dir_of_timer(cio__timer *t)
 static cio_file *file_of_dir(struct dir *d, int i)
 {
     return (cio_file *)((char *)(d - i) - offsetof(cio_file, dir));
+}
+
+void cio__file_unregister(cio_file *f)
+{
+    registry_remove(f);
 }
 
 void cio__file_unref(cio_file *f)
@@ -632,10 +642,14 @@ static int release(cio_file *f, int detach)
         f->dir[i].armed_at = CIO_NO_DEADLINE;
     }
     int fd = f->fd;
-    if (cio__orphan_release_locked(f, detach))
-        fd = -1; /* the last orphan closes it (rule 15) */
+    /* Rule 15: the last orphan closes the fd, and takes f out of the
+     * registry then; until then a fork must still see f (fork_child). */
+    int deferred = cio__orphan_release_locked(f, detach);
+    if (deferred)
+        fd = -1;
     pthread_mutex_unlock(&f->mu);
-    registry_remove(f);
+    if (!deferred)
+        registry_remove(f);
     cio__file_unref(f);
     return fd;
 }
@@ -692,23 +706,57 @@ static void reset_for_child(cio_file *f)
     f->counts.started -= f->ops - f->spans;
     f->ops = 0;
     f->spans = 0;
+    /* No orphan runs in the child either: the references they held go,
+     * and so does the timer that re-signals them (its fire would walk
+     * ops whose workers the pool has forgotten). */
+    atomic_fetch_sub(&f->refs, f->orphans);
     f->orphans = 0;
+    cio__timer_disarm(&f->dir[CIO__R].kick);
     for (int i = 0; i < 2; i++) {
-        f->dir[i].orphan = NULL;
-        f->dir[i].orphans = NULL;
-        f->dir[i].busy = 0;
-        f->dir[i].spanning = 0;
-        f->dir[i].waiters = 0;
-        f->dir[i].ops = NULL;
+        struct dir *d = &f->dir[i];
+        d->orphan = NULL;
+        d->orphans = NULL;
+        d->busy = 0;
+        d->spanning = 0;
+        d->waiters = 0;
+        d->ops = NULL;
+        /* A timer the timer thread had taken out to fire (it waited for
+         * f->mu) never fires here, and armed_at would keep every later
+         * deadline from arming it again.  (The reference that fire would
+         * have dropped stays: f is never freed in this child.) */
+        if (d->armed_at != CIO_NO_DEADLINE && !cio__timer_armed(&d->timer)) {
+            d->armed_at = CIO_NO_DEADLINE;
+            if (!f->closing && d->deadline != CIO_NO_DEADLINE)
+                rearm_locked(d);
+        }
     }
+}
+
+/* A file the program closed while orphans ran (rule 15) waits for the
+ * last of them to close its fd; in the child none will.  Closed and freed
+ * here, files.mu held: no thread but this one exists, and no timer of f is
+ * left in the heap (release disarmed the deadlines, reset_for_child the
+ * kick). */
+static void free_closed_in_child(cio_file *f)
+{
+    cio__counts_fold(&f->counts);
+    registry_unlink_locked(f);
+    close(f->fd);
+    cio__held_free(&f->dir[CIO__R]);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
 }
 
 static void files_unlock_after_fork(int child)
 {
-    for (cio_file *f = files.head; f; f = f->reg_next) {
+    for (cio_file *f = files.head, *next; f; f = next) {
+        next = f->reg_next;
         if (child)
             reset_for_child(f);
         pthread_mutex_unlock(&f->mu);
+        if (child && f->close_deferred)
+            free_closed_in_child(f);
     }
     pthread_mutex_unlock(&files.mu);
 }

@@ -53,6 +53,8 @@ struct cio_file {
 };
 
 void cio__file_unref(cio_file *f);
+/* Out of the registry: the last orphan of a closed file, as it closes the fd. */
+void cio__file_unregister(cio_file *f);
 
 /* A read helper's span (file.c): it holds the read direction across its
  * reads of the fd and counts as one op for deadline, cancel and close.

@@ -103,8 +103,10 @@ static void adopt(cio__op *op)
     pthread_mutex_unlock(&f->mu);
     if (!keep)
         free(op);
-    if (close_fd)
+    if (close_fd) {
+        cio__file_unregister(f);
         close(f->fd);
+    }
     cio__file_unref(f);
 }
 

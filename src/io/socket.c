@@ -189,17 +189,20 @@ cio_file *cio_accept(cio_file *listener, struct sockaddr *addr, socklen_t *addrl
 /* An interrupted connect(2) goes on in the kernel: calling it again would
  * fail with EALREADY.  So after a stray EINTR (or EINPROGRESS) wait for the
  * outcome with poll and read it from SO_ERROR. */
-static long await_connect(cio__op *op)
+static long await_connect(cio__op *op, int eintr)
 {
     struct pollfd p = {op->fd, POLLOUT, 0};
     for (;;) {
-        int reason = cio__op_eintr_reason(op);
+        /* after EINPROGRESS no signal came: a deadline passed is only
+         * seen, not counted as one delivered */
+        int reason = eintr ? cio__op_eintr_reason(op) : cio__op_stop_or_due(op);
         if (reason)
             return -reason;
         if (poll(&p, 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
+            if (errno != EINTR)
+                return -errno;
+            eintr = 1;
+            continue;
         }
         int err = 0;
         socklen_t len = sizeof err;
@@ -215,7 +218,9 @@ static long connect_thunk(cio__op *op)
     if (connect(op->fd, a->addr, a->alen) == 0)
         return 0;
     /* EINPROGRESS: an O_NONBLOCK socket (rule 14), which blocks here all the same */
-    return errno == EINTR || errno == EINPROGRESS ? await_connect(op) : -errno;
+    if (errno != EINTR && errno != EINPROGRESS)
+        return -errno;
+    return await_connect(op, errno == EINTR);
 }
 
 int cio_connect(cio_file *f, const struct sockaddr *addr, socklen_t addrlen)
