@@ -352,6 +352,10 @@ int cio__timer_arm(cio__timer *t, cio_time_t when); /* insert or move */
 void cio__timer_disarm(cio__timer *t);
 int cio__timer_try_disarm(cio__timer *t); /* 0: timer.mu was busy, t stays */
 int cio__timer_armed(cio__timer *t);      /* t is in the heap */
+/* A seam for white-box tests, NULL otherwise: called by the timer thread
+ * with no lock held, between taking a batch of due timers out of the heap
+ * and firing them (a timer thread slow to fire, on demand). */
+extern void (*cio__timer_fire_hook)(void);
 unsigned cio__timer_count(void);
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);

@@ -9,17 +9,22 @@
  * and no op may be lost or run twice.  A second seam holds the start of a
  * new worker's thread: another caller's deadline must hold meanwhile.  A
  * thread of the test holding the timer heap's lock stands for a holder of
- * it preempted on a loaded machine.
+ * it preempted on a loaded machine.  A third seam holds the timer thread
+ * between taking due timers out of the heap and firing them, for a fork
+ * that comes in between.
  */
 #include "support.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The library's seams (src/internal.h); NULL in normal use. */
 extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
+extern void (*cio__timer_fire_hook)(void);
 /* The heap's lock, as the library takes it around fork (src/internal.h). */
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);
@@ -329,6 +334,50 @@ static void a_stop_does_not_wait_for_the_timer_heap(void **state)
     stop_while_the_timer_heap_is_locked(BY_CLOSE);
 }
 
+static unsigned heap_timers(void)
+{
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.timers;
+}
+
+/* Rule 13: a fork that comes while the timer thread has taken a file's
+ * deadline out of the heap to fire it, and has not fired it yet (the seam
+ * holds it there).  In the child that fire never comes; the file must not
+ * go on believing its timer armed: a deadline set there goes into the
+ * heap (one timer more than the parent's heap held without it). */
+static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(void **state)
+{
+    cio__timer_fire_hook = hold_worker;
+    assert_int_equal(cio_init(NULL), 0);
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    arm_gate();
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(5)), 0);
+    bool held = wait_until(gate_held, NULL, JOIN_MS); /* taken out, not fired */
+    unsigned without = heap_timers();
+    fflush(NULL);
+    pid_t pid = held ? fork() : -1;
+    if (pid == 0) {
+        int bad =
+            cio_set_read_deadline(f, cio_after_ms(60000)) != 0 || heap_timers() != without + 1;
+        _exit(bad);
+    }
+    release_gate();
+    assert_true(held);
+    assert_true(pid > 0);
+    int st = child_status_within(pid, (double)scaled_ms(JOIN_MS));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("child: wait status %#x (its deadline did not go into the heap)", (unsigned)st);
+    assert_int_equal(cio_close(f), 0);
+    close(p[1]);
+    assert_int_equal(cio_shutdown(), 0);
+    cio__timer_fire_hook = NULL;
+    assert_no_leaks(state);
+}
+
 int main(void)
 {
     pthread_condattr_t a;
@@ -344,6 +393,9 @@ int main(void)
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_stop_does_not_wait_for_the_timer_heap,
                                         fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer,
+            fixture_setup_watched, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,8 @@ static cio__timer *take_due_locked(cio_time_t now)
     return batch;
 }
 
+void (*cio__timer_fire_hook)(void);
+
 static void *timer_main(void *arg)
 {
     (void)arg; /* its signal mask comes from ensure_thread_locked */
@@ -60,6 +62,9 @@ static void *timer_main(void *arg)
         cio__timer *batch = take_due_locked(cio_now());
         if (batch) {
             pthread_mutex_unlock(&timer.mu);
+            void (*hook)(void) = cio__timer_fire_hook;
+            if (hook)
+                hook();
             for (cio__timer *t = batch, *next; t; t = next) {
                 next = t->fire_next;
                 t->ops->fire(t);
