@@ -83,15 +83,19 @@ void cio__held_adopt_locked(struct dir *d, cio__op *op, size_t n)
 {
     struct held *h = &d->held;
     const char *src = op->buf;
-    if (h->len == 0) { /* the usual case: the op's block becomes the held one */
+    if (h->len == 0 && !d->spanning) { /* the usual case: the op's block becomes the held one */
         free(h->mem);
         *h = (struct held){(char *)op, (size_t)(src - (char *)op), n,
                            (size_t)(src - (char *)op) + n};
         return;
     }
-    /* A helper gave bytes back while this orphan ran: they come first.
-     * Without memory for the copy the orphan's bytes are lost (ENOMEM). */
-    if (cio__held_reserve_locked(d, n) == 0) {
+    /* A helper gave bytes back while this orphan ran: they come first.  A
+     * helper that still holds d keeps the room it reserved for what it
+     * will put back (cio__span_end cannot fail), so the copy takes room
+     * beyond that.  Without memory for it the orphan's bytes are lost
+     * (ENOMEM), and nothing else changes. */
+    size_t kept = d->spanning ? h->cap - h->len : 0;
+    if (cio__held_reserve_locked(d, n + kept) == 0) {
         if (h->off + h->len + n > h->cap)
             compact(h);
         memcpy(h->mem + h->off + h->len, src, n);

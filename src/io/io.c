@@ -38,6 +38,9 @@ static int would_block(long r)
     return r == -EAGAIN;
 }
 
+#define UNREADY_FREE 4    /* tries that poll at once: a race, not a device */
+#define UNREADY_MAX_MS 64 /* then sleep 2, 4, ... up to this between tries */
+
 /* The syscall would have blocked, and says EAGAIN because the fd is
  * O_NONBLOCK: another holder set it, and rule 14 leaves it so.  Block
  * here as the syscall would have, in poll(2), which the cancel signal
@@ -50,9 +53,9 @@ static long await_ready(cio__op *op, unsigned *unready)
 {
     struct pollfd p = {op->fd, op->which == CIO__R ? POLLIN : POLLOUT, 0};
     int ms = -1;
-    if (++*unready > 4) {
-        unsigned k = *unready - 4;
-        ms = k >= 6 ? 64 : 1 << k;
+    if (++*unready > UNREADY_FREE) {
+        unsigned k = *unready - UNREADY_FREE;
+        ms = k >= 6 ? UNREADY_MAX_MS : 1 << k;
     }
     if (poll(ms < 0 ? &p : NULL, ms < 0 ? 1 : 0, ms) < 0 && errno == EINTR) {
         int reason = interrupted(op);

@@ -8,9 +8,12 @@
 #include "plan9/proc.h"
 
 #include <errno.h>
+#include <limits.h>
 
 #define NS_PER_MS ((cio_time_t)1000 * 1000)
-#define MAX_MS ((unsigned long)(INT64_MAX / 4 / NS_PER_MS)) /* ~73 million years */
+/* The longest alarm, ~73 million years: a quarter of cio_time_t's range,
+ * so that now + ms cannot overflow whatever the monotonic clock reads. */
+#define MAX_MS ((unsigned long)(INT64_MAX / 4 / NS_PER_MS))
 
 static cio_proc *proc_of(cio__timer *t)
 {
@@ -56,12 +59,14 @@ void cio__alarm_clear_locked(cio_proc *p)
     p->alarm_at = CIO_NO_DEADLINE;
 }
 
-/* The milliseconds from now to at, rounded up; 0 if at is not ahead. */
+/* The milliseconds from now to at, rounded up; 0 if at is not ahead;
+ * LONG_MAX at most (a long of 32 bits holds 24.8 days). */
 static long ms_left(cio_time_t at, cio_time_t now)
 {
     if (at == CIO_NO_DEADLINE || at <= now)
         return 0;
-    return (long)((at - now + NS_PER_MS - 1) / NS_PER_MS);
+    cio_time_t ms = (at - now + NS_PER_MS - 1) / NS_PER_MS;
+    return ms > LONG_MAX ? LONG_MAX : (long)ms;
 }
 
 long cio_alarm(unsigned long ms)
