@@ -348,6 +348,11 @@ static unsigned heap_timers(void)
  * heap (one timer more than the parent's heap held without it). */
 static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(void **state)
 {
+#if defined(CIO_TSAN)
+    /* ThreadSanitizer ends a child whose parent had other threads running
+     * with "thread leak" (exit 66), whatever the child does. */
+    skip();
+#endif
     cio__timer_fire_hook = hold_worker;
     assert_int_equal(cio_init(NULL), 0);
     int p[2];

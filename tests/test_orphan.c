@@ -474,6 +474,11 @@ static int child_after_fork(int closed_fd)
  * parent's orphan still closes the fd once it is let go. */
 static void a_fork_while_a_closed_file_has_an_orphan_leaves_a_working_child(void **state)
 {
+#if defined(CIO_TSAN)
+    /* ThreadSanitizer ends a child whose parent had other threads running
+     * with "thread leak" (exit 66), whatever the child does. */
+    skip();
+#endif
     (void)state;
     int fd = text_file();
     cio_file *f = cio_fdopen(fd);
