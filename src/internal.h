@@ -39,6 +39,31 @@
 long cio__fail(long neg_errno); /* sets errno = -neg_errno, returns -1 */
 struct timespec cio__timespec(cio_time_t t);
 
+/* ---- intrusive lists ----
+ * A doubly linked list threaded through a pair of fields of its elements,
+ * which the caller names (an element on two lists has a pair for each);
+ * head is the first element, or NULL.  Push at the head, unlink from
+ * anywhere, both O(1).  Arguments are evaluated more than once: plain
+ * names only. */
+#define CIO__LIST_PUSH(head, x, prev, next)                                                        \
+    do {                                                                                           \
+        (x)->prev = NULL;                                                                          \
+        (x)->next = (head);                                                                        \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x);                                                                 \
+        (head) = (x);                                                                              \
+    } while (0)
+
+#define CIO__LIST_UNLINK(head, x, prev, next)                                                      \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            (head) = (x)->next;                                                                    \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x)->prev;                                                           \
+    } while (0)
+
 /* ---- platform/cond_*.c: timed waits with deadlines on CLOCK_MONOTONIC ---- */
 
 int cio__cond_init(pthread_cond_t *cv); /* 0 or -errno */
@@ -159,7 +184,9 @@ typedef struct cio__op {
     struct cio__op *qnext, *qprev; /* pool.mu: the pool's queue of waiting ops */
     int queued;                    /* pool.mu: in that queue now */
     struct cio__worker *handed;    /* pool.mu: handed to, not yet taken by */
-    struct cio__op *fnext, *fprev; /* owner's lock: its list of ops in flight */
+    /* owner's lock: on its direction's list of ops in flight, or, once
+     * orphaned (its caller gone), on the list of orphans instead */
+    struct cio__op *fnext, *fprev;
 } cio__op;
 
 /* Whether a note (its reason, EINTR) is what ended op with result r; mu

@@ -231,6 +231,45 @@ static void deadline_keeps_bytes_for_the_next_read_until(void **state)
     deadline_keeps_bytes_for(NEXT_UNTIL);
 }
 
+/* Rule 20: a helper refused before it reads anything (its deadline already
+ * past, a Plan 9 note pending) still leaves in buf a copy of the bytes f
+ * holds, up to cap, as cio_unread counts them: a caller may look at them
+ * after any failure. */
+static void a_helper_refused_at_once_copies_the_held_bytes_to_buf(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cio_file *f = cio_fdopen(sv[0]);
+    assert_non_null(f);
+    put(sv[1], "partial li");
+    char buf[64];
+    assert_int_equal(cio_set_read_deadline(f, cio_after_ms(scaled_ms(30))), 0);
+    EXPECT_FAIL(cio_read_until(f, buf, sizeof buf, "\n", 1), ETIMEDOUT);
+    assert_int_equal(cio_unread(f), 10);
+    /* the deadline is past now: refused at once */
+    memset(buf, '#', sizeof buf);
+    EXPECT_FAIL(cio_read_until(f, buf, sizeof buf, "\n", 1), ETIMEDOUT);
+    assert_memory_equal(buf, "partial li", 10);
+    assert_int_equal(buf[10], '#');
+    memset(buf, '#', sizeof buf);
+    EXPECT_FAIL(cio_read_full(f, buf, 4), ETIMEDOUT);
+    assert_memory_equal(buf, "part", 4); /* cap 4: no further */
+    assert_int_equal(buf[4], '#');
+    /* a note pending refuses the next op */
+    assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+    assert_int_equal(cio_postnote(cio_proc_self(), "interrupt"), 0);
+    memset(buf, '#', sizeof buf);
+    EXPECT_FAIL(cio_read_until(f, buf, sizeof buf, "\n", 1), EINTR);
+    assert_memory_equal(buf, "partial li", 10);
+    assert_int_equal(cio_unread(f), 10);
+    put(sv[1], "ne\n");
+    assert_int_equal(cio_read_until(f, buf, sizeof buf, "\n", 1), 13);
+    assert_memory_equal(buf, "partial line\n", 13);
+    close(sv[1]);
+    assert_int_equal(cio_close(f), 0);
+}
+
 /* MSG_PEEK sees held bytes without taking them; recvfrom reports no
  * address for them (as for a connected stream socket). */
 static void recv_peek_and_recvfrom_see_held_bytes(void **state)
@@ -673,6 +712,7 @@ int main(void)
         T(deadline_keeps_bytes_for_the_next_cio_readv),
         T(deadline_keeps_bytes_for_the_next_cio_recv),
         T(deadline_keeps_bytes_for_the_next_read_until),
+        T(a_helper_refused_at_once_copies_the_held_bytes_to_buf),
         T(recv_peek_and_recvfrom_see_held_bytes),
         T(recvmsg_with_a_bad_buffer_keeps_the_held_bytes),
         T(cancel_fails_read_until_and_keeps_its_bytes),

@@ -54,22 +54,13 @@ static struct {
 
 static void idle_push(struct cio__worker *w)
 {
-    w->prev = NULL;
-    w->next = pool.idle_head;
-    if (w->next)
-        w->next->prev = w;
-    pool.idle_head = w;
+    CIO__LIST_PUSH(pool.idle_head, w, prev, next);
     pool.idle++;
 }
 
 static void idle_unlink(struct cio__worker *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        pool.idle_head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    CIO__LIST_UNLINK(pool.idle_head, w, prev, next);
     pool.idle--;
 }
 
@@ -149,21 +140,12 @@ static void pause_handed_locked(struct cio__worker *w)
 
 static void all_link(struct cio__worker *w)
 {
-    w->all_prev = NULL;
-    w->all_next = pool.all;
-    if (pool.all)
-        pool.all->all_prev = w;
-    pool.all = w;
+    CIO__LIST_PUSH(pool.all, w, all_prev, all_next);
 }
 
 static void all_unlink(struct cio__worker *w)
 {
-    if (w->all_prev)
-        w->all_prev->all_next = w->all_next;
-    else
-        pool.all = w->all_next;
-    if (w->all_next)
-        w->all_next->all_prev = w->all_prev;
+    CIO__LIST_UNLINK(pool.all, w, all_prev, all_next);
 }
 
 /* The threads that exited, for reap; pool.mu held. */

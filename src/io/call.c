@@ -28,23 +28,14 @@ static _Thread_local cio__op *current; /* the cio_call running on this worker */
 static void enlist(struct call *c)
 {
     pthread_mutex_lock(&calls.mu);
-    c->prev = NULL;
-    c->next = calls.head;
-    if (c->next)
-        c->next->prev = c;
-    calls.head = c;
+    CIO__LIST_PUSH(calls.head, c, prev, next);
     pthread_mutex_unlock(&calls.mu);
 }
 
 static void delist(struct call *c)
 {
     pthread_mutex_lock(&calls.mu);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        calls.head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    CIO__LIST_UNLINK(calls.head, c, prev, next);
     pthread_mutex_unlock(&calls.mu);
 }
 

@@ -25,22 +25,13 @@ static struct {
 static void registry_add(cio_file *f)
 {
     pthread_mutex_lock(&files.mu);
-    f->reg_prev = NULL;
-    f->reg_next = files.head;
-    if (files.head)
-        files.head->reg_prev = f;
-    files.head = f;
+    CIO__LIST_PUSH(files.head, f, reg_prev, reg_next);
     pthread_mutex_unlock(&files.mu);
 }
 
 static void registry_unlink_locked(cio_file *f)
 {
-    if (f->reg_prev)
-        f->reg_prev->reg_next = f->reg_next;
-    else
-        files.head = f->reg_next;
-    if (f->reg_next)
-        f->reg_next->reg_prev = f->reg_prev;
+    CIO__LIST_UNLINK(files.head, f, reg_prev, reg_next);
 }
 
 static void registry_remove(cio_file *f)
@@ -96,21 +87,12 @@ static void due_all_locked(struct dir *d)
 
 static void link_locked(struct dir *d, cio__op *op)
 {
-    op->fprev = NULL;
-    op->fnext = d->ops;
-    if (d->ops)
-        d->ops->fprev = op;
-    d->ops = op;
+    CIO__LIST_PUSH(d->ops, op, fprev, fnext);
 }
 
 static void unlink_locked(struct dir *d, cio__op *op)
 {
-    if (op->fprev)
-        op->fprev->fnext = op->fnext;
-    else
-        d->ops = op->fnext;
-    if (op->fnext)
-        op->fnext->fprev = op->fprev;
+    CIO__LIST_UNLINK(d->ops, op, fprev, fnext);
 }
 
 /* The deadline of d passed: stop its op and wake its waiters; f->mu held.
@@ -448,11 +430,29 @@ static void copy_out(cio__op *op, const char *src, size_t len)
 /* The span waits for its turn as an op does, and a note stops that wait
  * the same way (rule 16); the notes it then interrupts its reads with are
  * delivered once it ends (scan.c). */
+/* A helper refused before it began still leaves in buf a copy of what f
+ * holds (up to cap), which cio_unread counts: as for one that failed after
+ * reading (rule 20).  f->mu held. */
+static void peek_held_locked(struct dir *d, void *buf, size_t cap)
+{
+    struct held *h = &d->held;
+    if (h->len)
+        memcpy(buf, h->mem + h->off, h->len < cap ? h->len : cap);
+}
+
+void cio__span_refused(cio_file *f, void *buf, size_t cap)
+{
+    pthread_mutex_lock(&f->mu);
+    peek_held_locked(&f->dir[CIO__R], buf, cap);
+    pthread_mutex_unlock(&f->mu);
+}
+
 long cio__span_begin(cio_file *f, void *buf, size_t cap)
 {
     long r = cio__lib_ensure_op();
     if (r < 0) {
         cio__count_direct(r);
+        cio__span_refused(f, buf, cap);
         return r;
     }
     struct dir *d = &f->dir[CIO__R];
@@ -481,6 +481,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         d->span_gen = d->cancel_gen;
         r = cio__held_take_locked(d, &op);
     } else {
+        peek_held_locked(d, buf, cap); /* f may go once ops drops below */
         f->spans--;
         f->counts.started++; /* an op that failed before it began, as any */
         cio__count_outcome(&f->counts, r);

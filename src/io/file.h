@@ -59,11 +59,14 @@ void cio__file_unregister(cio_file *f);
 /* A read helper's span (file.c): it holds the read direction across its
  * reads of the fd and counts as one op for deadline, cancel and close.
  * begin waits for the direction, then copies up to cap held bytes into buf
- * (taking them): their count, or -errno.  reserve makes room to put back n
- * bytes.  end puts back n bytes (reserved) and lets the direction go. */
+ * (taking them): their count; or -errno, with a copy of them in buf.  reserve makes room to put
+ * back n bytes.  end puts back n bytes (reserved) and lets the direction go. */
 long cio__span_begin(cio_file *f, void *buf, size_t cap);
 int cio__span_reserve(cio_file *f, size_t n);
 void cio__span_end(cio_file *f, const void *back, size_t n);
+/* A helper that a pending note refused: buf gets a copy of the held bytes,
+ * as begin gives when it fails. */
+void cio__span_refused(cio_file *f, void *buf, size_t cap);
 
 /* orphan.c; each with f->mu held */
 /* The caller of op gave up on it: the worker finishes it alone. */

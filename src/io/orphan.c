@@ -29,23 +29,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/* An orphan leaves its direction's ops for the read side's orphans: the
+ * same link fields (cio__op.fnext). */
 static void orphans_link(struct dir *d, cio__op *op)
 {
-    op->fprev = NULL;
-    op->fnext = d->orphans;
-    if (d->orphans)
-        d->orphans->fprev = op;
-    d->orphans = op;
+    CIO__LIST_PUSH(d->orphans, op, fprev, fnext);
 }
 
 static void orphans_unlink(struct dir *d, cio__op *op)
 {
-    if (op->fprev)
-        op->fprev->fnext = op->fnext;
-    else
-        d->orphans = op->fnext;
-    if (op->fnext)
-        op->fnext->fprev = op->fprev;
+    CIO__LIST_UNLINK(d->orphans, op, fprev, fnext);
 }
 
 static cio_file *file_of_kick(cio__timer *t)

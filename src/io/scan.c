@@ -94,6 +94,8 @@ static ssize_t run(cio_file *f, void *buf, size_t cap, const struct goal *g)
     long r = w ? w->ops->span(w, 1) : 0;
     if (r == 0)
         r = spanned(f, buf, cap, g);
+    else
+        cio__span_refused(f, buf, cap);
     if (w)
         w->ops->span(w, 0); /* before errno is set: handlers may change it */
     if (r >= 0)
