@@ -136,7 +136,7 @@ int cio_init(const cio_options *opt)
     return e < 0 ? (int)cio__fail(e) : 0;
 }
 
-static int ensure(int op)
+static int ensure(int for_op)
 {
     int now = atomic_load_explicit(&lib.state, memory_order_acquire);
     if (now == ON)
@@ -149,7 +149,7 @@ static int ensure(int op)
      * (a deadline, an alarm) goes on: its timer waits in the heap for the
      * next start, as every armed one does across a shutdown. */
     if (now == STOPPING)
-        return op ? -ECANCELED : 0;
+        return for_op ? -ECANCELED : 0;
     lock_lib();
     int e = 0, state = atomic_load(&lib.state);
     if (state == OFF)

@@ -45,7 +45,7 @@ static struct {
     cio__pool_config cfg;
     int stopping;
     unsigned threads, idle, serial;
-    int timers;                    /* the last worker to start got its timer */
+    int last_timed;                /* the last worker to start got its timer */
     struct cio__worker *idle_head; /* most recently idle first */
     struct cio__worker *dead;      /* exited, waiting to be joined */
     struct cio__worker *all;       /* every worker not yet reaped (for fork) */
@@ -207,7 +207,7 @@ static cio__op *first_op(struct cio__worker *w)
 {
     pthread_mutex_lock(&pool.mu);
     w->fresh = 0;
-    pool.timers = w->timer.ok;
+    pool.last_timed = w->timer.ok;
     cio__op *op = take_locked(w);
     pthread_mutex_unlock(&pool.mu);
     return op ? op : next_op(w);
@@ -322,7 +322,7 @@ int cio__pool_submit(cio__op *op)
          * only to find its op on its worker's way out (docs/performance.md,
          * sixth round). */
         fresh = new_worker_locked(op);
-        e = fresh ? !pool.timers : -ENOMEM;
+        e = fresh ? !pool.last_timed : -ENOMEM;
     } else {
         queue_push(op);
         e = 1;

@@ -185,12 +185,12 @@ cio_file *cio_fdopen(int fd)
     cio_file *f = calloc(1, sizeof *f);
     if (!f)
         return (void)cio__fail(-ENOMEM), NULL;
-    int e = init_lock(&f->mu);
-    if (e || (e = -cio__cond_init(&f->cv))) {
-        if (!e)
-            pthread_mutex_destroy(&f->mu);
+    int e = -init_lock(&f->mu); /* -errno, as cio__cond_init's */
+    if (!e && (e = cio__cond_init(&f->cv)) < 0)
+        pthread_mutex_destroy(&f->mu);
+    if (e < 0) {
         free(f);
-        return (void)cio__fail(-e), NULL;
+        return (void)cio__fail(e), NULL;
     }
     struct stat st;
     f->fd = fd;
@@ -381,6 +381,14 @@ static long unwatch(cio_file *f, cio__watcher *w, long r)
     return r;
 }
 
+/* A caller leaves f: a close waits for the last, a read or write for its
+ * turn on d. */
+static void leave_locked(cio_file *f, struct dir *d)
+{
+    if ((--f->ops == 0 && f->closing) || d->waiters)
+        pthread_cond_broadcast(&f->cv);
+}
+
 static long file_do(cio_file *f, int i, cio__op *op)
 {
     long r = cio__lib_ensure_op();
@@ -402,8 +410,7 @@ static long file_do(cio_file *f, int i, cio__op *op)
     op->cv = &f->cv;
     r = do_locked(f, d, op, w);
     cio__count_outcome(&f->counts, r);
-    if ((--f->ops == 0 && f->closing) || d->waiters)
-        pthread_cond_broadcast(&f->cv); /* close waits for ops == 0 */
+    leave_locked(f, d);
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
     return unwatch(f, w, r);
@@ -485,8 +492,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
         f->spans--;
         f->counts.started++; /* an op that failed before it began, as any */
         cio__count_outcome(&f->counts, r);
-        if ((--f->ops == 0 && f->closing) || d->waiters)
-            pthread_cond_broadcast(&f->cv);
+        leave_locked(f, d);
     }
     pthread_mutex_unlock(&f->mu);
     return unwatch(f, w, r);

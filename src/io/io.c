@@ -108,12 +108,12 @@ static void deliver_copy(cio__op *op, const char *src, size_t len)
  * inside its own op, which the worker frees if the caller has gone. */
 #define BOUNCE_MAX ((size_t)8 << 20)
 
-static ssize_t run_bounced(cio_file *f, const cio__op *tmpl)
+static long run_bounced(cio_file *f, const cio__op *tmpl)
 {
     size_t n = tmpl->n > BOUNCE_MAX ? BOUNCE_MAX : tmpl->n;
     cio__op *op = malloc(sizeof *op + n);
     if (!op)
-        return cio__fail(-ENOMEM);
+        return -ENOMEM;
     int gone = 0;
     *op = *tmpl;
     op->n = n;
@@ -123,7 +123,7 @@ static ssize_t run_bounced(cio_file *f, const cio__op *tmpl)
     long r = cio__file_do(f, CIO__R, op);
     if (!gone)
         free(op);
-    return r < 0 ? cio__fail(r) : r;
+    return r;
 }
 
 /* write(2) raises SIGPIPE in the thread that writes; here that is a worker,
@@ -188,14 +188,21 @@ static long write_try(cio__op *op)
     return cio__nowait_write(op->fd, p + op->done, op->n - op->done);
 }
 
-static ssize_t run(cio_file *f, int i, cio__op *op)
+/* run and run_bounced give the library's own results (-errno); the public
+ * calls convert them once, with out. */
+static long run(cio_file *f, int i, cio__op *op)
 {
     if (!f || (!op->buf && op->n))
-        return cio__fail(-EINVAL);
+        return -EINVAL;
     if (op->n == 0)
         return 0;
     long r = cio__file_do(f, i, op);
     cio__give_sigpipe(op);
+    return r;
+}
+
+static ssize_t out(long r)
+{
     return r < 0 ? cio__fail(r) : r;
 }
 
@@ -205,7 +212,7 @@ void cio__give_sigpipe(const cio__op *op)
         pthread_kill(pthread_self(), SIGPIPE); /* as write(2) would have */
 }
 
-static ssize_t read_op(cio_file *f, void *buf, size_t n, int spanned)
+static long read_op(cio_file *f, void *buf, size_t n, int spanned)
 {
     cio__op op = {.run = read_thunk,
                   .try = read_try,
@@ -221,19 +228,18 @@ static ssize_t read_op(cio_file *f, void *buf, size_t n, int spanned)
 
 ssize_t cio_read(cio_file *f, void *buf, size_t n)
 {
-    return read_op(f, buf, n, 0);
+    return out(read_op(f, buf, n, 0));
 }
 
 long cio__read_spanned(cio_file *f, void *buf, size_t n)
 {
-    ssize_t r = read_op(f, buf, n, 1);
-    return r < 0 ? -errno : r;
+    return read_op(f, buf, n, 1);
 }
 
 ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 {
     cio__op op = {.run = write_thunk, .try = write_try, .buf = (void *)buf, .n = n, .whole = 1};
-    return run(f, CIO__W, &op);
+    return out(run(f, CIO__W, &op));
 }
 
 /* ---- positioned I/O: not serialised, like pread(2) ---- */
@@ -271,8 +277,8 @@ ssize_t cio_pread(cio_file *f, void *buf, size_t n, off_t off)
     if (off < 0)
         return cio__fail(-EINVAL);
     if (f && buf && n && cio__file_may_orphan(f))
-        return run_bounced(f, &op);
-    return run(f, CIO__R, &op);
+        return out(run_bounced(f, &op));
+    return out(run(f, CIO__R, &op));
 }
 
 ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off)
@@ -281,7 +287,7 @@ ssize_t cio_pwrite(cio_file *f, const void *buf, size_t n, off_t off)
         .run = pwrite_thunk, .buf = (void *)buf, .n = n, .off = off, .parallel = 1, .whole = 1};
     if (off < 0)
         return cio__fail(-EINVAL);
-    return run(f, CIO__W, &op);
+    return out(run(f, CIO__W, &op));
 }
 
 /* ---- vector I/O ---- */
@@ -382,9 +388,9 @@ static ssize_t run_vec(cio_file *f, int i, cio__thunk thunk, const struct iovec 
                   .whole = i == CIO__W};
     if (i == CIO__R && n && cio__file_may_orphan(f)) {
         op.run = read_thunk; /* one read(2) into the bounce buffer, scattered after */
-        return run_bounced(f, &op);
+        return out(run_bounced(f, &op));
     }
-    return run(f, i, &op);
+    return out(run(f, i, &op));
 }
 
 ssize_t cio_readv(cio_file *f, const struct iovec *iov, int iovcnt)
