@@ -275,6 +275,11 @@ int cio__pipe_cloexec(int fds[2]);
  * static thread-local storage, to add to the size asked (0 where it takes
  * none). */
 size_t cio__stack_tls_bytes(void);
+/* The stack size to ask for a library thread that is to run on want bytes
+ * (cio_options.stack_size): at least PTHREAD_STACK_MIN, plus the static
+ * TLS the C library takes from it.  The timer thread gets the workers'
+ * size, not RLIMIT_STACK's (which a NULL attr would give it). */
+size_t cio__thread_stack(size_t want);
 
 /* ---- platform/wtimer_*.c: a timer that signals one worker ---- */
 
@@ -373,7 +378,9 @@ extern const cio__sleeper cio__sleeper_cond;
 extern const cio__sleeper cio__sleeper_timerfd; /* open() -ENOSYS off Linux */
 
 void cio__timer_init(cio__timer *t, const cio__timer_ops *ops);
-int cio__timer_start(int kind); /* CIO_TIMER_*; the thread starts lazily */
+/* CIO_TIMER_*; the thread starts lazily, on a stack of stack_size bytes
+ * (as cio__thread_stack makes it). */
+int cio__timer_start(int kind, size_t stack_size);
 void cio__timer_stop(void);
 int cio__timer_arm(cio__timer *t, cio_time_t when); /* insert or move */
 void cio__timer_disarm(cio__timer *t);

@@ -90,7 +90,7 @@ static int start_locked(int install)
         return e;
     }
     cio__pool_config cfg = {lib.opt.max_threads, lib.opt.stack_size};
-    e = cio__timer_start(lib.opt.timer);
+    e = cio__timer_start(lib.opt.timer, cio__thread_stack(lib.opt.stack_size));
     if (!e)
         e = cio__pool_start(&cfg);
     if (e < 0) {

@@ -13,4 +13,10 @@ if(TARGET cio-cat AND TARGET cio-run)
     # its dozens of processes would load the machine under the timing of
     # the other suites: it runs alone.
     set_tests_properties(test_tools PROPERTIES RUN_SERIAL TRUE)
+    # A thread that cannot be made, in a tool (LD_PRELOAD).
+    add_library(cio_fail_thread MODULE fail_thread.c)
+    target_link_libraries(cio_fail_thread PRIVATE ${CMAKE_DL_LIBS})
+    target_compile_definitions(test_tools PRIVATE
+        CIO_FAIL_THREAD="$<TARGET_FILE:cio_fail_thread>")
+    add_dependencies(test_tools cio_fail_thread)
 endif()

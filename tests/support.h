@@ -44,6 +44,18 @@
 #endif
 #endif
 
+/* CIO_TEST_ON_VALGRIND(): nonzero under valgrind, which runs one thread
+ * at a time and keeps an address space of its own. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CIO_TEST_ON_VALGRIND() RUNNING_ON_VALGRIND
+#endif
+#endif
+#ifndef CIO_TEST_ON_VALGRIND
+#define CIO_TEST_ON_VALGRIND() 0
+#endif
+
 #define NS_PER_MS ((cio_time_t)1000000)
 
 /* ---- time ---------------------------------------------------------------- */

@@ -35,18 +35,6 @@
 #endif
 #endif
 
-/* valgrind runs one thread at a time: sixteen threads that spin starve
- * any other there, library or not. */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define CIO_TEST_ON_VALGRIND() RUNNING_ON_VALGRIND
-#endif
-#endif
-#ifndef CIO_TEST_ON_VALGRIND
-#define CIO_TEST_ON_VALGRIND() 0
-#endif
-
 #ifdef CIO_TSAN
 /* A test's child uses the library, which starts threads there: allowed
  * after a fork of a multi-threaded process only with this. */

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define JOIN_MS 5000
@@ -565,6 +566,75 @@ static void an_op_queued_behind_a_failed_thread_start_is_not_stranded(void **sta
     }
 }
 
+/* ---- the library's threads' stacks ------------------------------------------------- */
+
+/* The process's virtual size in bytes (VmSize), 0 if unknown. */
+static size_t vm_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* In a child: a deadline set with a default thread stack of 1 GiB (what
+ * RLIMIT_STACK at 1 GiB gives a program from its start; glibc reads the
+ * limit then) and the address space limited to what there is now plus
+ * 256 MiB; 77 where that cannot be arranged. */
+static int set_a_deadline_under_a_huge_rlimit_stack(void)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    pthread_attr_t big;
+    if (pthread_attr_init(&big) != 0 || pthread_attr_setstacksize(&big, (size_t)1 << 30) != 0 ||
+        pthread_setattr_default_np(&big) != 0)
+        return 77;
+    size_t vm = vm_size();
+    struct rlimit as = {vm + (256u << 20), vm + (256u << 20)};
+    if (!vm || setrlimit(RLIMIT_AS, &as) != 0)
+        return 77;
+#else
+    return 77;
+#endif
+    cio_options o = {.stack_size = 64 * 1024};
+    int p[2];
+    if (cio_init(&o) != 0 || make_pipe(p) != 0)
+        return 2;
+    cio_file *f = cio_fdopen(p[0]);
+    if (!f)
+        return 3;
+    return cio_set_read_deadline(f, cio_after_ms(1000)) == 0 ? 0 : 4;
+}
+
+/* cio_options.stack_size sizes every thread the library makes, the timer
+ * thread too: one made with no attributes takes its stack from
+ * RLIMIT_STACK, and with that at 1 GiB and the address space limited, it
+ * could not be made and no deadline could be set (EAGAIN), while the
+ * workers started fine. */
+static void the_timer_thread_runs_on_stack_size_not_rlimit_stack(void **state)
+{
+    (void)state;
+#if defined(CIO_ASAN) || defined(CIO_TSAN)
+    skip(); /* their shadow memory needs terabytes of address space */
+#endif
+    if (CIO_TEST_ON_VALGRIND())
+        skip();
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(set_a_deadline_under_a_huge_rlimit_stack());
+    int st = child_status_within(pid, (double)scaled_ms(JOIN_MS));
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* ---- a worker's timer cannot be made ------------------------------------------------ */
 
 /* No worker, and the last one to start got its timer. */
@@ -925,6 +995,7 @@ int main(void)
         T(with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close),
         T(a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written),
         T(an_op_queued_behind_a_failed_thread_start_is_not_stranded),
+        T(the_timer_thread_runs_on_stack_size_not_rlimit_stack),
         T(an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open),
         T(an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one),
         T(every_failure_on_a_cold_start_is_reported_and_leaks_nothing),

@@ -455,6 +455,95 @@ static void run_closed_output_is_named_and_exits_125(void **state)
     }
 }
 
+/* ---- a thread the library cannot make (the LD_PRELOAD shim) ------------ */
+
+/* The shell words that load the shim into a tool with CIO_TEST_FAIL_THREAD
+ * = fail, and make it leave a mark; NULL (the test skips) where it cannot
+ * work: a sanitizer's runtime must come first in the process. */
+static const char *shim_env(const char *fail, char *mark, size_t mark_len)
+{
+#if defined(CIO_ASAN) || defined(CIO_TSAN)
+    (void)fail;
+    (void)mark;
+    (void)mark_len;
+    return NULL;
+#else
+    static char env[512];
+    strcpy(mark, "/tmp/cio_shim_XXXXXX");
+    int fd = mkstemp(mark);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(mark);
+    (void)mark_len;
+    snprintf(env, sizeof env, "env LD_PRELOAD=%s CIO_TEST_FAIL_THREAD=%s CIO_TEST_SHIM_MARK=%s",
+             CIO_FAIL_THREAD, fail, mark);
+    return env;
+#endif
+}
+
+/* The shim loaded (the tool is not static); the mark removed. */
+static bool shim_took(const char *mark)
+{
+    bool took = access(mark, F_OK) == 0;
+    unlink(mark);
+    return took;
+}
+
+/* cio-cat(1): --idle is a promise.  When the deadline cannot be set (the
+ * timer thread cannot be made), the read must not go on without it: a
+ * message naming the input and 1, at once, not a copy that waits for the
+ * input's end (here 3 s away, and it could be never). */
+static void cat_fails_when_its_deadline_cannot_be_set(void **state)
+{
+    (void)state;
+    char mark[64], script[1024];
+    const char *env = shim_env("1", mark, sizeof mark); /* its first thread: the timer */
+    if (!env)
+        skip();
+    snprintf(script, sizeof script, "(sleep 3; echo late) | %s %s --idle 0.3", env, CIO_CAT);
+    struct result r = RUN(NULL, "sh", "-c", script);
+    if (!shim_took(mark)) {
+        result_free(&r);
+        skip();
+    }
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "cio-cat: standard input: Resource temporarily unavailable"));
+    result_free(&r);
+}
+
+/* cio-run(1): a relay whose read fails (no worker thread for it) loses
+ * CMD's output as surely as a failed write: a message naming the stream,
+ * CMD stopped, 125; never 0 with the output missing.  (If the thread that
+ * fails is the one that waits for CMD instead, it tries again: all is
+ * relayed, 0.) */
+static void run_relay_that_cannot_read_exits_125_not_0(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        char mark[64], script[1024];
+        const char *env = shim_env("attr:1", mark, sizeof mark); /* the library's first */
+        if (!env)
+            skip();
+        snprintf(script, sizeof script, "%s %s -k 0 -- sh -c 'sleep 0.2; echo out; echo err >&2'",
+                 env, CIO_RUN);
+        struct result r = RUN(NULL, "sh", "-c", script);
+        if (!shim_took(mark)) {
+            result_free(&r);
+            skip();
+        }
+        if (r.status == 0) {
+            assert_string_equal(r.out, "out\n");
+            assert_string_equal(r.err, "err\n");
+        } else {
+            assert_int_equal(r.status, 125);
+            assert_non_null(strstr(r.err, "cio-run: CMD's standard "));
+            assert_non_null(strstr(r.err, ": Resource temporarily unavailable"));
+        }
+        result_free(&r);
+    }
+}
+
 /* Run argv with stdout to a pipe that nobody reads; its status, and how
  * long it took in *ms. */
 static int run_unread(char *const argv[], double *ms)
@@ -1105,6 +1194,8 @@ int main(int argc, char **argv)
         T(run_cannot_run_or_find_or_parse),
         T(run_out_of_descriptors_exits_125),
         T(run_timeout_continues_a_stopped_cmd),
+        T(cat_fails_when_its_deadline_cannot_be_set),
+        T(run_relay_that_cannot_read_exits_125_not_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,10 @@ static int put_out(struct cat *c, size_t n)
 static int copy(struct cat *c, cio_file *in, const char *name)
 {
     for (;;) {
-        cio_set_read_deadline(in, next_deadline(c));
+        if (cio_set_read_deadline(in, next_deadline(c)) < 0) {
+            tool_warn(name, errno); /* no timer for it: the read would not give up */
+            return 1;
+        }
         ssize_t n = cio_read(in, c->buf, sizeof c->buf);
         if (n == 0)
             return 0;

@@ -44,7 +44,7 @@ struct relay {
     struct run *run;
     cio_file *in;
     cio_file *out; /* our stdout or stderr */
-    const char *out_name;
+    const char *in_name, *out_name;
     char carry[TEXT_MAX]; /* the last bytes of this stream, for --expect */
     size_t carried;
     pthread_t thread;
@@ -59,8 +59,8 @@ struct run {
     pthread_cond_t cv;      /* any of the fields below changed */
     cio_time_t last_output; /* mu */
     int writing;            /* mu: relays inside a write of ours */
-    int out_err;            /* mu: errno of a write of ours that failed, or 0 */
-    const char *out_name;   /* mu: the stream it failed on */
+    int out_err;            /* mu: errno of a relay that failed (a write of ours, */
+    const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
     int exited, status;     /* mu */
     int copy_taken;         /* mu: a signal came after CMD had gone, taken as CMD's */
@@ -159,7 +159,15 @@ static void *relay_main(void *arg)
         if (err)
             break; /* output is being lost: the controller stops CMD */
     }
+    /* A read that failed (no worker thread, no memory) would lose what CMD
+     * writes next as surely as a failed write: not an end of file.
+     * ETIMEDOUT is ours: drain_locked stops the relays that way. */
+    int err = n < 0 && errno != ETIMEDOUT ? errno : 0;
     pthread_mutex_lock(&r->mu);
+    if (err && !r->out_err) {
+        r->out_err = err;
+        r->out_name = rl->in_name;
+    }
     r->relays--;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -170,8 +178,11 @@ static void *waiter_main(void *arg)
 {
     struct run *r = arg;
     int st = 0;
-    while (cio_child_wait(r->child, &st, CIO_NO_DEADLINE) < 0 && errno != ECHILD)
-        ;
+    while (cio_child_wait(r->child, &st, CIO_NO_DEADLINE) < 0 && errno != ECHILD) {
+        struct timespec pause = {0, 10 * 1000 * 1000}; /* no worker now: not a spin */
+        if (errno == EAGAIN || errno == ENOMEM)
+            nanosleep(&pause, NULL);
+    }
     pthread_mutex_lock(&r->mu);
     r->exited = 1;
     r->status = st;
@@ -373,12 +384,14 @@ static int init_sync(struct run *r)
 static int start_threads(struct run *r, cio_file *outs[2])
 {
     static const char *const names[2] = {"standard output", "standard error"};
+    static const char *const cmd_names[2] = {"CMD's standard output", "CMD's standard error"};
     int which[2] = {CIO_STDOUT, CIO_STDERR};
     r->relays = 2;
     for (int i = 0; i < 2; i++) {
         r->relay[i] = (struct relay){.run = r,
                                      .in = cio_child_file(r->child, which[i]),
                                      .out = outs[i],
+                                     .in_name = cmd_names[i],
                                      .out_name = names[i]};
         if (pthread_create(&r->relay[i].thread, NULL, relay_main, &r->relay[i]))
             return -1;

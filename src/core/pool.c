@@ -413,6 +413,17 @@ int cio__pool_unqueue(cio__op *op)
     return found;
 }
 
+size_t cio__thread_stack(size_t want)
+{
+    size_t s = want < (size_t)PTHREAD_STACK_MIN ? (size_t)PTHREAD_STACK_MIN : want;
+    /* The size asked is the thread's to run on, whatever the program's
+     * thread-local storage takes from it (glibc: platform/stacktls_phdr.c). */
+    size_t tls = cio__stack_tls_bytes();
+    if (tls > SIZE_MAX - s)
+        tls = 0; /* absurd: let pthread_create say so */
+    return s + tls;
+}
+
 int cio__pool_start(const cio__pool_config *cfg)
 {
     static int once;
@@ -422,14 +433,7 @@ int cio__pool_start(const cio__pool_config *cfg)
         once = 1;
     }
     pool.cfg = *cfg;
-    if (pool.cfg.stack_size < (size_t)PTHREAD_STACK_MIN)
-        pool.cfg.stack_size = (size_t)PTHREAD_STACK_MIN;
-    /* The size asked is the worker's to run on, whatever the program's
-     * thread-local storage takes from it (glibc: platform/stacktls_phdr.c). */
-    size_t tls = cio__stack_tls_bytes();
-    if (tls > SIZE_MAX - pool.cfg.stack_size)
-        tls = 0; /* absurd: let pthread_create say so */
-    pool.cfg.stack_size += tls;
+    pool.cfg.stack_size = cio__thread_stack(cfg->stack_size);
     pool.stopping = 0;
     pthread_mutex_unlock(&pool.mu);
     return 0;

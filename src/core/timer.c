@@ -24,6 +24,7 @@ static struct {
     cio__heap heap;
     const cio__sleeper *sleeper; /* NULL until cio__timer_start */
     int running, stop;
+    size_t stack; /* the thread's stack size */
     pthread_t tid;
     cio_time_t sleeping_until; /* what the thread was told; 0 = forever */
 } timer = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -88,11 +89,17 @@ static int ensure_thread_locked(void)
      * The timer waits in the heap, and the restart starts the thread. */
     if (timer.running || timer.stop)
         return 0;
+    pthread_attr_t attr;
+    int e = pthread_attr_init(&attr);
+    if (e)
+        return -e;
+    pthread_attr_setstacksize(&attr, timer.stack);
     sigset_t mask, old;
     cio__signal_worker_mask(&mask);
     pthread_sigmask(SIG_SETMASK, &mask, &old);
-    int e = pthread_create(&timer.tid, NULL, timer_main, NULL);
+    e = pthread_create(&timer.tid, &attr, timer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
     if (e)
         return -EAGAIN;
     timer.running = 1;
@@ -156,7 +163,7 @@ unsigned cio__timer_count(void)
     return n;
 }
 
-int cio__timer_start(int kind)
+int cio__timer_start(int kind, size_t stack_size)
 {
     const cio__sleeper *s = kind == CIO_TIMER_HEAP ? &cio__sleeper_cond : &cio__sleeper_timerfd;
     int e = s->open();
@@ -167,6 +174,7 @@ int cio__timer_start(int kind)
     pthread_mutex_lock(&timer.mu);
     timer.sleeper = s;
     timer.stop = 0;
+    timer.stack = stack_size;
     e = timer.heap.n ? ensure_thread_locked() : 0; /* deadlines from before */
     pthread_mutex_unlock(&timer.mu);
     return e;
