@@ -77,11 +77,13 @@ static bool hit(struct arming *a)
 /* How long a failing pthread_create takes on this thread (0: no time), as
  * it can under the limit that fails it. */
 static _Thread_local unsigned slow_failure_ms;
+static atomic_int failures_begun; /* failing calls begun, on any thread */
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
     if (!hit(&threads_armed))
         return __real_pthread_create(t, a, fn, arg);
+    atomic_fetch_add(&failures_begun, 1);
     if (slow_failure_ms)
         sleep_us(slow_failure_ms * 1000u);
     return EAGAIN;
@@ -566,6 +568,61 @@ static void an_op_queued_behind_a_failed_thread_start_is_not_stranded(void **sta
     }
 }
 
+static bool failures_begun_at_least(void *arg)
+{
+    return atomic_load(&failures_begun) >= *(int *)arg;
+}
+
+static bool a_worker_idle(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads_idle > 0;
+}
+
+/* The same with a worker left: with max_threads = 2, W runs a read on A;
+ * X's start fails, and B queued behind it gets a start of its own, which
+ * fails too (every start on X's thread does, slowly).  W, busy when B's
+ * start began, goes idle while it fails: B must go to W, not back to a
+ * queue that no thread will look at again. */
+static void an_op_whose_own_start_fails_goes_to_a_worker_gone_idle(void **state)
+{
+    (void)state;
+    cio_options opt = {.max_threads = 2};
+    assert_int_equal(cio_init(&opt), 0);
+    cio_set_trace(count_starts, NULL);
+    struct pipe_file a, b, x;
+    open_pipe_file(&a);
+    open_pipe_file(&b);
+    open_pipe_file(&x);
+    struct op_thread *ta = start_reader(a.f, 8); /* W */
+    assert_true(wait_in_syscall_on(a.r, CIO_READ, 1, JOIN_MS));
+    atomic_store(&failures_begun, 0);
+    struct failing_start fs = {.f = x.f, .nth = -1};
+    unsigned before = atomic_load(&starts_on[x.r]);
+    assert_int_equal(pthread_create(&fs.thread, NULL, read_with_a_failing_start, &fs), 0);
+    struct start_wait sw = {x.r, before + 1};
+    assert_true(wait_until(started_on, &sw, JOIN_MS));
+    before = atomic_load(&starts_on[b.r]);
+    struct op_thread *tb = start_reader(b.f, 8);
+    wait_handed_over(tb, b.r, before); /* queued: two threads, one starting */
+    int two = 2;
+    assert_true(wait_until(failures_begun_at_least, &two, JOIN_MS)); /* B's own start */
+    write_str(a.w, "a");
+    assert_read(ta, "a");
+    assert_true(wait_until(a_worker_idle, NULL, JOIN_MS)); /* W, before B's start fails */
+    assert_int_equal(pthread_join(fs.thread, NULL), 0);
+    assert_int_equal(fs.result, -1);
+    assert_int_equal(fs.err, EAGAIN);
+    write_str(b.w, "b");
+    assert_read(tb, "b");
+    cio_set_trace(NULL, NULL);
+    close_pipe_file(&a);
+    close_pipe_file(&b);
+    close_pipe_file(&x);
+}
+
 /* ---- the library's threads' stacks ------------------------------------------------- */
 
 /* The process's virtual size in bytes (VmSize), 0 if unknown. */
@@ -995,6 +1052,7 @@ int main(void)
         T(with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close),
         T(a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written),
         T(an_op_queued_behind_a_failed_thread_start_is_not_stranded),
+        T(an_op_whose_own_start_fails_goes_to_a_worker_gone_idle),
         T(the_timer_thread_runs_on_stack_size_not_rlimit_stack),
         T(an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open),
         T(an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one),

@@ -292,26 +292,34 @@ static int start_worker(struct cio__worker *w, cio__op **back)
  * started after pool.mu is let go: it costs milliseconds under load, and a
  * lock holder that is slow or preempted makes every other thread queue
  * behind it, each of them then waiting its turn for a CPU once woken. */
+/* Hand op to the most recently idle worker, if there is one: that worker,
+ * or NULL.  pool.mu held.  Signalled under pool.mu, unlike a thread's
+ * start: the worker's futex word, woken after the unlock, was tried and
+ * was slower (a cancel on one CPU 1.9-2.1x its floor at p50 against 1.55x)
+ * with no gain under load (docs/performance.md, fifth round).  A condvar
+ * cannot be signalled later: the worker may retire and be freed once the
+ * lock is free. */
+static struct cio__worker *hand_idle_locked(cio__op *op)
+{
+    struct cio__worker *w = pool.idle_head;
+    if (!w)
+        return NULL;
+    idle_unlink(w);
+    w->op = op;
+    op->handed = w;
+    pthread_cond_signal(&w->cv);
+    return w;
+}
+
 int cio__pool_submit(cio__op *op)
 {
     int e = 0;
-    struct cio__worker *fresh = NULL;
+    struct cio__worker *fresh = NULL, *w;
     pthread_mutex_lock(&pool.mu);
-    struct cio__worker *w = pool.idle_head;
     op->handed = NULL;
     if (pool.stopping) {
         e = -ECANCELED;
-    } else if (w) {
-        idle_unlink(w);
-        w->op = op;
-        op->handed = w;
-        /* Signalled under pool.mu, unlike the thread start below: the
-         * worker's futex word, woken after the unlock, was tried and was
-         * slower (a cancel on one CPU 1.9-2.1x its floor at p50 against
-         * 1.55x) with no gain under load (docs/performance.md, fifth
-         * round).  A condvar cannot be signalled later: the worker may
-         * retire and be freed once the lock is free. */
-        pthread_cond_signal(&w->cv);
+    } else if ((w = hand_idle_locked(op)) != NULL) {
         e = !w->timer.ok; /* with a timer, it delivers the deadline */
     } else if (pool.threads < pool.cfg.max_threads) {
         /* Whether it gets a timer is not known until it runs; as the last
@@ -336,21 +344,30 @@ int cio__pool_submit(cio__op *op)
 
 /* Ops that a submit queued while a thread was starting counted that thread
  * as a worker ahead of them; if it could not be made, nobody may be left
- * to take them.  While there is room under the cap, the queue's head gets
- * a worker of its own.  If that thread cannot be made either, the head goes
- * back to the front of the queue when some worker is left to take it (it
- * waits as behind a full pool); when none is, the whole queue fails, each
- * op with its reason if it has one by now, else with the start's error, as
- * the submit that failed did.  No lock held: failing an op takes its own.
- * Every op popped here is this thread's alone until it is started, pushed
- * back or failed: a canceller's cio__pool_unqueue cannot find it, and its
- * caller waits for it to be DONE. */
+ * to take them.  A worker gone idle meanwhile takes them first; then,
+ * while there is room under the cap, the queue's head gets a worker of its
+ * own.  If that thread cannot be made either, the head
+ *   - fails alone, with its reason, if it got one meanwhile;
+ *   - goes to a worker gone idle meanwhile;
+ *   - or back to the front of the queue, if a worker is left, busy: it
+ *     waits as behind a full pool;
+ *   - else fails with the whole queue, each op with its reason if it has
+ *     one, or with the start's error, as the submit that failed did.
+ * No lock held: failing an op takes its own.  An op popped here is this
+ * thread's alone (its caller waits for DONE), but while its worker starts:
+ * then a canceller may take it back from that worker (start_worker's
+ * *back is NULL).  An op to fail leaves the queue for good under pool.mu
+ * (queued = 0), so no canceller unlinks it from a list that is no longer
+ * the pool's: the canceller only sets the reason, which the failure then
+ * reports. */
 void cio__pool_rescue(void)
 {
     for (;;) {
         cio__op *op = NULL;
         struct cio__worker *w = NULL;
         pthread_mutex_lock(&pool.mu);
+        while (!pool.stopping && pool.queue && pool.idle_head)
+            hand_idle_locked(queue_pop());
         if (!pool.stopping && pool.queue && pool.threads < pool.cfg.max_threads) {
             op = queue_pop();
             w = new_worker_locked(op);
@@ -363,23 +380,30 @@ void cio__pool_rescue(void)
         if (e == 0 || !back)
             continue;
         cio__op *doomed = NULL;
+        int go_on = 0;
         pthread_mutex_lock(&pool.mu);
-        if (pool.threads > 0 && !pool.stopping && !cio__op_stop_reason(back)) {
+        if (cio__op_stop_reason(back)) {
+            doomed = back;
+            back->qnext = NULL;
+            go_on = 1;
+        } else if (!pool.stopping && hand_idle_locked(back)) {
+            /* a worker gone idle meanwhile has it */
+        } else if (!pool.stopping && pool.threads > 0) {
             queue_push_front(back);
         } else {
-            back->qnext = pool.queue; /* the rest of the queue with it */
+            back->qnext = pool.queue;
             pool.queue = pool.queue_tail = NULL;
             doomed = back;
         }
+        for (cio__op *o = doomed; o; o = o->qnext)
+            o->queued = 0;
         pthread_mutex_unlock(&pool.mu);
-        if (!doomed)
-            return;
-        while (doomed) {
-            cio__op *next = doomed->qnext;
-            doomed->queued = 0;
+        for (cio__op *next; doomed; doomed = next) {
+            next = doomed->qnext; /* before it is failed: its caller may go */
             cio__op_fail_unstarted(doomed, -e);
-            doomed = next;
         }
+        if (!go_on)
+            return;
     }
 }
 
