@@ -501,7 +501,8 @@ static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and
  * while (the arming is per thread). */
 struct failing_start {
     cio_file *f;
-    long nth; /* which of its thread starts fail (-1: all) */
+    long nth;         /* which of its thread starts fail (-1: all) */
+    unsigned slow_ms; /* how long each failure takes (0: 300 ms, scaled) */
     pthread_t thread;
     ssize_t result;
     int err;
@@ -513,7 +514,7 @@ static void *read_with_a_failing_start(void *arg)
     struct failing_start *fs = arg;
     block_cancel_signal_in_this_thread();
     char c;
-    slow_failure_ms = (unsigned)scaled_ms(300);
+    slow_failure_ms = fs->slow_ms ? fs->slow_ms : (unsigned)scaled_ms(300);
     fail_thread_creation(fs->nth);
     fs->result = cio_read(fs->f, &c, 1);
     fs->err = errno;
@@ -599,7 +600,10 @@ static void an_op_whose_own_start_fails_goes_to_a_worker_gone_idle(void **state)
     struct op_thread *ta = start_reader(a.f, 8); /* W */
     assert_true(wait_in_syscall_on(a.r, CIO_READ, 1, JOIN_MS));
     atomic_store(&failures_begun, 0);
-    struct failing_start fs = {.f = x.f, .nth = -1};
+    /* Not scaled: W retires after 5 s idle, and must still be there when
+     * B's start fails (a slower machine only makes W late to go idle, and
+     * then it takes B from the queue). */
+    struct failing_start fs = {.f = x.f, .nth = -1, .slow_ms = 1500};
     unsigned before = atomic_load(&starts_on[x.r]);
     assert_int_equal(pthread_create(&fs.thread, NULL, read_with_a_failing_start, &fs), 0);
     struct start_wait sw = {x.r, before + 1};

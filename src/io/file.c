@@ -714,10 +714,15 @@ static void reset_for_child(cio_file *f)
     f->ops = 0;
     f->spans = 0;
     /* No orphan runs in the child either: the references they held go,
-     * and so does the timer that re-signals them (its fire would walk
-     * ops whose workers the pool has forgotten). */
+     * with the ops themselves (each its own block, run_bounced's, that no
+     * thread here will touch), and so does the timer that re-signals them
+     * (its fire would walk ops whose workers the pool has forgotten). */
     atomic_fetch_sub(&f->refs, f->orphans);
     f->orphans = 0;
+    for (cio__op *op = f->dir[CIO__R].orphans, *next; op; op = next) {
+        next = op->fnext;
+        free(op);
+    }
     cio__timer_disarm(&f->dir[CIO__R].kick);
     for (int i = 0; i < 2; i++) {
         struct dir *d = &f->dir[i];
