@@ -629,6 +629,10 @@ static void an_op_whose_own_start_fails_goes_to_a_worker_gone_idle(void **state)
 
 /* ---- the library's threads' stacks ------------------------------------------------- */
 
+/* Where a program can set the default stack of the threads it makes
+ * (glibc; what RLIMIT_STACK at a program's start decides). */
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+
 /* The process's virtual size in bytes (VmSize), 0 if unknown. */
 static size_t vm_size(void)
 {
@@ -647,9 +651,8 @@ static size_t vm_size(void)
  * RLIMIT_STACK at 1 GiB gives a program from its start; glibc reads the
  * limit then) and the address space limited to what there is now plus
  * 256 MiB; 77 where that cannot be arranged. */
-static int set_a_deadline_under_a_huge_rlimit_stack(void)
+static int set_a_deadline_under_a_huge_default_stack(void)
 {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
     pthread_attr_t big;
     if (pthread_attr_init(&big) != 0 || pthread_attr_setstacksize(&big, (size_t)1 << 30) != 0 ||
         pthread_setattr_default_np(&big) != 0)
@@ -658,9 +661,6 @@ static int set_a_deadline_under_a_huge_rlimit_stack(void)
     struct rlimit as = {vm + (256u << 20), vm + (256u << 20)};
     if (!vm || setrlimit(RLIMIT_AS, &as) != 0)
         return 77;
-#else
-    return 77;
-#endif
     cio_options o = {.stack_size = 64 * 1024};
     int p[2];
     if (cio_init(&o) != 0 || make_pipe(p) != 0)
@@ -670,6 +670,12 @@ static int set_a_deadline_under_a_huge_rlimit_stack(void)
         return 3;
     return cio_set_read_deadline(f, cio_after_ms(1000)) == 0 ? 0 : 4;
 }
+#else
+static int set_a_deadline_under_a_huge_default_stack(void)
+{
+    return 77;
+}
+#endif
 
 /* cio_options.stack_size sizes every thread the library makes, the timer
  * thread too: one made with no attributes takes its stack from
@@ -688,7 +694,7 @@ static void the_timer_thread_runs_on_stack_size_not_rlimit_stack(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(set_a_deadline_under_a_huge_rlimit_stack());
+        _exit(set_a_deadline_under_a_huge_default_stack());
     int st = child_status_within(pid, (double)scaled_ms(JOIN_MS));
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) == 77)
