@@ -1006,7 +1006,10 @@ static void every_failure_on_a_cold_start_is_reported_and_leaks_nothing(void **s
                 fail_allocation(k);
             else
                 fail_thread_creation(k);
-            cio_time_t d = cio_after_ms(20);
+            /* far enough that a slow machine (ThreadSanitizer) cannot pass
+             * it before the read asks for its worker: then nothing would
+             * be tried, and the sweep would end early */
+            cio_time_t d = cio_after_ms(scaled_ms(200));
             int r1 = cio_set_read_deadline(p.f, d), e1 = errno;
             char c;
             ssize_t r2 = r1 == 0 ? cio_read(p.f, &c, 1) : 0;

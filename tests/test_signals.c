@@ -894,8 +894,21 @@ static int child_closes_then_uses_the_library(void *arg)
 /* Rule 13: after the library was used, a forked child can use it (its
  * threads are rebuilt): a read times out properly and a cancel works; the
  * parent keeps working too. */
+/* ThreadSanitizer cannot follow a child that makes threads after a fork
+ * of a process that had others: it ends it with "thread leak" (exit 66)
+ * or trips on a thread id reused there ("dup thread with used id").  The
+ * other builds, AddressSanitizer's and valgrind's included, keep these
+ * tests. */
+static void skip_under_tsan(void)
+{
+#if defined(CIO_TSAN)
+    skip();
+#endif
+}
+
 static void a_forked_child_can_use_the_library(void **state)
 {
+    skip_under_tsan();
     (void)state;
     assert_int_equal(timed_out_read(10), 0);
     run_in_child(child_uses_the_library, NULL);
@@ -907,6 +920,7 @@ static void a_forked_child_can_use_the_library(void **state)
  * after the fork. */
 static void a_fork_during_a_blocked_read_leaves_the_parents_read_intact(void **state)
 {
+    skip_under_tsan();
     (void)state;
     int p[2];
     assert_int_equal(make_pipe(p), 0);
@@ -1087,6 +1101,7 @@ static long fork_and_return_in_both(void *arg)
  * once, and the parent's call returns the pid as fn said. */
 static void a_child_that_returns_from_the_fn_it_was_forked_in_exits_127(void **state)
 {
+    skip_under_tsan();
     (void)state;
     long pid = cio_call(fork_and_return_in_both, NULL, CIO_NO_DEADLINE);
     assert_true(pid > 0);
@@ -1134,6 +1149,7 @@ static bool call_is_running(void *arg)
  * child gets a working library, and the shutdown completes. */
 static void a_fork_in_a_fn_while_cio_shutdown_waits_for_it_goes_through(void **state)
 {
+    skip_under_tsan();
     (void)state;
     struct fork_in_shutdown s = {.status = -1};
     pthread_t t;
@@ -1192,6 +1208,7 @@ static void *read_a_line(void *arg)
  * turn behind it. */
 static void ops_in_flight_in_the_parent_do_not_exist_in_the_child(void **state)
 {
+    skip_under_tsan();
     (void)state;
     int p[2];
     assert_int_equal(make_pipe(p), 0);
