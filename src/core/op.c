@@ -399,7 +399,7 @@ static int stale_reason(cio__op *op)
 void cio__op_fail_unstarted(cio__op *op, int e)
 {
     pthread_mutex_lock(op->mu);
-    int mine, reason = reason_or_due(op, &mine);
+    int reason = cio__op_stop_or_due(op);
     finish_locked(op, cut_result(op, reason ? reason : e));
     pthread_mutex_unlock(op->mu);
 }
