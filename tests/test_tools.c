@@ -769,6 +769,27 @@ static void run_second_signal_after_cmd_has_gone_ends_cio_run(void **state)
     second_signal_ends_it(pid, SIGINT, out);
 }
 
+/* A signal passed on to CMD while it runs is one of the two: CMD dies of
+ * SIGTERM through cio-run, and the next SIGTERM, while cio-run is stuck
+ * writing to a reader that takes nothing, ends cio-run (it was taken as
+ * CMD's copy, and a third one was needed). */
+static void run_signal_after_one_passed_on_ends_cio_run(void **state)
+{
+    (void)state;
+    int out;
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec cat /dev/zero", NULL};
+    pid_t pid = start_piped(argv, false, &out);
+    pid_t cmd = read_pid(out);
+    wait_pipe_full(out);
+    assert_int_equal(kill(pid, SIGTERM), 0); /* passed on: CMD dies of it */
+    wait_reaped(cmd);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int st = child_status_within(pid, scaled_ms(LIMIT_MS));
+    close(out);
+    assert_true(st != -1 && WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+}
+
 /* This program, run again with CATCH_INT as its argument, as a CMD that
  * catches SIGINT (its handler exits 3), then prints its pid on a line and
  * output without end. */
@@ -1181,6 +1202,7 @@ int main(int argc, char **argv)
         T(run_slow_reader_gets_every_byte_and_sigterm_twice_ends_it),
         T(run_signal_that_killed_cmd_is_taken_as_passed_on),
         T(run_second_signal_after_cmd_has_gone_ends_cio_run),
+        T(run_signal_after_one_passed_on_ends_cio_run),
         T(run_signal_that_cmd_caught_is_taken_as_passed_on),
         T(run_passed_on_signal_continues_a_stopped_cmd),
         T(run_reports_the_status_with_sigchld_ignored),

@@ -63,7 +63,7 @@ struct run {
     const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
     int exited, status;     /* mu */
-    int copy_taken;         /* mu: a signal came after CMD had gone, taken as CMD's */
+    int signalled;          /* mu: a signal was passed on to CMD, or taken as its copy */
     int relays;             /* mu: relays still running */
     int sigpipe_ignored;    /* as we found it */
     struct relay relay[2];
@@ -333,26 +333,28 @@ static void die_of(int signo)
  * r->mu: the child is freed only after the waiter has said it exited.
  * Once CMD has gone (cio_child_kill reaps a CMD that has exited and fails
  * with ESRCH), and cio-run is only finishing its output, the first signal
- * is still CMD's, whatever CMD's status: one signal may reach both at once
- * (Ctrl-C to the foreground process group, a terminal's hangup, kill to a
- * process group), and CMD may have died of its copy, or caught it and
- * exited, before we took ours.  Taking ours as passed on changes nothing,
- * and the outcome is CMD's status, not a race.  A second one is for
- * cio-run itself, which dies of it: a way out of a wait for a reader that
- * takes nothing. */
+ * is still CMD's, whatever CMD's status, unless one was already passed on:
+ * one signal may reach both at once (Ctrl-C to the foreground process
+ * group, a terminal's hangup, kill to a process group), and CMD may have
+ * died of its copy, or caught it and exited, before we took ours.  Taking
+ * ours as passed on changes nothing, and the outcome is CMD's status, not
+ * a race.  Any later one is for cio-run itself, which dies of it: the
+ * second signal is a way out of a wait for a reader that takes nothing,
+ * whether the first one reached CMD through us or on its own. */
 static int is_for_cmd_locked(struct run *r, int signo)
 {
     if (!r->exited) {
         if (cio_child_kill(r->child, signo) == 0) {
             cio_child_kill(r->child, SIGCONT);
+            r->signalled = 1;
             return 1;
         }
         if (errno != ESRCH)
             return 0; /* it cannot be passed on */
     }
-    if (r->copy_taken)
+    if (r->signalled)
         return 0;
-    r->copy_taken = 1;
+    r->signalled = 1;
     return 1;
 }
 
