@@ -587,6 +587,33 @@ static void run_total_holds_while_our_reader_takes_nothing(void **state)
     assert_true(ms < bound);
 }
 
+/* A process CMD left behind that writes without end, faster than our
+ * reader takes it, does not keep cio-run: what CMD left in its pipes is
+ * relayed however slow the reader, then what the descendant writes counts
+ * as silence, and the drain ends (cio-run ran for as long as the reader
+ * read).  CMD's status, 0. */
+static void run_descendant_faster_than_our_reader_does_not_hold_it(void **state)
+{
+    (void)state;
+    char *argv[] = {CIO_RUN, "--", "sh", "-c", "yes & exit 0", NULL};
+    int out;
+    pid_t pid = start_piped(argv, false, &out);
+    cio_time_t end = cio_after_ms(scaled_ms(LIMIT_MS) / 2);
+    char buf[4096];
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && cio_now() < end) {
+        if (read(out, buf, sizeof buf) <= 0)
+            break;           /* cio-run has gone */
+        sleep_us(50 * 1000); /* each write of cio-run's waits for us */
+    }
+    if (w == 0) /* its output closed as it exits; or out of time: killed */
+        st = child_status_within(pid, cio_now() < end ? scaled_ms(LIMIT_MS) : 0);
+    close(out);
+    assert_true(st != -1 && WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* The pid that CMD prints as its first line on fd. */
 static pid_t read_pid(int fd)
 {
@@ -1203,6 +1230,7 @@ int main(int argc, char **argv)
         T(run_signal_that_killed_cmd_is_taken_as_passed_on),
         T(run_second_signal_after_cmd_has_gone_ends_cio_run),
         T(run_signal_after_one_passed_on_ends_cio_run),
+        T(run_descendant_faster_than_our_reader_does_not_hold_it),
         T(run_signal_that_cmd_caught_is_taken_as_passed_on),
         T(run_passed_on_signal_continues_a_stopped_cmd),
         T(run_reports_the_status_with_sigchld_ignored),

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,11 @@ struct relay {
     const char *in_name, *out_name;
     char carry[TEXT_MAX]; /* the last bytes of this stream, for --expect */
     size_t carried;
+    /* run's mu: from the drain on, how many more bytes read may still be
+     * CMD's own (what its pipe held then, and one read's worth that may
+     * have been on its way out of it); -1 before (all are) */
+    long long owed;
+    int owed_write; /* run's mu: inside a write of bytes that may be CMD's */
     pthread_t thread;
 };
 
@@ -59,6 +65,7 @@ struct run {
     pthread_cond_t cv;      /* any of the fields below changed */
     cio_time_t last_output; /* mu */
     int writing;            /* mu: relays inside a write of ours */
+    int owed_writes;        /* mu: those of them writing what may be CMD's */
     int out_err;            /* mu: errno of a relay that failed (a write of ours, */
     const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
@@ -129,6 +136,18 @@ static int saw_text(struct relay *rl, const char *p, size_t n)
     return hit;
 }
 
+/* Whether n bytes just read may be CMD's own output: all are until the
+ * drain; from then on only as many as rl->owed says.  r->mu held. */
+static int take_owed_locked(struct relay *rl, size_t n)
+{
+    if (rl->owed < 0)
+        return 1;
+    if (rl->owed == 0)
+        return 0;
+    rl->owed -= (long long)n < rl->owed ? (long long)n : rl->owed;
+    return 1;
+}
+
 static void *relay_main(void *arg)
 {
     struct relay *rl = arg;
@@ -142,12 +161,16 @@ static void *relay_main(void *arg)
          * the idle clock stops until the write is done. */
         pthread_mutex_lock(&r->mu);
         r->writing++;
+        rl->owed_write = take_owed_locked(rl, (size_t)n);
+        r->owed_writes += rl->owed_write;
         pthread_cond_broadcast(&r->cv); /* drain_locked counts time by it */
         pthread_mutex_unlock(&r->mu);
         int err = tool_write_all(rl->out, buf, (size_t)n) < 0 ? errno : 0;
         int hit = !err && r->text && saw_text(rl, buf, (size_t)n);
         pthread_mutex_lock(&r->mu);
         r->writing--;
+        r->owed_writes -= rl->owed_write;
+        rl->owed_write = 0;
         r->last_output = cio_now();
         r->matched |= hit;
         if (err && err != ETIMEDOUT && !r->out_err) { /* ETIMEDOUT: cut (drain_locked) */
@@ -249,15 +272,24 @@ static void stop_locked(struct run *r)
 
 /* Relay what CMD left in the pipes until both are at end of file, or for
  * DRAIN_NS (a descendant may keep a pipe open), not counting the time a
- * relay spends waiting for our reader to take a write: those bytes, and
- * the ones behind them in CMD's pipe, are on their way.  Then stop the
- * relays.  A write our reader is not taking is cut too, but only at `cut`
- * (0: never): DRAIN_NS after a timeout, or when --total passes.  1 when
- * that cut came. */
+ * relay spends waiting for our reader to take a write of what CMD left:
+ * those bytes, and the ones behind them in CMD's pipe, are on their way.
+ * What CMD left is what its pipes hold now (CMD has exited), and what a
+ * relay has read and not yet written; bytes that a descendant writes
+ * after them count no more than silence, or one writing faster than our
+ * reader takes would keep cio-run for as long as the reader reads.  Then
+ * stop the relays.  A write our reader is not taking is cut too, but only
+ * at `cut` (0: never): DRAIN_NS after a timeout, or when --total passes.
+ * 1 when that cut came. */
 static int drain_locked(struct run *r, cio_time_t cut)
 {
+    for (int i = 0; i < 2; i++) {
+        int held = 0; /* where the pipe cannot say, every byte is CMD's */
+        if (ioctl(cio_fileno(r->relay[i].in), FIONREAD, &held) == 0 && held >= 0)
+            r->relay[i].owed = (long long)held + (long long)BUF_SIZE;
+    }
     cio_time_t left = DRAIN_NS, since = cio_now();
-    int cutting = 0, writing = r->writing; /* since `since` (relays say each change) */
+    int cutting = 0, writing = r->owed_writes; /* since `since` (relays say each change) */
     while (r->relays > 0) {
         cio_time_t now = cio_now();
         if (cut != CIO_NO_DEADLINE && now >= cut) {
@@ -267,7 +299,7 @@ static int drain_locked(struct run *r, cio_time_t cut)
         if (!writing)
             left -= now - since;
         since = now;
-        writing = r->writing;
+        writing = r->owed_writes;
         if (!writing && left <= 0)
             break;
         wait_until_locked(r, tool_earlier(writing ? CIO_NO_DEADLINE : now + left, cut));
@@ -391,6 +423,7 @@ static int start_threads(struct run *r, cio_file *outs[2])
     r->relays = 2;
     for (int i = 0; i < 2; i++) {
         r->relay[i] = (struct relay){.run = r,
+                                     .owed = -1,
                                      .in = cio_child_file(r->child, which[i]),
                                      .out = outs[i],
                                      .in_name = cmd_names[i],
