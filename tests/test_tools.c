@@ -931,6 +931,32 @@ static void run_reports_the_status_with_sigchld_ignored(void **state)
     assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 7);
 }
 
+/* SIGHUP ignored by whoever started cio-run (nohup): it stays ignored, for
+ * cio-run and for CMD, which finishes with its own status (timeout(1)
+ * would catch it and pass it on: 129). */
+static void run_keeps_an_ignored_sighup_ignored(void **state)
+{
+    (void)state;
+    int in = open("/dev/null", O_RDWR | O_CLOEXEC);
+    assert_true(in >= 0);
+    /* sh ignores it, then becomes cio-run (start_with sets it to default) */
+    char *argv[] = {"/bin/sh", "-c",
+                    "trap '' HUP; exec \"$0\" -- sh -c 'echo $$; sleep 0.5; exit 7'", CIO_RUN,
+                    NULL};
+    int p[2];
+    cloexec_pipe(p);
+    pid_t pid = start_with(argv, in, p[1]);
+    close(p[1]);
+    close(in);
+    pid_t cmd = read_pid(p[0]); /* CMD runs */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        kill(cmd, SIGHUP); /* ESRCH once it has gone */
+    }
+    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 7);
+    close(p[0]);
+}
+
 /* Our reader goes away: CMD is stopped (not left running on its own), and
  * cio-run dies of SIGPIPE as a pipeline's member does. */
 static void run_reader_gone_stops_cmd_then_dies_of_sigpipe(void **state)
@@ -1234,6 +1260,7 @@ int main(int argc, char **argv)
         T(run_signal_that_cmd_caught_is_taken_as_passed_on),
         T(run_passed_on_signal_continues_a_stopped_cmd),
         T(run_reports_the_status_with_sigchld_ignored),
+        T(run_keeps_an_ignored_sighup_ignored),
         T(run_reader_gone_stops_cmd_then_dies_of_sigpipe),
         T(run_idle_stands_still_while_our_reader_is_slow),
         T(run_killed_by_a_signal_exits_128_plus_n),
