@@ -124,6 +124,13 @@ int cio_init(const cio_options *opt)
     int e = validate(&o);
     if (e < 0)
         return (int)cio__fail(e);
+    /* Inside a cio_call's fn the library runs, or stops: a cio_shutdown
+     * holds lib.mu while it waits for this very worker to leave, and
+     * taking it would wait for ever.  While any library thread lives, the
+     * options are fixed (written under lib.mu before the first thread was
+     * made): nothing to start, only to compare. */
+    if (cio__on_lib_thread)
+        return same(&o, &lib.opt) ? 0 : (int)cio__fail(-EBUSY);
     lock_lib();
     int state = atomic_load(&lib.state);
     if (state != OFF) {

@@ -2,7 +2,8 @@
  * A shim that test_tools loads into a tool with LD_PRELOAD: the Nth
  * pthread_create of the process fails with EAGAIN, as under a limit on
  * threads.  CIO_TEST_FAIL_THREAD=N counts every call; =attr:N only those
- * given attributes (the library's threads, not the tool's own).  When
+ * given attributes (the library's threads, not the tool's own);
+ * =noattr:N only those given none (the tool's own).  When
  * CIO_TEST_SHIM_MARK names a file, the shim creates it as it loads, so
  * that the test knows it took effect (a static program ignores
  * LD_PRELOAD).
@@ -34,8 +35,10 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), v
     static atomic_long counted;
     const char *want = getenv("CIO_TEST_FAIL_THREAD");
     int attr_only = want && strncmp(want, "attr:", 5) == 0;
-    if (want && (!attr_only || a) &&
-        atomic_fetch_add(&counted, 1) + 1 == atol(want + (attr_only ? 5 : 0)))
+    int noattr_only = want && strncmp(want, "noattr:", 7) == 0;
+    int skip = attr_only ? 5 : noattr_only ? 7 : 0;
+    if (want && (!attr_only || a) && (!noattr_only || !a) &&
+        atomic_fetch_add(&counted, 1) + 1 == atol(want + skip))
         return EAGAIN;
     void *p = dlsym(RTLD_NEXT, "pthread_create");
     create_fn real;

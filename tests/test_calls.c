@@ -1805,6 +1805,66 @@ static void shutdown_inside_fn_fails_with_EDEADLK_and_stops_nothing(void **state
     assert_int_equal(cio_call(value_fn, &v, CIO_NO_DEADLINE), 9);
 }
 
+struct init_arg {
+    atomic_int entered;
+    int result, err;
+};
+
+/* Waits until a cio_shutdown has stopped its call (the shutdown then holds
+ * the library while it waits for this worker), then calls cio_init. */
+static long init_while_shutting_down_fn(void *arg)
+{
+    struct init_arg *a = arg;
+    atomic_store(&a->entered, 1);
+    while (!cio_interrupted())
+        sleep_us(100);
+    errno = 0;
+    a->result = cio_init(NULL);
+    a->err = errno;
+    return 0;
+}
+
+static void *call_init_main(void *arg)
+{
+    cio_call(init_while_shutting_down_fn, arg, CIO_NO_DEADLINE);
+    return NULL;
+}
+
+/* A cio_shutdown while a call's fn runs, and fn then calls cio_init (a
+ * component that makes sure the library is up): both return (they waited
+ * for each other for ever), cio_init with 0, its options being the
+ * library's.  In a child, so that a hang is the child's alone. */
+static void init_inside_fn_during_shutdown_returns(void **state)
+{
+    (void)state;
+#if defined(CIO_TSAN)
+    skip(); /* a child that makes threads after a fork (see test_signals) */
+#endif
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (cio_shutdown() != 0 || cio_init(NULL) != 0)
+            _exit(10);
+        struct init_arg a = {.result = -2};
+        pthread_t t;
+        if (pthread_create(&t, NULL, call_init_main, &a) != 0)
+            _exit(11);
+        while (!atomic_load(&a.entered))
+            sleep_us(100);
+        if (cio_shutdown() != 0)
+            _exit(12);
+        pthread_join(t, NULL);
+        _exit(a.result == 0 ? 0 : 13);
+    }
+    int status = child_status_within(pid, (double)scaled_ms(10000));
+    if (status == -1)
+        fail_msg("cio_shutdown and cio_init inside fn waited for each other");
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void shutdown_at_exit(void)
 {
     cio_shutdown();
@@ -2009,6 +2069,7 @@ int main(void)
         T(shutdown_fails_a_blocked_call_with_ECANCELED),
         T(every_resent_signal_is_counted),
         T(shutdown_inside_fn_fails_with_EDEADLK_and_stops_nothing),
+        T(init_inside_fn_during_shutdown_returns),
         T(exit_inside_fn_with_an_atexit_shutdown_ends_the_process),
         T(a_fn_that_changes_its_mask_leaves_the_worker_as_it_was),
         cmocka_unit_test(the_counters_balance_and_nothing_outlives_the_suite),

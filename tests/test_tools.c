@@ -548,6 +548,45 @@ static void run_relay_that_cannot_read_exits_125_not_0(void **state)
     }
 }
 
+/* cio-run(1): a thread of its own that cannot be made (a relay, here)
+ * means CMD's output cannot be relayed: 125 with a message, and CMD is
+ * not left running on its own (it was: still asleep after cio-run had
+ * gone, whatever --total said). */
+static void run_that_cannot_make_its_threads_leaves_no_cmd_behind(void **state)
+{
+    (void)state;
+    char mark[64], script[1024], pidfile[] = "/tmp/cio_tools_pid_XXXXXX";
+    const char *env = shim_env("noattr:1", mark, sizeof mark); /* its first relay */
+    if (!env) {
+        skip();
+        return;
+    }
+    int pf = mkstemp(pidfile);
+    assert_true(pf >= 0);
+    snprintf(script, sizeof script, "%s %s --total 30 -- sh -c 'echo $$ > %s; exec sleep 30'", env,
+             CIO_RUN, pidfile);
+    struct result r = RUN(NULL, "sh", "-c", script);
+    if (!shim_took(mark)) {
+        close(pf);
+        unlink(pidfile);
+        result_free(&r);
+        skip();
+    }
+    sleep_us((unsigned)(dur_ms(0.5) * 1000)); /* a CMD left running writes its pid */
+    char line[32] = "";
+    ssize_t n = pread(pf, line, sizeof line - 1, 0);
+    close(pf);
+    unlink(pidfile);
+    pid_t cmd = n > 0 ? (pid_t)atoi(line) : 0;
+    bool alive = cmd > 0 && kill(cmd, 0) == 0;
+    if (alive)
+        kill(cmd, SIGKILL);
+    assert_false(alive);
+    assert_int_equal(r.status, 125);
+    assert_non_null(strstr(r.err, "cio-run: threads: Resource temporarily unavailable"));
+    result_free(&r);
+}
+
 /* Run argv with stdout to a pipe that nobody reads; its status, and how
  * long it took in *ms. */
 static int run_unread(char *const argv[], double *ms)
@@ -1277,6 +1316,7 @@ int main(int argc, char **argv)
         T(run_timeout_continues_a_stopped_cmd),
         T(cat_fails_when_its_deadline_cannot_be_set),
         T(run_relay_that_cannot_read_exits_125_not_0),
+        T(run_that_cannot_make_its_threads_leaves_no_cmd_behind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -467,6 +467,17 @@ static int spawn_failure(int err)
     }
 }
 
+/* CMD whose output cannot be relayed (a thread of ours could not be
+ * made): killed at once, for nothing it prints can reach anyone, and
+ * reaped here, with no thread of the library's (that one may not be made
+ * either); a waiter of ours that got there first leaves ECHILD. */
+static void stop_unrelayed(cio_child *c)
+{
+    cio_child_kill(c, SIGKILL);
+    while (waitpid(cio_child_pid(c), NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 static int run(struct run *r, char **cmd)
 {
     /* Blocked in every thread from here on, the forwarded ones taken by the
@@ -494,6 +505,7 @@ static int run(struct run *r, char **cmd)
     r->last_output = start;
     if (start_threads(r, outs) < 0) { /* cannot relay: do not leave CMD behind */
         tool_warn("threads", EAGAIN);
+        stop_unrelayed(r->child);
         exit(EXIT_USAGE);
     }
     pthread_mutex_lock(&r->mu);
