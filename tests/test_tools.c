@@ -858,13 +858,23 @@ static void run_signal_after_one_passed_on_ends_cio_run(void **state)
 
 /* This program, run again with CATCH_INT as its argument, as a CMD that
  * catches SIGINT (its handler exits 3), then prints its pid on a line and
- * output without end. */
+ * output without end.  With CATCH_INT_TWICE and a file name: the first
+ * SIGINT creates the file and changes nothing, the second exits 3. */
 #define CATCH_INT "--print-catching-sigint"
+#define CATCH_INT_TWICE "--print-catching-sigint-twice"
 static char *self; /* argv[0] */
+static const char *first_int_mark;
+static volatile sig_atomic_t ints_caught;
 
 static void exit_3(int signo)
 {
     (void)signo;
+    if (first_int_mark && ints_caught++ == 0) {
+        int fd = open(first_int_mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
     _exit(3);
 }
 
@@ -882,7 +892,7 @@ static int print_catching_sigint(void)
     if (write_all(STDOUT_FILENO, line, (size_t)n) != n)
         return 1;
     static char zeros[1 << 12];
-    while (write(STDOUT_FILENO, zeros, sizeof zeros) > 0)
+    while (write(STDOUT_FILENO, zeros, sizeof zeros) > 0 || errno == EINTR)
         ;
     return 1;
 }
@@ -906,6 +916,41 @@ static void run_signal_that_cmd_caught_is_taken_as_passed_on(void **state)
     second_signal_ends_it(pid, SIGINT, out);
 
     group_sigint_rounds(argv, 30, 3);
+}
+
+/* A signal passed on that CMD survives does not make the next one
+ * cio-run's: CMD catches the first SIGINT (passed on by cio-run) and goes
+ * on, then dies of its own copy of a second (Ctrl-C to the group), and is
+ * reaped before cio-run takes its copy of it.  That copy is CMD's: cio-run
+ * finishes the output, every byte, and exits 3. */
+static void run_copy_after_a_signal_cmd_survived_is_still_cmds(void **state)
+{
+    (void)state;
+    char mark[] = "/tmp/cio_tools_int_XXXXXX";
+    int mfd = mkstemp(mark);
+    assert_true(mfd >= 0);
+    close(mfd);
+    unlink(mark);
+    char *argv[] = {CIO_RUN, "--", self, CATCH_INT_TWICE, mark, NULL};
+    int out;
+    pid_t pid = start_piped(argv, false, &out);
+    pid_t cmd = read_pid(out);
+    wait_pipe_full(out);
+    assert_int_equal(kill(pid, SIGINT), 0); /* passed on; CMD catches it */
+    cio_time_t end = cio_after_ms(scaled_ms(LIMIT_MS));
+    while (access(mark, F_OK) != 0) {
+        assert_true(cio_now() < end);
+        sleep_us(1000);
+    }
+    unlink(mark);
+    /* its copy of the second: exit 3 (sent again until it is reaped: under
+     * ThreadSanitizer, whose runtime defers a handler, two may merge) */
+    while (kill(cmd, SIGINT) == 0) {
+        assert_true(cio_now() < end);
+        sleep_us(20 * 1000);
+    }
+    assert_int_equal(errno, ESRCH);
+    first_signal_changes_nothing(pid, SIGINT, out, 3);
 }
 
 /* Wait (bounded) until pid has stopped, where /proc says so; elsewhere
@@ -971,8 +1016,10 @@ static void run_reports_the_status_with_sigchld_ignored(void **state)
 }
 
 /* SIGHUP ignored by whoever started cio-run (nohup): it stays ignored, for
- * cio-run and for CMD, which finishes with its own status (timeout(1)
- * would catch it and pass it on: 129). */
+ * cio-run and for CMD.  CMD is sent hangups and finishes with its own
+ * status (timeout(1) would pass them on: 129); cio-run, stuck writing to a
+ * reader that takes nothing after CMD has gone, is sent three: none ends
+ * it (the second did), and once read it exits with CMD's 7. */
 static void run_keeps_an_ignored_sighup_ignored(void **state)
 {
     (void)state;
@@ -980,20 +1027,20 @@ static void run_keeps_an_ignored_sighup_ignored(void **state)
     assert_true(in >= 0);
     /* sh ignores it, then becomes cio-run (start_with sets it to default) */
     char *argv[] = {"/bin/sh", "-c",
-                    "trap '' HUP; exec \"$0\" -- sh -c 'echo $$; sleep 0.5; exit 7'", CIO_RUN,
-                    NULL};
+                    "trap '' HUP; exec \"$0\" -- sh -c "
+                    "'echo $$; kill -HUP $$; head -c 100000 /dev/zero; exit 7'",
+                    CIO_RUN, NULL};
     int p[2];
     cloexec_pipe(p);
     pid_t pid = start_with(argv, in, p[1]);
     close(p[1]);
     close(in);
-    pid_t cmd = read_pid(p[0]); /* CMD runs */
-    for (int i = 0; i < 3; i++) {
+    pid_t cmd = read_pid(p[0]);
+    wait_pipe_full(p[0]);
+    wait_reaped(cmd);
+    for (int i = 0; i < 3; i++)
         assert_int_equal(kill(pid, SIGHUP), 0);
-        kill(cmd, SIGHUP); /* ESRCH once it has gone */
-    }
-    assert_int_equal(wait_exit(pid, scaled_ms(LIMIT_MS)), 7);
-    close(p[0]);
+    first_signal_changes_nothing(pid, SIGHUP, p[0], 7);
 }
 
 /* Our reader goes away: CMD is stopped (not left running on its own), and
@@ -1271,6 +1318,10 @@ int main(int argc, char **argv)
     self = argv[0];
     if (argc == 2 && strcmp(argv[1], CATCH_INT) == 0)
         return print_catching_sigint();
+    if (argc == 3 && strcmp(argv[1], CATCH_INT_TWICE) == 0) {
+        first_int_mark = argv[2];
+        return print_catching_sigint();
+    }
     /* ThreadSanitizer starts a thread of its own with the first thread made:
      * make one now, so the fixtures' thread counts start after it. */
     pthread_t t;
@@ -1295,6 +1346,7 @@ int main(int argc, char **argv)
         T(run_signal_that_killed_cmd_is_taken_as_passed_on),
         T(run_second_signal_after_cmd_has_gone_ends_cio_run),
         T(run_signal_after_one_passed_on_ends_cio_run),
+        T(run_copy_after_a_signal_cmd_survived_is_still_cmds),
         T(run_descendant_faster_than_our_reader_does_not_hold_it),
         T(run_signal_that_cmd_caught_is_taken_as_passed_on),
         T(run_passed_on_signal_continues_a_stopped_cmd),

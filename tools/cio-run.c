@@ -52,7 +52,9 @@ struct relay {
      * CMD's own (what its pipe held then, and one read's worth that may
      * have been on its way out of it); -1 before (all are) */
     long long owed;
-    int owed_write; /* run's mu: inside a write of bytes that may be CMD's */
+    long long unread; /* run's mu: of what its pipe held then, not yet read */
+    int owed_write;   /* run's mu: inside a write of bytes that may be CMD's */
+    int done;         /* run's mu: it has stopped relaying */
     pthread_t thread;
 };
 
@@ -70,7 +72,9 @@ struct run {
     const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
     int exited, status;     /* mu */
-    int signalled;          /* mu: a signal was passed on to CMD, or taken as its copy */
+    int copy_taken;         /* mu: a signal came after CMD had gone, taken as CMD's */
+    sigset_t passed;        /* mu: the signals passed on to CMD */
+    sigset_t taken;         /* the forwarded ones not ignored at the start */
     int relays;             /* mu: relays still running */
     int sigpipe_ignored;    /* as we found it */
     struct relay relay[2];
@@ -140,6 +144,7 @@ static int saw_text(struct relay *rl, const char *p, size_t n)
  * drain; from then on only as many as rl->owed says.  r->mu held. */
 static int take_owed_locked(struct relay *rl, size_t n)
 {
+    rl->unread -= (long long)n < rl->unread ? (long long)n : rl->unread;
     if (rl->owed < 0)
         return 1;
     if (rl->owed == 0)
@@ -191,6 +196,7 @@ static void *relay_main(void *arg)
         r->out_err = err;
         r->out_name = rl->in_name;
     }
+    rl->done = 1; /* an end of file, or an error: it reads no more */
     r->relays--;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -270,26 +276,40 @@ static void stop_locked(struct run *r)
         wait_until_locked(r, CIO_NO_DEADLINE);
 }
 
+/* Whether what CMD left is still on its way: in a write of ours, or in
+ * its pipe.  r->mu held. */
+static int owed_pending_locked(const struct run *r)
+{
+    for (int i = 0; i < 2; i++)
+        if (!r->relay[i].done && r->relay[i].unread > 0)
+            return 1;
+    return r->owed_writes > 0;
+}
+
 /* Relay what CMD left in the pipes until both are at end of file, or for
  * DRAIN_NS (a descendant may keep a pipe open), not counting the time a
- * relay spends waiting for our reader to take a write of what CMD left:
- * those bytes, and the ones behind them in CMD's pipe, are on their way.
- * What CMD left is what its pipes hold now (CMD has exited), and what a
- * relay has read and not yet written; bytes that a descendant writes
- * after them count no more than silence, or one writing faster than our
- * reader takes would keep cio-run for as long as the reader reads.  Then
- * stop the relays.  A write our reader is not taking is cut too, but only
+ * relay spends waiting for our reader to take a write of what CMD left,
+ * nor the time before a relay has read what CMD left (a relay slow to get
+ * a CPU would otherwise lose it): those bytes, and the ones behind them in
+ * CMD's pipe, are on their way.  What CMD left is what its pipes hold now
+ * (CMD has exited), and what a relay has read and not yet written; bytes
+ * that a descendant writes after them count no more than silence, or one
+ * writing faster than our reader takes would keep cio-run for as long as
+ * the reader reads.  Then stop the relays.  A write our reader is not taking is cut too, but only
  * at `cut` (0: never): DRAIN_NS after a timeout, or when --total passes.
  * 1 when that cut came. */
 static int drain_locked(struct run *r, cio_time_t cut)
 {
     for (int i = 0; i < 2; i++) {
         int held = 0; /* where the pipe cannot say, every byte is CMD's */
-        if (ioctl(cio_fileno(r->relay[i].in), FIONREAD, &held) == 0 && held >= 0)
-            r->relay[i].owed = (long long)held + (long long)BUF_SIZE;
+        struct relay *rl = &r->relay[i];
+        if (!rl->done && ioctl(cio_fileno(rl->in), FIONREAD, &held) == 0 && held >= 0) {
+            rl->owed = (long long)held + (long long)BUF_SIZE;
+            rl->unread = held;
+        }
     }
     cio_time_t left = DRAIN_NS, since = cio_now();
-    int cutting = 0, writing = r->owed_writes; /* since `since` (relays say each change) */
+    int cutting = 0, writing = owed_pending_locked(r); /* since `since` (relays say each change) */
     while (r->relays > 0) {
         cio_time_t now = cio_now();
         if (cut != CIO_NO_DEADLINE && now >= cut) {
@@ -299,7 +319,7 @@ static int drain_locked(struct run *r, cio_time_t cut)
         if (!writing)
             left -= now - since;
         since = now;
-        writing = r->owed_writes;
+        writing = owed_pending_locked(r);
         if (!writing && left <= 0)
             break;
         wait_until_locked(r, tool_earlier(writing ? CIO_NO_DEADLINE : now + left, cut));
@@ -314,16 +334,26 @@ static int drain_locked(struct run *r, cio_time_t cut)
 
 /* The signals a user or a CI runner sends to stop a job: passed on to CMD,
  * which then ends with its own status (128+N when they kill it). */
-static sigset_t forwarded(void)
+static const int forwarded_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM};
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
+
+/* Those of them not ignored, or all. */
+static sigset_t forwarded_set(int skip_ignored)
 {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGALRM);
+    for (size_t i = 0; i < N_FORWARDED; i++) {
+        struct sigaction now;
+        int signo = forwarded_signals[i];
+        if (!skip_ignored || sigaction(signo, NULL, &now) != 0 || now.sa_handler != SIG_IGN)
+            sigaddset(&set, signo);
+    }
     return set;
+}
+
+static sigset_t forwarded(void)
+{
+    return forwarded_set(0);
 }
 
 static int exit_status(const struct run *r, enum outcome o)
@@ -360,42 +390,51 @@ static void die_of(int signo)
     pthread_sigmask(SIG_UNBLOCK, &only, NULL);
 }
 
+/* Whether CMD, gone, was killed by a signal that we passed on to it.
+ * r->mu held. */
+static int killed_by_one_passed_on_locked(struct run *r)
+{
+    int st = r->status;
+    if (!r->exited && cio_child_wait(r->child, &st, 1) < 0) /* reaped, not yet said */
+        return 0;
+    return WIFSIGNALED(st) && sigismember(&r->passed, WTERMSIG(st)) == 1;
+}
+
 /* Whether signo is CMD's.  While CMD runs it is passed on, followed by
  * SIGCONT so that a stopped CMD can act on it (as timeout(1) does); under
  * r->mu: the child is freed only after the waiter has said it exited.
  * Once CMD has gone (cio_child_kill reaps a CMD that has exited and fails
  * with ESRCH), and cio-run is only finishing its output, the first signal
- * is still CMD's, whatever CMD's status, unless one was already passed on:
- * one signal may reach both at once (Ctrl-C to the foreground process
- * group, a terminal's hangup, kill to a process group), and CMD may have
- * died of its copy, or caught it and exited, before we took ours.  Taking
- * ours as passed on changes nothing, and the outcome is CMD's status, not
- * a race.  Any later one is for cio-run itself, which dies of it: the
- * second signal is a way out of a wait for a reader that takes nothing,
- * whether the first one reached CMD through us or on its own. */
+ * is still CMD's, whatever CMD's status: one signal may reach both at once
+ * (Ctrl-C to the foreground process group, a terminal's hangup, kill to a
+ * process group), and CMD may have died of its copy, or caught it and
+ * exited, before we took ours.  Taking ours as passed on changes nothing,
+ * and the outcome is CMD's status, not a race.  A second one is for
+ * cio-run itself, which dies of it: a way out of a wait for a reader that
+ * takes nothing.  So is the first, when a signal we passed on killed CMD:
+ * that one was the first, and ours. */
 static int is_for_cmd_locked(struct run *r, int signo)
 {
     if (!r->exited) {
         if (cio_child_kill(r->child, signo) == 0) {
             cio_child_kill(r->child, SIGCONT);
-            r->signalled = 1;
+            sigaddset(&r->passed, signo);
             return 1;
         }
         if (errno != ESRCH)
             return 0; /* it cannot be passed on */
     }
-    if (r->signalled)
+    if (r->copy_taken || killed_by_one_passed_on_locked(r))
         return 0;
-    r->signalled = 1;
+    r->copy_taken = 1;
     return 1;
 }
 
 static void *forwarder_main(void *arg)
 {
     struct run *r = arg;
-    sigset_t set = forwarded();
     int signo;
-    while (sigwait(&set, &signo) == 0) {
+    while (sigwait(&r->taken, &signo) == 0) {
         pthread_mutex_lock(&r->mu);
         int ours = !is_for_cmd_locked(r, signo);
         pthread_mutex_unlock(&r->mu);
@@ -470,7 +509,8 @@ static int spawn_failure(int err)
 /* CMD whose output cannot be relayed (a thread of ours could not be
  * made): killed at once, for nothing it prints can reach anyone, and
  * reaped here, with no thread of the library's (that one may not be made
- * either); a waiter of ours that got there first leaves ECHILD. */
+ * either); ECHILD if a signal passed on meanwhile found it exited and
+ * reaped it (cio_child_kill does). */
 static void stop_unrelayed(cio_child *c)
 {
     cio_child_kill(c, SIGKILL);
@@ -481,13 +521,18 @@ static void stop_unrelayed(cio_child *c)
 static int run(struct run *r, char **cmd)
 {
     /* Blocked in every thread from here on, the forwarded ones taken by the
-     * forwarder only (cio_spawn gives CMD an empty mask). */
+     * forwarder only (cio_spawn gives CMD an empty mask).  One ignored as
+     * we start (nohup, a background job of a shell without job control)
+     * stays ignored, and unblocked: the kernel queues a blocked signal
+     * even when it is ignored, and sigwait would take it. */
     struct sigaction old, dfl = {.sa_handler = SIG_DFL};
     sigaction(SIGPIPE, NULL, &old);
     r->sigpipe_ignored = old.sa_handler == SIG_IGN;
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGCHLD, &dfl, NULL); /* ignored, CMD's status would be lost */
-    sigset_t blocked = forwarded();
+    sigemptyset(&r->passed);
+    r->taken = forwarded_set(1);
+    sigset_t blocked = r->taken;
     sigaddset(&blocked, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     cio_file *outs[2] = {cio_fdopen(STDOUT_FILENO), cio_fdopen(STDERR_FILENO)};
