@@ -55,6 +55,7 @@ struct relay {
     long long unread; /* run's mu: of what its pipe held then, not yet read */
     int owed_write;   /* run's mu: inside a write of bytes that may be CMD's */
     int done;         /* run's mu: it has stopped relaying */
+    int in_write;     /* run's mu: inside a write of ours */
     pthread_t thread;
 };
 
@@ -68,6 +69,7 @@ struct run {
     cio_time_t last_output; /* mu */
     int writing;            /* mu: relays inside a write of ours */
     int owed_writes;        /* mu: those of them writing what may be CMD's */
+    int drained;            /* mu: the drain is over: bytes not CMD's are dropped */
     int out_err;            /* mu: errno of a relay that failed (a write of ours, */
     const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
@@ -165,9 +167,15 @@ static void *relay_main(void *arg)
          * waits on us, not the other way round: that is not silence, so
          * the idle clock stops until the write is done. */
         pthread_mutex_lock(&r->mu);
+        int owed = take_owed_locked(rl, (size_t)n);
+        if (r->drained && !owed) { /* a descendant's, read as the drain ended */
+            pthread_mutex_unlock(&r->mu);
+            break;
+        }
         r->writing++;
-        rl->owed_write = take_owed_locked(rl, (size_t)n);
-        r->owed_writes += rl->owed_write;
+        rl->in_write = 1;
+        rl->owed_write = owed;
+        r->owed_writes += owed;
         pthread_cond_broadcast(&r->cv); /* drain_locked counts time by it */
         pthread_mutex_unlock(&r->mu);
         int err = tool_write_all(rl->out, buf, (size_t)n) < 0 ? errno : 0;
@@ -176,6 +184,7 @@ static void *relay_main(void *arg)
         r->writing--;
         r->owed_writes -= rl->owed_write;
         rl->owed_write = 0;
+        rl->in_write = 0;
         r->last_output = cio_now();
         r->matched |= hit;
         if (err && err != ETIMEDOUT && !r->out_err) { /* ETIMEDOUT: cut (drain_locked) */
@@ -324,10 +333,15 @@ static int drain_locked(struct run *r, cio_time_t cut)
             break;
         wait_until_locked(r, tool_earlier(writing ? CIO_NO_DEADLINE : now + left, cut));
     }
+    /* What a descendant writes is not waited for: a write of it that our
+     * reader is not taking is cut too, and what a relay reads from now on
+     * is dropped (or --total would not bound cio-run once CMD has gone). */
+    r->drained = 1;
     for (int i = 0; i < 2; i++) {
-        cio_set_read_deadline(r->relay[i].in, cio_now()); /* past: they return */
-        if (cutting)
-            cio_set_write_deadline(r->relay[i].out, cio_now());
+        struct relay *rl = &r->relay[i];
+        cio_set_read_deadline(rl->in, cio_now()); /* past: they return */
+        if (cutting || (rl->in_write && !rl->owed_write))
+            cio_set_write_deadline(rl->out, cio_now());
     }
     return cutting;
 }
