@@ -70,6 +70,8 @@ struct run {
     int writing;            /* mu: relays inside a write of ours */
     int owed_writes;        /* mu: those of them writing what may be CMD's */
     int drained;            /* mu: the drain is over: bytes not CMD's are dropped */
+    cio_time_t cut;         /* mu: from the drain on, when a write of ours that
+                               waits for our reader is cut (0: never) */
     int out_err;            /* mu: errno of a relay that failed (a write of ours, */
     const char *out_name;   /* or a read of CMD's output), or 0; and its stream */
     int matched;            /* mu */
@@ -172,6 +174,8 @@ static void *relay_main(void *arg)
             pthread_mutex_unlock(&r->mu);
             break;
         }
+        if (r->drained && r->cut != CIO_NO_DEADLINE) /* CMD's, read just before */
+            cio_set_write_deadline(rl->out, r->cut);
         r->writing++;
         rl->in_write = 1;
         rl->owed_write = owed;
@@ -309,6 +313,7 @@ static int owed_pending_locked(const struct run *r)
  * 1 when that cut came. */
 static int drain_locked(struct run *r, cio_time_t cut)
 {
+    r->cut = cut;
     for (int i = 0; i < 2; i++) {
         int held = 0; /* where the pipe cannot say, every byte is CMD's */
         struct relay *rl = &r->relay[i];
