@@ -753,17 +753,23 @@ static void first_signal_changes_nothing(pid_t pid, int signo, int out, int want
     assert_int_equal(WEXITSTATUS(st), want);
 }
 
-/* cio-run pid, whose CMD has gone, gets signo twice: the first changes
- * nothing, the second ends it; out (its output) is closed. */
-static void second_signal_ends_it(pid_t pid, int signo, int out)
+/* cio-run pid, whose CMD has gone, gets signo: it dies of it; out (its
+ * output) is closed. */
+static void signal_ends_it(pid_t pid, int signo, int out)
 {
-    assert_int_equal(kill(pid, signo), 0);
-    assert_true(still_running(pid));
     assert_int_equal(kill(pid, signo), 0);
     int st = child_status_within(pid, scaled_ms(LIMIT_MS));
     close(out);
     assert_true(st != -1 && WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), signo);
+}
+
+/* The same, signo twice: the first changes nothing, the second ends it. */
+static void second_signal_ends_it(pid_t pid, int signo, int out)
+{
+    assert_int_equal(kill(pid, signo), 0);
+    assert_true(still_running(pid));
+    signal_ends_it(pid, signo, out);
 }
 
 /* rounds times: argv (a cio-run whose CMD prints its pid on a line, then
@@ -857,11 +863,7 @@ static void run_signal_after_one_passed_on_ends_cio_run(void **state)
     wait_pipe_full(out);
     assert_int_equal(kill(pid, SIGTERM), 0); /* passed on: CMD dies of it */
     wait_reaped(cmd);
-    assert_int_equal(kill(pid, SIGTERM), 0);
-    int st = child_status_within(pid, scaled_ms(LIMIT_MS));
-    close(out);
-    assert_true(st != -1 && WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGTERM);
+    signal_ends_it(pid, SIGTERM, out);
 }
 
 /* This program, run again with CATCH_INT as its argument, as a CMD that

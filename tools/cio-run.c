@@ -67,8 +67,6 @@ struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* any of the fields below changed */
     cio_time_t last_output; /* mu */
-    int writing;            /* mu: relays inside a write of ours */
-    int owed_writes;        /* mu: those of them writing what may be CMD's */
     int drained;            /* mu: the drain is over: bytes not CMD's are dropped */
     cio_time_t cut;         /* mu: from the drain on, when a write of ours that
                                waits for our reader is cut (0: never) */
@@ -176,17 +174,13 @@ static void *relay_main(void *arg)
         }
         if (r->drained && r->cut != CIO_NO_DEADLINE) /* CMD's, read just before */
             cio_set_write_deadline(rl->out, r->cut);
-        r->writing++;
         rl->in_write = 1;
         rl->owed_write = owed;
-        r->owed_writes += owed;
         pthread_cond_broadcast(&r->cv); /* drain_locked counts time by it */
         pthread_mutex_unlock(&r->mu);
         int err = tool_write_all(rl->out, buf, (size_t)n) < 0 ? errno : 0;
         int hit = !err && r->text && saw_text(rl, buf, (size_t)n);
         pthread_mutex_lock(&r->mu);
-        r->writing--;
-        r->owed_writes -= rl->owed_write;
         rl->owed_write = 0;
         rl->in_write = 0;
         r->last_output = cio_now();
@@ -257,7 +251,8 @@ static enum outcome watch_locked(struct run *r, cio_time_t start)
             return MATCHED;
         if (r->exited)
             return EXITED;
-        cio_time_t quiet = r->idle && !r->writing ? r->last_output + r->idle : CIO_NO_DEADLINE;
+        int writing = r->relay[0].in_write || r->relay[1].in_write;
+        cio_time_t quiet = r->idle && !writing ? r->last_output + r->idle : CIO_NO_DEADLINE;
         cio_time_t next = tool_earlier(until, quiet);
         if (next != CIO_NO_DEADLINE && cio_now() >= next)
             return TIMED_OUT;
@@ -294,9 +289,9 @@ static void stop_locked(struct run *r)
 static int owed_pending_locked(const struct run *r)
 {
     for (int i = 0; i < 2; i++)
-        if (!r->relay[i].done && r->relay[i].unread > 0)
+        if (r->relay[i].owed_write || (!r->relay[i].done && r->relay[i].unread > 0))
             return 1;
-    return r->owed_writes > 0;
+    return 0;
 }
 
 /* Relay what CMD left in the pipes until both are at end of file, or for
