@@ -119,6 +119,8 @@ byte reason[NOPS];              /* op->reason, 0 = none */
 byte res[NOPS];                 /* op->result, 0 = not yet */
 bool kicked[NOPS];              /* op->signals > 0 */
 bool data[NOPS];                /* the environment: data arrives for this op */
+bool owed[NOPS];                /* a canceller found pool.mu busy and woke the
+                                 * caller to take op k back itself */
 
 /* the file, one direction */
 byte cur = NONE;                /* d->ops: the op in flight (reads: one) */
@@ -234,27 +236,36 @@ inline interrupt(k, r, me) {
         reason[k] = r;
         if
         :: st[k] == QUEUED ->
-            /* cio__pool_unqueue, under pool.mu: still in the queue, or
-             * handed to a worker that has not taken it?  Then the
-             * canceller takes it back (the worker is idle again) and
+            /* cio__pool_try_unqueue: if pool.mu is free, still in the
+             * queue, or handed to a worker that has not taken it?  Then
+             * the canceller takes it back (the worker is idle again) and
              * finishes it itself.  Otherwise a worker has it, and step 2
-             * will see the reason. */
+             * will see the reason, or the caller has not submitted it yet
+             * and looks once it has.  If pool.mu is busy (at any moment:
+             * the model leaves it open), the caller is woken to take it
+             * back itself (wait_done_locked). */
             if
-            :: queue == k ->
-                queue = NONE;
+            :: true ->
+                if
+                :: queue == k ->
+                    queue = NONE;
 #ifdef W_UNQUEUE
-                WITNESS(true);
+                    WITNESS(true);
 #endif
-                finish(k, r)
-            :: handoff == k ->
-                handoff = NONE;
-                idle_w = handw;
-                handw = NONE;
+                    finish(k, r)
+                :: handoff == k ->
+                    handoff = NONE;
+                    idle_w = handw;
+                    handw = NONE;
 #ifdef W_TAKEBACK
-                WITNESS(true);
+                    WITNESS(true);
 #endif
-                finish(k, r)
-            :: else
+                    finish(k, r)
+                :: else
+                fi
+#ifndef NO_OWED_WAKE
+            :: owed[k] = 1
+#endif
             fi
 #ifdef KICK_AFTER_LEAVE
         /* mutant: op->worker is not cleared at step 6 and the canceller
@@ -311,6 +322,37 @@ inline submit(k) {
         assert(queue == NONE);
         queue = k
     fi
+}
+
+/* The caller's own take-back (op.c wait_done_locked): it holds no file
+ * lock while it takes pool.mu (cio__pool_unqueue), then finishes op k if
+ * it got it back; else a worker has it, whose step 2 sees the reason. */
+inline takeback(k, back) {
+    atomic {
+        if
+#ifdef TAKEBACK_BLIND
+        /* mutant: the caller finishes the op without asking the pool */
+        :: back = 1
+#else
+        :: queue == k -> queue = NONE; back = 1
+        :: handoff == k -> handoff = NONE; idle_w = handw; handw = NONE; back = 1
+        :: else -> back = 0
+#endif
+        fi
+    }
+    atomic {
+        LOCK(CALLER);
+        if
+        :: back ->
+#ifdef W_CALLER_TAKEBACK
+            WITNESS(true);
+#endif
+            assert(st[k] == QUEUED);
+            finish(k, reason[k])
+        :: else
+        fi;
+        UNLOCK(CALLER)
+    }
 }
 
 /* ---------------------------------------------------------- the parties */
@@ -494,7 +536,7 @@ end_idle:   if
  * op.c:cio__op_run_locked), one op after another on the same direction. */
 active proctype caller() {
     byte k = 0;
-    bool tried, got, over;
+    bool tried, got, over, sub, tookback, back;
     do
     :: k < NOPS ->
         /* the environment decides whether data ever arrives for op k */
@@ -560,8 +602,8 @@ active proctype caller() {
                 if
                 :: tried = 1            /* try_locked: it lets go of the lock */
                 :: tried = 0;           /* no try (d->no_nowait): the pool */
-                    st[k] = QUEUED;     /* cio__op_run_locked */
-                    submit(k)
+                    st[k] = QUEUED;     /* cio__op_run_locked, which */
+                    sub = 1             /* submits it after the unlock */
                 fi
             fi;
             UNLOCK(CALLER)
@@ -592,10 +634,37 @@ active proctype caller() {
                     over = 1
                 :: else ->
                     st[k] = QUEUED;     /* cio__op_run_locked */
-                    submit(k)
+                    sub = 1
                 fi;
                 UNLOCK(CALLER)
             }
+        :: else
+        fi;
+        /* cio__op_run_locked: the submit, with file->mu let go (pool.mu
+         * only); then, back under the lock, wait_done_locked's first look:
+         * a reason that came meanwhile, on an op still QUEUED, makes the
+         * caller take it back itself */
+        if
+        :: sub ->
+            sub = 0;
+            tookback = 0;
+#ifdef SUBMIT_NO_LOOK
+            atomic { submit(k) }
+#else
+            atomic { submit(k) }
+            atomic {
+                LOCK(CALLER);
+                if
+                :: st[k] == QUEUED && reason[k] != 0 -> tookback = 1
+                :: else
+                fi;
+                UNLOCK(CALLER)
+            }
+            if
+            :: tookback -> takeback(k, back)
+            :: else
+            fi
+#endif
         :: else
         fi;
         if
@@ -608,6 +677,14 @@ active proctype caller() {
              * deadline).  How long it sleeps is left open: it re-signals at
              * any moment, as often as it likes. */
             do
+            /* woken by a canceller that found pool.mu busy: the take-back
+             * is the caller's (once an op) */
+            :: atomic {
+                LOCK_WHEN(CALLER, st[k] == QUEUED && owed[k] && !tookback);
+                tookback = 1;
+                UNLOCK(CALLER)
+               }
+               takeback(k, back)
             :: atomic {
                 LOCK_WHEN(CALLER, st[k] == DONE
 #ifndef NO_RESIGNAL

@@ -46,8 +46,8 @@ HASH=25
 JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
-    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED)
-WITNESSES=(LATE LOST UNQUEUE TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE)
+    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
@@ -82,6 +82,7 @@ declare -A EXPECT=(
     [NOTE_UNARMED]="safety=assert done=assert alldone=assert notes=assert"
     [NO_KTIMER_REPEAT]="safety=end done=cycle alldone=cycle"
     [KTIMER_NOT_DISARMED]="safety=assert done=assert alldone=assert"
+    [TAKEBACK_BLIND]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -92,11 +93,13 @@ declare -A WHAT=(
     [NOTE_UNARMED]="arm_locked forgets a note queued between begin and prepare"
     [NO_KTIMER_REPEAT]="step 4 leaves the re-signal to the worker's timer but does not arm it (5a)"
     [KTIMER_NOT_DISARMED]="step 6 does not disarm the worker's timer"
+    [TAKEBACK_BLIND]="the caller finishes a stopped QUEUED op without taking it out of the pool"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
     [UNQUEUE]="the canceller takes an op out of the pool's queue"
     [TAKEBACK]="the canceller takes back an op handed to a worker that has not taken it"
+    [CALLER_TAKEBACK]="the caller takes its stopped op back itself (pool.mu was busy, or it was not yet submitted)"
     [STEP2]="the worker finds the reason at step 2 and never starts"
     [TRY]="a cancel lands during the caller's non-blocking try"
     [DATA]="the syscall returns data although the op has a reason"

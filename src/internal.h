@@ -173,6 +173,7 @@ typedef struct cio__op {
     cio_time_t ktimer_at;          /* from then on, every KICK_EVERY */
     int due_counted;               /* step 3a counted the deadline's signal */
     int self_timed;                /* QUEUED, its caller stops it at its deadline */
+    int took_back;                 /* its caller tried to take it back (step 4) */
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
     struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
@@ -331,6 +332,8 @@ void cio__pool_rescue(void);
  * waiting for a worker, or from a worker it was handed to that has not yet
  * woken up.  1 if it was taken back (then no worker will ever touch it). */
 int cio__pool_unqueue(cio__op *op);
+/* The same only if pool.mu is free: -EBUSY (nothing done) if it is not. */
+int cio__pool_try_unqueue(cio__op *op);
 /* A seam for white-box tests, NULL otherwise: called with no lock held by
  * a worker that was handed an op, before it takes it (a worker that is slow
  * to get a CPU and pool.mu back, on demand). */

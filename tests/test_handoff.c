@@ -16,8 +16,10 @@
 #include "support.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +27,12 @@
 extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
 extern void (*cio__timer_fire_hook)(void);
-/* The heap's lock, as the library takes it around fork (src/internal.h). */
+/* The heap's lock and the pool's, as the library takes them around fork
+ * (src/internal.h). */
 void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);
+void cio__pool_lock_for_fork(void);
+void cio__pool_unlock_after_fork(int child);
 
 #define JOIN_MS 5000
 /* How long the seam holds a worker at most: far beyond any bound below. */
@@ -334,6 +339,307 @@ static void a_stop_does_not_wait_for_the_timer_heap(void **state)
     stop_while_the_timer_heap_is_locked(BY_CLOSE);
 }
 
+/* ---- the pool's lock held, as by a thread preempted while it holds it ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* made in main, on CLOCK_MONOTONIC */
+    int held, release;
+    pthread_t thread;
+} pool_hold = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *hold_pool_lock(void *arg)
+{
+    (void)arg;
+    block_all_signals_in_this_thread();
+    cio__pool_lock_for_fork();
+    pthread_mutex_lock(&pool_hold.mu);
+    pool_hold.held = 1;
+    pthread_cond_broadcast(&pool_hold.cv);
+    cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
+    while (!pool_hold.release && cio_now() < until) {
+        struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
+        pthread_cond_timedwait(&pool_hold.cv, &pool_hold.mu, &ts);
+    }
+    pool_hold.held = 0;
+    pthread_mutex_unlock(&pool_hold.mu);
+    cio__pool_unlock_after_fork(0);
+    return NULL;
+}
+
+static bool pool_lock_held(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_hold.mu);
+    bool held = pool_hold.held;
+    pthread_mutex_unlock(&pool_hold.mu);
+    return held;
+}
+
+static void hold_the_pool(void)
+{
+    pool_hold.release = 0;
+    assert_int_equal(pthread_create(&pool_hold.thread, NULL, hold_pool_lock, NULL), 0);
+    assert_true(wait_until(pool_lock_held, NULL, JOIN_MS));
+}
+
+static void let_the_pool_go(void)
+{
+    pthread_mutex_lock(&pool_hold.mu);
+    pool_hold.release = 1;
+    pthread_cond_broadcast(&pool_hold.cv);
+    pthread_mutex_unlock(&pool_hold.mu);
+    assert_int_equal(pthread_join(pool_hold.thread, NULL), 0);
+}
+
+/* A deadline moved into the past, or a cancel, made on a thread of its own
+ * so that the test sees whether it returns. */
+struct stopper {
+    cio_file *f;
+    enum reason why;
+    pthread_t thread;
+    atomic_int done;
+    int rc;
+};
+
+static void *stopper_main(void *arg)
+{
+    struct stopper *s = arg;
+    block_cancel_signal_in_this_thread();
+    s->rc = s->why == BY_DEADLINE ? cio_set_read_deadline(s->f, cio_now() - 1)
+                                  : cio_cancel(s->f, CIO_READ);
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+static bool stopper_done(void *arg)
+{
+    return atomic_load(&((struct stopper *)arg)->done) != 0;
+}
+
+/* Stop the read on f (its op in the pool's hands, pool.mu held by the
+ * test): the stop must return while the lock is still held; then, once
+ * the lock is let go, the read must end with its reason, and, if
+ * worker_held, while the worker it was handed to is still held. */
+static void stop_while_the_pool_is_locked(cio_file *f, struct op_thread *r, enum reason why,
+                                          bool worker_held)
+{
+    struct stopper s = {.f = f, .why = why};
+    cio_time_t t0 = cio_now();
+    assert_int_equal(pthread_create(&s.thread, NULL, stopper_main, &s), 0);
+    bool returned = wait_until(stopper_done, &s, END_MS);
+    double ms = elapsed_ms(t0, cio_now());
+    bool still_held = pool_lock_held(NULL);
+    let_the_pool_go();
+    assert_int_equal(pthread_join(s.thread, NULL), 0);
+    if (!returned || !still_held)
+        fail_msg("%s returned %s (%.1f ms), not while the pool's lock was held",
+                 why == BY_DEADLINE ? "a move into the past" : "a cancel",
+                 returned ? "after the lock was let go" : "only once the lock was let go", ms);
+    assert_int_equal(s.rc, 0);
+    bool ended = wait_until(op_is_done, r, END_MS);
+    bool worker_still_held = gate_held(NULL);
+    release_gate();
+    assert_true(op_join(r, JOIN_MS + HOLD_MS));
+    assert_true(ended);
+    if (worker_held && !worker_still_held)
+        fail_msg("the read ended only once the worker it was handed to was let go");
+    assert_int_equal(r->result, -1);
+    assert_int_equal(r->err, why == BY_DEADLINE ? ETIMEDOUT : ECANCELED);
+}
+
+/* Rules 3 and 6 while the pool's lock is taken (every op that needs a worker
+ * takes it twice, so under saturation a holder preempted keeps a queue of
+ * threads behind it for tens of ms).  Two cases, each with a move into the
+ * past and with a cancel:
+ *   - a read still inside its submit, waiting for pool.mu: it used to hold
+ *     its file's lock there, and the stop waited for both;
+ *   - a read handed to a worker that has not taken it (the gate holds the
+ *     worker): the stop used to take it back under the file's lock, and
+ *     waited for pool.mu; now it leaves that to the read's caller.
+ * The stop must return while pool.mu is held; the read must end with its
+ * reason once it is let go (in the second case, with the worker still
+ * held); the worker must come back to the pool, and nothing be lost. */
+static void a_stop_does_not_wait_for_the_pool_lock(void **state)
+{
+    cio__pool_pause_hook = hold_worker; /* before any worker exists */
+    assert_int_equal(cio_init(NULL), 0);
+    read_through_a_worker(); /* one worker, idle */
+    cio_stats s0;
+    cio_get_stats(&s0);
+    for (int handed = 0; handed <= 1; handed++) {
+        for (enum reason why = BY_DEADLINE; why <= BY_CANCEL; why++) {
+            int p[2];
+            assert_int_equal(make_pipe(p), 0);
+            cio_file *f = cio_fdopen(p[0]);
+            assert_non_null(f);
+            uint64_t starts = op_starts();
+            if (handed)
+                arm_gate();
+            else
+                hold_the_pool();
+            struct op_thread *r = start_reader(f, 16);
+            assert_non_null(r);
+            assert_true(wait_op_starts(starts + 1, JOIN_MS));
+            if (handed) { /* handed, held before it took the op: lock the pool */
+                assert_true(wait_until(gate_held, NULL, JOIN_MS));
+                hold_the_pool();
+            } else { /* asleep in its submit, on pool.mu */
+                assert_true(wait_op_sleeping(r, JOIN_MS));
+            }
+            stop_while_the_pool_is_locked(f, r, why, handed);
+            op_free(r);
+            assert_int_equal(cio_close(f), 0);
+            close(p[1]);
+            read_through_a_worker(); /* the worker came back and works */
+        }
+    }
+    cio_stats s1;
+    cio_get_stats(&s1);
+    assert_int_equal(s1.ops_started - s0.ops_started, 8);
+    assert_int_equal(s1.ops_done - s0.ops_done, 8);
+    assert_int_equal(s1.timeouts - s0.timeouts, 2);
+    assert_int_equal(s1.cancels - s0.cancels, 2);
+    assert_int_equal(s1.threads, s1.threads_idle);
+    assert_int_equal(cio_shutdown(), 0);
+    cio__pool_pause_hook = NULL;
+    assert_no_leaks(state);
+}
+
+/* ---- the same windows, at random ---- */
+
+#define RACE_PIPES 6
+#define RACE_CAP 3 /* workers: fewer than the readers, so ops queue too */
+
+struct race_pipe {
+    int p[2];
+    cio_file *f;
+    atomic_uint written; /* bytes written to p[1], each the next of a count */
+    unsigned got;        /* bytes its reader took, checked in order */
+    unsigned stops;      /* reads that ended with a reason */
+    int bad;             /* a wrong byte, errno or result */
+    atomic_int done;     /* its reader has left */
+    pthread_t thread;
+};
+
+static struct {
+    struct race_pipe pipe[RACE_PIPES];
+    atomic_int stop;
+} race;
+
+static void *race_reader(void *arg)
+{
+    struct race_pipe *rp = arg;
+    block_cancel_signal_in_this_thread();
+    while (!atomic_load(&race.stop) || rp->got < atomic_load(&rp->written)) {
+        unsigned char c[4];
+        ssize_t n = cio_read(rp->f, c, sizeof c);
+        if (n > 0) {
+            for (ssize_t i = 0; i < n; i++)
+                if (c[i] != (unsigned char)(rp->got++))
+                    rp->bad = 1;
+        } else if (n < 0 && (errno == ETIMEDOUT || errno == ECANCELED)) {
+            rp->stops++;
+            if (errno == ETIMEDOUT) /* the next read waits until stopped again */
+                cio_set_read_deadline(rp->f, CIO_NO_DEADLINE);
+        } else {
+            rp->bad = 2;
+            break;
+        }
+    }
+    atomic_store(&rp->done, 1);
+    return NULL;
+}
+
+/* Rules 3 and 6 at random against every window this file's tests open one
+ * at a time: reads submitted while pool.mu is held for a few µs, handed to
+ * workers or queued behind the cap, stopped by moves into the past and by
+ * cancels while pool.mu is free or busy (so that the stop takes the op back
+ * itself, or leaves it to its caller, or finds a worker has it).  Every byte
+ * written must be read once, in order; every read that fails must fail with
+ * a stop's reason; and the pool must end with every op done and every
+ * worker idle. */
+static void stops_race_submits_and_take_backs(void **state)
+{
+    cio_options o = {.max_threads = RACE_CAP};
+    assert_int_equal(cio_init(&o), 0);
+    memset(&race, 0, sizeof race);
+    for (int i = 0; i < RACE_PIPES; i++) {
+        struct race_pipe *rp = &race.pipe[i];
+        assert_int_equal(make_pipe(rp->p), 0);
+        rp->f = cio_fdopen(rp->p[0]);
+        assert_non_null(rp->f);
+        assert_int_equal(pthread_create(&rp->thread, NULL, race_reader, rp), 0);
+    }
+    struct rng r;
+    rng_init(&r, test_seed("stops_race_submits_and_take_backs"));
+    cio_time_t end = cio_now() + scaled_ms(1500) * NS_PER_MS;
+    unsigned acts = 0;
+    while (cio_now() < end) {
+        struct race_pipe *rp = &race.pipe[rng_below(&r, RACE_PIPES)];
+        switch (rng_below(&r, 5)) {
+        case 0:
+            assert_int_equal(cio_set_read_deadline(rp->f, cio_now() - 1), 0);
+            break;
+        case 1:
+            assert_int_equal(cio_cancel(rp->f, CIO_READ), 0);
+            break;
+        case 2: { /* the next byte of its count, counted before it is in */
+            unsigned char b = (unsigned char)atomic_fetch_add(&rp->written, 1);
+            assert_int_equal(write(rp->p[1], &b, 1), 1);
+            break;
+        }
+        case 3: /* a holder of pool.mu, briefly off its CPU */
+            cio__pool_lock_for_fork();
+            random_delay_us(&r, 200);
+            cio__pool_unlock_after_fork(0);
+            break;
+        default:
+            assert_int_equal(cio_set_read_deadline(rp->f, cio_now() + rng_below(&r, 300) * 1000),
+                             0);
+        }
+        acts++;
+        random_delay_us(&r, 300);
+    }
+    for (int i = 0; i < RACE_PIPES; i++) { /* no more stops: the rest is read */
+        struct race_pipe *rp = &race.pipe[i];
+        assert_int_equal(cio_set_read_deadline(rp->f, CIO_NO_DEADLINE), 0);
+        unsigned char b = (unsigned char)atomic_fetch_add(&rp->written, 1);
+        assert_int_equal(write(rp->p[1], &b, 1), 1); /* wakes a read in flight */
+    }
+    atomic_store(&race.stop, 1); /* after the last count: each reader reads up to it */
+    unsigned stops = 0;
+    for (int i = 0; i < RACE_PIPES; i++) {
+        struct race_pipe *rp = &race.pipe[i];
+        cio_time_t give_up = cio_now() + scaled_ms(JOIN_MS) * NS_PER_MS;
+        while (!atomic_load(&rp->done) && cio_now() < give_up) {
+            assert_int_equal(cio_cancel(rp->f, CIO_READ), 0); /* a read of nothing more */
+            sleep_us(1000);
+        }
+        assert_true(atomic_load(&rp->done));
+        assert_int_equal(pthread_join(rp->thread, NULL), 0);
+        if (rp->bad)
+            fail_msg("pipe %d: %s after %u bytes", i,
+                     rp->bad == 1 ? "a byte lost, repeated or out of order"
+                                  : "a read failed with no stop's reason",
+                     rp->got);
+        assert_int_equal(rp->got, atomic_load(&rp->written));
+        stops += rp->stops;
+        assert_int_equal(cio_close(rp->f), 0);
+        close(rp->p[1]);
+    }
+    unsigned one = 1; /* a worker goes idle just after its caller returns */
+    assert_true(wait_until(all_idle, &one, JOIN_MS));
+    cio_stats s;
+    cio_get_stats(&s);
+    assert_int_equal(s.ops_started, s.ops_done);
+    assert_true(s.threads <= RACE_CAP);
+    assert_true(stops > 0);
+    print_message("%u acts, %u reads stopped\n", acts, stops);
+    assert_int_equal(cio_shutdown(), 0);
+    assert_no_leaks(state);
+}
+
 static unsigned heap_timers(void)
 {
     cio_stats s;
@@ -391,6 +697,7 @@ int main(void)
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&gate.cv, &a);
+    pthread_cond_init(&pool_hold.cv, &a);
     pthread_condattr_destroy(&a);
     block_cancel_signal_in_this_thread();
     const struct CMUnitTest tests[] = {
@@ -400,6 +707,10 @@ int main(void)
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_stop_does_not_wait_for_the_timer_heap,
                                         fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_stop_does_not_wait_for_the_pool_lock,
+                                        fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(stops_race_submits_and_take_backs, fixture_setup_watched,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(
             a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer,
             fixture_setup_watched, fixture_teardown),

@@ -150,8 +150,18 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
     if (!atomic_compare_exchange_strong(&op->reason, &none, reason))
         return; /* an earlier reason stands */
     op->stop_at = cio_now();
-    if (op->state == CIO__OP_QUEUED && cio__pool_unqueue(op)) {
-        finish_locked(op, cut_result(op, reason));
+    if (op->state == CIO__OP_QUEUED) {
+        /* Taken back here only if pool.mu is free: a canceller holds the
+         * op's lock (a file's, wanted by every other caller, setter and
+         * worker of that file), and on a saturated machine the holder of
+         * pool.mu, global, may be off its CPU for tens of ms.  If it is
+         * busy the caller, woken, takes the op back itself with no lock
+         * held (wait_done_locked), unless a worker has it by then. */
+        int back = cio__pool_try_unqueue(op);
+        if (back > 0)
+            finish_locked(op, cut_result(op, reason));
+        else if (back < 0)
+            wake_caller_locked(op);
     } else if (op->state == CIO__OP_RUNNING) {
         /* The kill first: arming the repeat is a system call, and the
          * worker can be on its way out of the syscall meanwhile (it needs
@@ -307,6 +317,19 @@ static cio_time_t earliest(cio_time_t a, cio_time_t b)
 static void wait_done_locked(cio__op *op, cio_time_t deadline)
 {
     while (op->state != CIO__OP_DONE) {
+        int reason = cio__op_stop_reason(op);
+        if (op->state == CIO__OP_QUEUED && reason && !op->took_back) {
+            /* Step 4's take-back, left to the caller: pool.mu was busy.
+             * Once is enough: the reason is set for good, so an op not
+             * taken back now is a worker's, whose step 2 will see it. */
+            op->took_back = 1;
+            pthread_mutex_unlock(op->mu);
+            int back = cio__pool_unqueue(op);
+            pthread_mutex_lock(op->mu);
+            if (back)
+                finish_locked(op, cut_result(op, reason));
+            continue;
+        }
         int stopping = op->state == CIO__OP_RUNNING && cio__op_stop_reason(op);
         int resend = stopping && !op->ktimer;
         cio_time_t now = cio_now(), due = own_due(op);
@@ -350,6 +373,7 @@ void cio__op_prepare_locked(cio__op *op)
     op->ktimer_at = CIO_NO_DEADLINE;
     op->due_counted = 0;
     op->self_timed = 1;
+    op->took_back = 0;
     op->wake_at = CIO_NO_DEADLINE;
     atomic_init(&op->reason, 0);
     atomic_init(&op->due, CIO_NO_DEADLINE);
@@ -359,7 +383,16 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
 {
     op->state = CIO__OP_QUEUED;
     CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
+    /* Submitted with op->mu let go: pool.mu is global, and on a saturated
+     * machine a submit waits tens of ms for it (a thread start takes
+     * longer), while every setter, canceller and worker of this file would
+     * wait for op->mu behind it (docs/performance.md, fourteenth round).
+     * Meanwhile a worker may run op to DONE, and a canceller take it back
+     * or find it not yet in the pool (it is QUEUED: then this caller looks
+     * for itself, wait_done_locked). */
+    pthread_mutex_unlock(op->mu);
     int e = cio__pool_submit(op);
+    pthread_mutex_lock(op->mu);
     if (e < 0) {
         /* No worker could be made; a thread start that failed can take
          * long under the limit that failed it.  A deadline that passed

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #define IDLE_NS ((cio_time_t)5 * 1000 * 1000 * 1000)
+#define OWED_POLL_NS ((cio_time_t)1000 * 1000)
 
 _Thread_local int cio__on_lib_thread; /* see internal.h */
 
@@ -34,6 +35,7 @@ struct cio__worker {
     cio__wtimer timer;        /* its own (timer.ok = 0 where there is none) */
     cio__op *op;              /* the op handed to it, until it takes it */
     int fresh;                /* made for op, not yet running: not idle */
+    atomic_int owed;          /* wake-ups its handers are yet to send (no lock) */
     struct cio__worker *prev; /* on the idle list, or the dead list */
     struct cio__worker *next;
     struct cio__worker *all_prev, *all_next; /* every worker not yet reaped */
@@ -184,8 +186,13 @@ static cio__op *next_op(struct cio__worker *w)
     if (!op && !pool.stopping) {
         idle_push(w);
         cio_time_t retire = cio_now() + IDLE_NS;
-        while (!w->op && !pool.stopping && cio_now() < retire) {
-            cio__cond_wait_until(&w->cv, &pool.mu, retire);
+        for (;;) {
+            int owed = atomic_load_explicit(&w->owed, memory_order_acquire);
+            if (w->op || (!owed && (pool.stopping || cio_now() >= retire)))
+                break;
+            /* A wake-up still owed may be just past its signal: look again
+             * soon (rare; the hander is between two instructions). */
+            cio__cond_wait_until(&w->cv, &pool.mu, owed ? cio_now() + OWED_POLL_NS : retire);
             pause_handed_locked(w);
         }
         op = take_locked(w); /* whoever set it took w off the idle list */
@@ -293,12 +300,13 @@ static int start_worker(struct cio__worker *w, cio__op **back)
  * lock holder that is slow or preempted makes every other thread queue
  * behind it, each of them then waiting its turn for a CPU once woken. */
 /* Hand op to the most recently idle worker, if there is one: that worker,
- * or NULL.  pool.mu held.  Signalled under pool.mu, unlike a thread's
- * start: the worker's futex word, woken after the unlock, was tried and
- * was slower (a cancel on one CPU 1.9-2.1x its floor at p50 against 1.55x)
- * with no gain under load (docs/performance.md, fifth round).  A condvar
- * cannot be signalled later: the worker may retire and be freed once the
- * lock is free. */
+ * or NULL.  pool.mu held.  The wake-up is owed (w->owed) and sent by
+ * wake_handed once pool.mu is let go: a wake-up sent under it lets the
+ * woken worker take the holder's CPU, and on a saturated machine the
+ * holder then keeps pool.mu, which every op's submit and every worker
+ * going idle takes, through a whole round of the other threads' slices
+ * (docs/performance.md, fourteenth round).  A worker does not retire while
+ * a wake-up is owed to it, so its condvar outlives the late signal. */
 static struct cio__worker *hand_idle_locked(cio__op *op)
 {
     struct cio__worker *w = pool.idle_head;
@@ -307,20 +315,30 @@ static struct cio__worker *hand_idle_locked(cio__op *op)
     idle_unlink(w);
     w->op = op;
     op->handed = w;
-    pthread_cond_signal(&w->cv);
+    atomic_fetch_add_explicit(&w->owed, 1, memory_order_relaxed);
     return w;
+}
+
+/* The wake-up hand_idle_locked owed w; no pool lock held.  The worker
+ * looks at w->op under pool.mu before it waits, so none is lost; w may
+ * retire as soon as the count is down (not before). */
+static void wake_handed(struct cio__worker *w)
+{
+    pthread_cond_signal(&w->cv);
+    atomic_fetch_sub_explicit(&w->owed, 1, memory_order_release);
 }
 
 int cio__pool_submit(cio__op *op)
 {
     int e = 0;
-    struct cio__worker *fresh = NULL, *w;
+    struct cio__worker *fresh = NULL, *handed = NULL, *w;
     pthread_mutex_lock(&pool.mu);
     op->handed = NULL;
     if (pool.stopping) {
         e = -ECANCELED;
     } else if ((w = hand_idle_locked(op)) != NULL) {
         e = !w->timer.ok; /* with a timer, it delivers the deadline */
+        handed = w;
     } else if (pool.threads < pool.cfg.max_threads) {
         /* Whether it gets a timer is not known until it runs; as the last
          * one did.  If it does not, the timer thread delivers the deadline
@@ -336,6 +354,8 @@ int cio__pool_submit(cio__op *op)
         e = 1;
     }
     pthread_mutex_unlock(&pool.mu);
+    if (handed)
+        wake_handed(handed);
     cio__op *back;
     if (fresh && start_worker(fresh, &back) < 0)
         e = -EAGAIN;
@@ -367,7 +387,7 @@ void cio__pool_rescue(void)
         struct cio__worker *w = NULL;
         pthread_mutex_lock(&pool.mu);
         while (!pool.stopping && pool.queue && pool.idle_head)
-            hand_idle_locked(queue_pop());
+            wake_handed(hand_idle_locked(queue_pop())); /* rare: under pool.mu */
         if (!pool.stopping && pool.queue && pool.threads < pool.cfg.max_threads) {
             op = queue_pop();
             w = new_worker_locked(op);
@@ -386,8 +406,8 @@ void cio__pool_rescue(void)
             doomed = back;
             back->qnext = NULL;
             go_on = 1;
-        } else if (!pool.stopping && hand_idle_locked(back)) {
-            /* a worker gone idle meanwhile has it */
+        } else if (!pool.stopping && (w = hand_idle_locked(back)) != NULL) {
+            wake_handed(w); /* a worker gone idle meanwhile has it */
         } else if (!pool.stopping && pool.threads > 0) {
             queue_push_front(back);
         } else {
@@ -432,6 +452,15 @@ static int dequeue_locked(cio__op *op)
 int cio__pool_unqueue(cio__op *op)
 {
     pthread_mutex_lock(&pool.mu);
+    int found = take_back_locked(op) || dequeue_locked(op);
+    pthread_mutex_unlock(&pool.mu);
+    return found;
+}
+
+int cio__pool_try_unqueue(cio__op *op)
+{
+    if (pthread_mutex_trylock(&pool.mu) != 0)
+        return -EBUSY;
     int found = take_back_locked(op) || dequeue_locked(op);
     pthread_mutex_unlock(&pool.mu);
     return found;
