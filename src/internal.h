@@ -338,9 +338,13 @@ int cio__pool_try_unqueue(cio__op *op);
  * a worker that was handed an op, before it takes it (a worker that is slow
  * to get a CPU and pool.mu back, on demand). */
 extern void (*cio__pool_pause_hook)(void);
-/* The same, called with no lock held (the submitting caller holds its
- * file's) just before a worker's thread is created: a slow start. */
+/* The same, called with no lock held just before a worker's thread is
+ * created: a slow start. */
 extern void (*cio__pool_spawn_hook)(void);
+/* The same, called with no lock held by a submit that has signalled the
+ * idle worker it handed an op to, before it counts that wake-up as paid
+ * (a hander preempted between the two). */
+extern void (*cio__pool_wake_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
 cio__wtimer *cio__worker_timer(struct cio__worker *w); /* NULL if it has none */
 /* Nonzero on a thread the library made (a worker, the timer thread), where

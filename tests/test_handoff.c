@@ -26,6 +26,7 @@
 /* The library's seams (src/internal.h); NULL in normal use. */
 extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
+extern void (*cio__pool_wake_hook)(void);
 extern void (*cio__timer_fire_hook)(void);
 /* The heap's lock and the pool's, as the library takes them around fork
  * (src/internal.h). */
@@ -640,6 +641,86 @@ static void stops_race_submits_and_take_backs(void **state)
     assert_no_leaks(state);
 }
 
+/* ---- a wake-up owed to a worker at shutdown ---- */
+
+static long return_at_once(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static long wait_to_be_stopped(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 5000; i++) {
+        if (cio_interrupted())
+            return 1;
+        sleep_us(1000);
+    }
+    return 0;
+}
+
+static void *call_on_the_idle_worker(void *arg)
+{
+    block_cancel_signal_in_this_thread();
+    long r = cio_call(wait_to_be_stopped, NULL, 0);
+    *(long *)arg = r < 0 && errno != ECANCELED ? -2 : r;
+    return NULL;
+}
+
+static void *shut_down(void *arg)
+{
+    block_cancel_signal_in_this_thread();
+    *(int *)arg = cio_shutdown();
+    return NULL;
+}
+
+static bool op_threads_busy(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads == 1 && s.threads_idle == 0;
+}
+
+/* A submit wakes the idle worker it handed an op to after the pool's lock
+ * is let go, and then counts the wake-up as paid.  If the submitter is
+ * preempted between the two, the worker, woken, may run its op, be stopped
+ * by cio_shutdown and exit; once joined, it is freed, and the submitter
+ * then wrote into freed memory.  The seam holds the submitter there: the
+ * shutdown must not return (the worker must wait for the count) until it
+ * is let go, and then it must. */
+static void a_worker_does_not_exit_while_a_wake_up_is_owed_to_it(void **state)
+{
+    cio__pool_wake_hook = hold_worker;
+    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_call(return_at_once, NULL, 0), 0); /* one worker, soon idle */
+    unsigned one = 1;
+    assert_true(wait_until(all_idle, &one, JOIN_MS));
+    arm_gate();
+    long called = 1;
+    pthread_t caller, stopper;
+    assert_int_equal(pthread_create(&caller, NULL, call_on_the_idle_worker, &called), 0);
+    bool held = wait_until(gate_held, NULL, JOIN_MS); /* signalled, not counted */
+    bool running = held && wait_until(op_threads_busy, NULL, JOIN_MS);
+    int shut = 1;
+    assert_int_equal(pthread_create(&stopper, NULL, shut_down, &shut), 0);
+    sleep_us((unsigned)scaled_ms(100) * 1000); /* time enough to stop it and exit */
+    bool returned_early = shut == 0;
+    release_gate();
+    assert_int_equal(pthread_join(stopper, NULL), 0);
+    assert_int_equal(pthread_join(caller, NULL), 0);
+    cio__pool_wake_hook = NULL;
+    assert_true(held);
+    assert_true(running);
+    if (returned_early)
+        fail_msg("cio_shutdown joined the worker while a wake-up was still owed to it");
+    assert_int_equal(shut, 0);
+    /* fn saw the shutdown's stop and answered, or the stop came first */
+    assert_true(called == 1 || called == -1);
+    assert_no_leaks(state);
+}
+
 static unsigned heap_timers(void)
 {
     cio_stats s;
@@ -711,6 +792,8 @@ int main(void)
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(stops_race_submits_and_take_backs, fixture_setup_watched,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_worker_does_not_exit_while_a_wake_up_is_owed_to_it,
+                                        fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(
             a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer,
             fixture_setup_watched, fixture_teardown),

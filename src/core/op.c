@@ -3,7 +3,8 @@
  *
  * The hand-off, numbered as in docs/protocol.md (every step under op->mu
  * unless it says otherwise):
- *   1. The caller publishes the op (QUEUED) and hands it to the pool.
+ *   1. The caller publishes the op (QUEUED) and hands it to the pool, with
+ *      op->mu let go while it does (pool.mu is global: cio__op_run_locked).
  *   2. The worker checks op->reason; if set it finishes at once, else it
  *      becomes RUNNING and publishes itself in op->worker.  Checking the
  *      reason and publishing under the same lock as step 4 is what closes
@@ -17,8 +18,9 @@
  *   4. A canceller sets op->reason (first reason wins) and, if the op is
  *      RUNNING, sends the signal to op->worker.  A QUEUED op that no worker
  *      has taken yet (in the pool's queue, or handed to a worker that has
- *      not woken up) is taken back and finished by the canceller itself: a
- *      stop never waits for a worker to get a CPU.
+ *      not woken up) is taken back and finished by the canceller itself if
+ *      pool.mu is free, else by its caller, woken (pool.mu is not waited
+ *      for under op->mu): a stop never waits for a worker to get a CPU.
  *   5. The signal may land after step 2 but before the syscall starts, and
  *      then it is lost.  So it is sent again, with a back-off, for as long
  *      as the op is RUNNING with a reason: by the worker's kernel timer,
@@ -319,9 +321,11 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
     while (op->state != CIO__OP_DONE) {
         int reason = cio__op_stop_reason(op);
         if (op->state == CIO__OP_QUEUED && reason && !op->took_back) {
-            /* Step 4's take-back, left to the caller: pool.mu was busy.
-             * Once is enough: the reason is set for good, so an op not
-             * taken back now is a worker's, whose step 2 will see it. */
+            /* Step 4's take-back, left to the caller: pool.mu was busy, or
+             * the reason came while this caller was submitting.  Once is
+             * enough: the reason is set for good, so an op not taken back
+             * now is a worker's, whose step 2 will see it (or, in
+             * cio__pool_rescue's hands, is failed with it there). */
             op->took_back = 1;
             pthread_mutex_unlock(op->mu);
             int back = cio__pool_unqueue(op);

@@ -6,12 +6,13 @@
  * reused and the coldest ones retire after IDLE_NS.  When the cap is reached
  * ops wait in a FIFO queue; a canceller may take an op back out of it.
  * Retired threads are joined by the next worker to finish an op (it holds
- * no lock then: a submit holds its file's) or by cio__pool_stop, so that
- * cio_shutdown really joins every thread the library made.
+ * no lock then) or by cio__pool_stop, so that cio_shutdown really joins
+ * every thread the library made.
  *
  * An op handed over is not the worker's until the worker takes it, under
- * pool.mu: until then a canceller may take it back (cio__pool_unqueue),
- * from the queue or from the hands of a worker that has not yet woken up.
+ * pool.mu: until then a canceller may take it back (cio__pool_try_unqueue,
+ * or the op's own caller, cio__pool_unqueue), from the queue or from the
+ * hands of a worker that has not yet woken up.
  * On a loaded machine a woken worker may wait long for a CPU and for
  * pool.mu; a deadline must not wait with it (docs/protocol.md, step 4).
  *
@@ -118,6 +119,7 @@ static cio__op *queue_pop(void)
 
 void (*cio__pool_pause_hook)(void);
 void (*cio__pool_spawn_hook)(void);
+void (*cio__pool_wake_hook)(void);
 
 /* The worker takes the op handed to it (if it is still there). */
 static cio__op *take_locked(struct cio__worker *w)
@@ -186,13 +188,8 @@ static cio__op *next_op(struct cio__worker *w)
     if (!op && !pool.stopping) {
         idle_push(w);
         cio_time_t retire = cio_now() + IDLE_NS;
-        for (;;) {
-            int owed = atomic_load_explicit(&w->owed, memory_order_acquire);
-            if (w->op || (!owed && (pool.stopping || cio_now() >= retire)))
-                break;
-            /* A wake-up still owed may be just past its signal: look again
-             * soon (rare; the hander is between two instructions). */
-            cio__cond_wait_until(&w->cv, &pool.mu, owed ? cio_now() + OWED_POLL_NS : retire);
+        while (!w->op && !pool.stopping && cio_now() < retire) {
+            cio__cond_wait_until(&w->cv, &pool.mu, retire);
             pause_handed_locked(w);
         }
         op = take_locked(w); /* whoever set it took w off the idle list */
@@ -200,6 +197,13 @@ static cio__op *next_op(struct cio__worker *w)
             idle_unlink(w);
     }
     if (!op) {
+        /* Not before every wake-up handed to it is sent (wake_handed): the
+         * hander signals w->cv and counts down after pool.mu is let go, and
+         * w is freed once joined.  Off every list now, it is handed nothing
+         * more; a signal still owed comes within a few instructions of the
+         * hander's, unless the hander is preempted: look again soon. */
+        while (atomic_load_explicit(&w->owed, memory_order_acquire) != 0)
+            cio__cond_wait_until(&w->cv, &pool.mu, cio_now() + OWED_POLL_NS);
         w->next = pool.dead;
         pool.dead = w;
         if (--pool.threads == 0)
@@ -259,8 +263,10 @@ static struct cio__worker *new_worker_locked(cio__op *op)
  * worker going idle would queue behind it (docs/performance.md, fifth
  * round).  0, or -EAGAIN with w gone and *back the op it was handed, back
  * in the starter's hands: nobody else will run or finish it.  *back is
- * NULL if a canceller took the op back meanwhile, which only a queued op's
- * can (a submit's caller holds its op->mu).  While it starts, w counts
+ * NULL if a canceller took the op back meanwhile (a submit holds no op
+ * lock: a canceller may take back the submit's own op, finish it, and the
+ * submit then fails with EAGAIN, for which its caller returns the
+ * canceller's reason, cio__op_run_locked).  While it starts, w counts
  * toward max_threads, so a submit at the cap queues its op; if the start
  * then fails, cio__pool_rescue sees to that op. */
 static int start_worker(struct cio__worker *w, cio__op **back)
@@ -305,8 +311,9 @@ static int start_worker(struct cio__worker *w, cio__op **back)
  * woken worker take the holder's CPU, and on a saturated machine the
  * holder then keeps pool.mu, which every op's submit and every worker
  * going idle takes, through a whole round of the other threads' slices
- * (docs/performance.md, fourteenth round).  A worker does not retire while
- * a wake-up is owed to it, so its condvar outlives the late signal. */
+ * (docs/performance.md, fourteenth round).  A worker does not exit (retire,
+ * or stop at a shutdown) while a wake-up is owed to it (next_op), so its
+ * condvar outlives the late signal. */
 static struct cio__worker *hand_idle_locked(cio__op *op)
 {
     struct cio__worker *w = pool.idle_head;
@@ -321,10 +328,13 @@ static struct cio__worker *hand_idle_locked(cio__op *op)
 
 /* The wake-up hand_idle_locked owed w; no pool lock held.  The worker
  * looks at w->op under pool.mu before it waits, so none is lost; w may
- * retire as soon as the count is down (not before). */
+ * exit as soon as the count is down (not before). */
 static void wake_handed(struct cio__worker *w)
 {
     pthread_cond_signal(&w->cv);
+    void (*hook)(void) = cio__pool_wake_hook;
+    if (hook)
+        hook();
     atomic_fetch_sub_explicit(&w->owed, 1, memory_order_release);
 }
 
