@@ -334,7 +334,7 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
                 finish_locked(op, cut_result(op, reason));
             continue;
         }
-        int stopping = op->state == CIO__OP_RUNNING && cio__op_stop_reason(op);
+        int stopping = op->state == CIO__OP_RUNNING && reason;
         int resend = stopping && !op->ktimer;
         cio_time_t now = cio_now(), due = own_due(op);
         if (resend && op->signals > 0 && now >= op->next_kick)

@@ -459,10 +459,16 @@ static int dequeue_locked(cio__op *op)
     return 1;
 }
 
+/* The take-back of both calls below; pool.mu held. */
+static int unqueue_locked(cio__op *op)
+{
+    return take_back_locked(op) || dequeue_locked(op);
+}
+
 int cio__pool_unqueue(cio__op *op)
 {
     pthread_mutex_lock(&pool.mu);
-    int found = take_back_locked(op) || dequeue_locked(op);
+    int found = unqueue_locked(op);
     pthread_mutex_unlock(&pool.mu);
     return found;
 }
@@ -471,7 +477,7 @@ int cio__pool_try_unqueue(cio__op *op)
 {
     if (pthread_mutex_trylock(&pool.mu) != 0)
         return -EBUSY;
-    int found = take_back_locked(op) || dequeue_locked(op);
+    int found = unqueue_locked(op);
     pthread_mutex_unlock(&pool.mu);
     return found;
 }
