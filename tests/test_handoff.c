@@ -41,57 +41,68 @@ void cio__pool_unlock_after_fork(int child);
 /* The op must end this soon after its reason, while the worker is held. */
 #define END_MS 1000
 
-/* The gate: holds the next thread that reaches hold_worker once it is
- * armed (a worker handed an op, a worker's start, the timer heap's
- * holder), until released or for HOLD_MS. */
-static struct {
+/* A gate: holds the next thread that reaches gate_hold once it is armed,
+ * until released or for HOLD_MS.  Two: `gate` for the library's seams (a
+ * worker handed an op, a worker's start, a wake-up's count, the timer
+ * thread's fire) and for the timer heap's holder, `pool_gate` for the
+ * pool's holder, so that both may hold at once. */
+struct gate {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv; /* on CLOCK_MONOTONIC, made in main */
     int armed, held, release;
-} gate = {.mu = PTHREAD_MUTEX_INITIALIZER}; /* cv: on CLOCK_MONOTONIC, made in main */
+};
+static struct gate gate = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static struct gate pool_gate = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void hold_worker(void)
+static void gate_hold(struct gate *g)
 {
-    pthread_mutex_lock(&gate.mu);
-    if (gate.armed) {
-        gate.armed = 0;
-        gate.held = 1;
-        pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_lock(&g->mu);
+    if (g->armed) {
+        g->armed = 0;
+        g->held = 1;
+        pthread_cond_broadcast(&g->cv);
         cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
-        while (!gate.release && cio_now() < until) {
+        while (!g->release && cio_now() < until) {
             struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
-            pthread_cond_timedwait(&gate.cv, &gate.mu, &ts);
+            pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         }
-        gate.held = 0;
-        gate.release = 0;
+        g->held = 0;
+        g->release = 0;
     }
-    pthread_mutex_unlock(&gate.mu);
+    pthread_mutex_unlock(&g->mu);
 }
 
+/* The library's seams take no argument. */
+static void hold_worker(void)
+{
+    gate_hold(&gate);
+}
+
+/* A wait_until predicate: arg is the gate. */
 static bool gate_held(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&gate.mu);
-    bool held = gate.held;
-    pthread_mutex_unlock(&gate.mu);
+    struct gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    bool held = g->held;
+    pthread_mutex_unlock(&g->mu);
     return held;
 }
 
-static void arm_gate(void)
+static void arm_gate(struct gate *g)
 {
-    pthread_mutex_lock(&gate.mu);
-    gate.armed = 1;
-    gate.release = 0;
-    pthread_mutex_unlock(&gate.mu);
+    pthread_mutex_lock(&g->mu);
+    g->armed = 1;
+    g->release = 0;
+    pthread_mutex_unlock(&g->mu);
 }
 
-static void release_gate(void)
+static void release_gate(struct gate *g)
 {
-    pthread_mutex_lock(&gate.mu);
-    gate.armed = 0;
-    gate.release = 1;
-    pthread_cond_broadcast(&gate.cv);
-    pthread_mutex_unlock(&gate.mu);
+    pthread_mutex_lock(&g->mu);
+    g->armed = 0;
+    g->release = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
 }
 
 static bool all_idle(void *arg)
@@ -144,17 +155,17 @@ static void stop_a_read_a_held_worker_was_handed(enum reason why)
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    arm_gate();
+    arm_gate(&gate);
     struct op_thread *r = start_reader(f, 16);
     assert_non_null(r);
-    bool held = wait_until(gate_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, &gate, JOIN_MS);
     cio_time_t t0 = cio_now();
     if (held)
         stop_read(f, why);
     bool ended = wait_until(op_is_done, r, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = gate_held(NULL);
-    release_gate();
+    bool still_held = gate_held(&gate);
+    release_gate(&gate);
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(held);
     if (!ended || !still_held)
@@ -213,18 +224,18 @@ static void a_deadline_holds_while_another_worker_is_being_started(void **state)
     cio_file *fa = cio_fdopen(a[0]), *fb = cio_fdopen(b[0]);
     assert_non_null(fa);
     assert_non_null(fb);
-    arm_gate();
+    arm_gate(&gate);
     struct op_thread *ra = start_reader(fa, 16); /* its worker's start is held */
     assert_non_null(ra);
-    bool held = wait_until(gate_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, &gate, JOIN_MS);
     assert_int_equal(cio_set_read_deadline(fb, cio_after_ms(50)), 0);
     cio_time_t t0 = cio_now();
     struct op_thread *rb = start_reader(fb, 16);
     assert_non_null(rb);
     bool ended = wait_until(op_is_done, rb, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = gate_held(NULL);
-    release_gate();
+    bool still_held = gate_held(&gate);
+    release_gate(&gate);
     assert_true(op_join(rb, JOIN_MS + HOLD_MS));
     assert_true(held);
     if (!ended || !still_held)
@@ -284,10 +295,10 @@ static void stop_while_the_timer_heap_is_locked(enum reason why)
     struct op_thread *r = start_reader(f, 16);
     assert_non_null(r);
     assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
-    arm_gate();
+    arm_gate(&gate);
     pthread_t holder, closer;
     assert_int_equal(pthread_create(&holder, NULL, hold_heap_lock, NULL), 0);
-    bool held = wait_until(gate_held, NULL, JOIN_MS);
+    bool held = wait_until(gate_held, &gate, JOIN_MS);
     cio_time_t t0 = cio_now();
     if (held && why == BY_DEADLINE)
         assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
@@ -295,8 +306,8 @@ static void stop_while_the_timer_heap_is_locked(enum reason why)
         assert_int_equal(pthread_create(&closer, NULL, close_file, f), 0);
     bool ended = wait_until(op_is_done, r, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = gate_held(NULL);
-    release_gate();
+    bool still_held = gate_held(&gate);
+    release_gate(&gate);
     assert_int_equal(pthread_join(holder, NULL), 0);
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(held);
@@ -342,55 +353,30 @@ static void a_stop_does_not_wait_for_the_timer_heap(void **state)
 
 /* ---- the pool's lock held, as by a thread preempted while it holds it ---- */
 
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* made in main, on CLOCK_MONOTONIC */
-    int held, release;
-    pthread_t thread;
-} pool_hold = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static pthread_t pool_holder;
 
+/* The pool's lock, held at pool_gate (armed by hold_the_pool). */
 static void *hold_pool_lock(void *arg)
 {
     (void)arg;
     block_all_signals_in_this_thread();
     cio__pool_lock_for_fork();
-    pthread_mutex_lock(&pool_hold.mu);
-    pool_hold.held = 1;
-    pthread_cond_broadcast(&pool_hold.cv);
-    cio_time_t until = cio_now() + scaled_ms(HOLD_MS) * NS_PER_MS;
-    while (!pool_hold.release && cio_now() < until) {
-        struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
-        pthread_cond_timedwait(&pool_hold.cv, &pool_hold.mu, &ts);
-    }
-    pool_hold.held = 0;
-    pthread_mutex_unlock(&pool_hold.mu);
+    gate_hold(&pool_gate);
     cio__pool_unlock_after_fork(0);
     return NULL;
 }
 
-static bool pool_lock_held(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&pool_hold.mu);
-    bool held = pool_hold.held;
-    pthread_mutex_unlock(&pool_hold.mu);
-    return held;
-}
-
 static void hold_the_pool(void)
 {
-    pool_hold.release = 0;
-    assert_int_equal(pthread_create(&pool_hold.thread, NULL, hold_pool_lock, NULL), 0);
-    assert_true(wait_until(pool_lock_held, NULL, JOIN_MS));
+    arm_gate(&pool_gate);
+    assert_int_equal(pthread_create(&pool_holder, NULL, hold_pool_lock, NULL), 0);
+    assert_true(wait_until(gate_held, &pool_gate, JOIN_MS));
 }
 
 static void let_the_pool_go(void)
 {
-    pthread_mutex_lock(&pool_hold.mu);
-    pool_hold.release = 1;
-    pthread_cond_broadcast(&pool_hold.cv);
-    pthread_mutex_unlock(&pool_hold.mu);
-    assert_int_equal(pthread_join(pool_hold.thread, NULL), 0);
+    release_gate(&pool_gate);
+    assert_int_equal(pthread_join(pool_holder, NULL), 0);
 }
 
 /* A deadline moved into the past, or a cancel, made on a thread of its own
@@ -430,7 +416,7 @@ static void stop_while_the_pool_is_locked(cio_file *f, struct op_thread *r, enum
     assert_int_equal(pthread_create(&s.thread, NULL, stopper_main, &s), 0);
     bool returned = wait_until(stopper_done, &s, END_MS);
     double ms = elapsed_ms(t0, cio_now());
-    bool still_held = pool_lock_held(NULL);
+    bool still_held = gate_held(&pool_gate);
     let_the_pool_go();
     assert_int_equal(pthread_join(s.thread, NULL), 0);
     if (!returned || !still_held)
@@ -439,8 +425,8 @@ static void stop_while_the_pool_is_locked(cio_file *f, struct op_thread *r, enum
                  returned ? "after the lock was let go" : "only once the lock was let go", ms);
     assert_int_equal(s.rc, 0);
     bool ended = wait_until(op_is_done, r, END_MS);
-    bool worker_still_held = gate_held(NULL);
-    release_gate();
+    bool worker_still_held = gate_held(&gate);
+    release_gate(&gate);
     assert_true(op_join(r, JOIN_MS + HOLD_MS));
     assert_true(ended);
     if (worker_held && !worker_still_held)
@@ -476,14 +462,14 @@ static void a_stop_does_not_wait_for_the_pool_lock(void **state)
             assert_non_null(f);
             uint64_t starts = op_starts();
             if (handed)
-                arm_gate();
+                arm_gate(&gate);
             else
                 hold_the_pool();
             struct op_thread *r = start_reader(f, 16);
             assert_non_null(r);
             assert_true(wait_op_starts(starts + 1, JOIN_MS));
             if (handed) { /* handed, held before it took the op: lock the pool */
-                assert_true(wait_until(gate_held, NULL, JOIN_MS));
+                assert_true(wait_until(gate_held, &gate, JOIN_MS));
                 hold_the_pool();
             } else { /* asleep in its submit, on pool.mu */
                 assert_true(wait_op_sleeping(r, JOIN_MS));
@@ -697,17 +683,17 @@ static void a_worker_does_not_exit_while_a_wake_up_is_owed_to_it(void **state)
     assert_int_equal(cio_call(return_at_once, NULL, 0), 0); /* one worker, soon idle */
     unsigned one = 1;
     assert_true(wait_until(all_idle, &one, JOIN_MS));
-    arm_gate();
+    arm_gate(&gate);
     long called = 1;
     pthread_t caller, stopper;
     assert_int_equal(pthread_create(&caller, NULL, call_on_the_idle_worker, &called), 0);
-    bool held = wait_until(gate_held, NULL, JOIN_MS); /* signalled, not counted */
+    bool held = wait_until(gate_held, &gate, JOIN_MS); /* signalled, not counted */
     bool running = held && wait_until(op_threads_busy, NULL, JOIN_MS);
     int shut = 1;
     assert_int_equal(pthread_create(&stopper, NULL, shut_down, &shut), 0);
     sleep_us((unsigned)scaled_ms(100) * 1000); /* time enough to stop it and exit */
     bool returned_early = shut == 0;
-    release_gate();
+    release_gate(&gate);
     assert_int_equal(pthread_join(stopper, NULL), 0);
     assert_int_equal(pthread_join(caller, NULL), 0);
     cio__pool_wake_hook = NULL;
@@ -747,9 +733,9 @@ static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(vo
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
-    arm_gate();
+    arm_gate(&gate);
     assert_int_equal(cio_set_read_deadline(f, cio_after_ms(5)), 0);
-    bool held = wait_until(gate_held, NULL, JOIN_MS); /* taken out, not fired */
+    bool held = wait_until(gate_held, &gate, JOIN_MS); /* taken out, not fired */
     unsigned without = heap_timers();
     fflush(NULL);
     pid_t pid = held ? fork() : -1;
@@ -759,7 +745,7 @@ static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(vo
         int bad = heap_timers() != without + 1;
         _exit(bad || cio_set_read_deadline(f, cio_after_ms(60000)) != 0);
     }
-    release_gate();
+    release_gate(&gate);
     assert_true(held);
     assert_true(pid > 0);
     int st = child_status_within(pid, (double)scaled_ms(JOIN_MS));
@@ -778,7 +764,7 @@ int main(void)
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&gate.cv, &a);
-    pthread_cond_init(&pool_hold.cv, &a);
+    pthread_cond_init(&pool_gate.cv, &a);
     pthread_condattr_destroy(&a);
     block_cancel_signal_in_this_thread();
     const struct CMUnitTest tests[] = {
