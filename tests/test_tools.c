@@ -120,6 +120,16 @@ static double dur_ms(double s)
     return s * tool_scale() * 1000;
 }
 
+/* How many rounds of a race to run: n, fewer under a time scale.  Each
+ * round starts the tools, which under ThreadSanitizer or valgrind (where
+ * the scale is set) take the better part of a second to start, and a few
+ * rounds give those tools their say; the plain builds run every round. */
+static int race_rounds(int n)
+{
+    int r = (int)(n / time_scale());
+    return r < 6 ? 6 : r;
+}
+
 #define RUN(input, ...) run_tool((char *const[]){__VA_ARGS__, NULL}, input)
 
 /* A pipe that no program we start inherits but as the streams we give
@@ -412,7 +422,7 @@ static void run_relays_and_exits_with_the_status(void **state)
 static void run_sigusr1_from_cmd_at_once_changes_nothing(void **state)
 {
     (void)state;
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < race_rounds(20); i++) {
         struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "kill -USR1 $PPID; echo done");
         assert_int_equal(r.status, 0);
         assert_string_equal(r.out, "done\n");
@@ -834,7 +844,7 @@ static void run_signal_that_killed_cmd_is_taken_as_passed_on(void **state)
 
     /* the race: the whole process group, as a terminal's Ctrl-C */
     char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo $$; exec sleep 30", NULL};
-    group_sigint_rounds(argv, 40, 128 + SIGINT);
+    group_sigint_rounds(argv, race_rounds(40), 128 + SIGINT);
 }
 
 /* The first signal that comes after CMD has gone is taken as CMD's copy
@@ -925,7 +935,7 @@ static void run_signal_that_cmd_caught_is_taken_as_passed_on(void **state)
     pid = stuck_after_cmd_signalled(argv, SIGINT, &out);
     second_signal_ends_it(pid, SIGINT, out);
 
-    group_sigint_rounds(argv, 30, 3);
+    group_sigint_rounds(argv, race_rounds(30), 3);
 }
 
 /* A signal passed on that CMD survives does not make the next one
