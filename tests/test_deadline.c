@@ -935,6 +935,55 @@ static cio_file *file_after_a_first_timeout(int p[2])
 }
 #endif
 
+#ifdef CIO_TEST_THREAD_TIMER
+static atomic_int fires_by_worker, fires_by_timer;
+
+static void count_fires(const cio_event *ev, void *arg)
+{
+    (void)arg;
+    if (ev->type == CIO_EV_TIMER_FIRE)
+        atomic_fetch_add(ev->worker ? &fires_by_worker : &fires_by_timer, 1);
+}
+#endif
+
+/* A read on an idle worker gets its deadline from that worker's own timer
+ * (its CIO_EV_TIMER_FIRE names the worker), except under valgrind, where a
+ * worker has no timer (platform/wtimer_thread.c: valgrind met the timer's
+ * repeat before every restart of a write and the write never stopped):
+ * there the timer thread delivers it (worker 0). */
+static void a_worker_times_its_read_itself_but_under_valgrind(void **state)
+{
+    (void)state;
+#ifndef CIO_TEST_THREAD_TIMER
+    skip(); /* no worker timer here */
+#else
+    int p[2];
+    char c;
+    cio_file *f = file_after_a_first_timeout(p); /* a worker exists, idle */
+    atomic_store(&fires_by_worker, 0);
+    atomic_store(&fires_by_timer, 0);
+    cio_set_trace(count_fires, NULL);
+    cio_time_t d = cio_after_ms(scaled_ms(100)); /* the worker is in read(2) by then */
+    assert_int_equal(cio_set_read_deadline(f, d), 0);
+    ssize_t r = cio_read(f, &c, 1);
+    int err = errno;
+    cio_time_t end = cio_now();
+    cio_set_trace(NULL, NULL);
+    assert_timed_out(r, err, end, d);
+    int by_worker = atomic_load(&fires_by_worker), by_timer = atomic_load(&fires_by_timer);
+    printf("the deadline came from %s (%d by the worker, %d by the timer thread)\n",
+           by_worker ? "the worker's timer" : "the timer thread", by_worker, by_timer);
+    if (under_valgrind()) {
+        assert_int_equal(by_worker, 0);
+        assert_true(by_timer >= 1);
+    } else {
+        assert_true(by_worker >= 1);
+    }
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+#endif
+}
+
 /* Where workers have a kernel timer of their own (Linux): a read handed to
  * an idle worker is timed out by that timer, and its caller sleeps until
  * the worker wakes it: once, however long the worker takes to leave.  A
@@ -1032,6 +1081,7 @@ int main(void)
         T(a_deadline_moved_at_random_moments_is_obeyed_as_last_set),
         T(a_timed_out_read_on_an_idle_worker_costs_its_caller_one_sleep),
         T(a_timed_out_read_on_a_new_worker_costs_its_caller_one_sleep),
+        T(a_worker_times_its_read_itself_but_under_valgrind),
     };
     const char *name = CIO_TEST_TIMER == CIO_TIMER_HEAP      ? "deadline_heap"
                        : CIO_TEST_TIMER == CIO_TIMER_TIMERFD ? "deadline_timerfd"
