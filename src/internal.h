@@ -418,6 +418,30 @@ typedef struct cio__lib_hooks {
 } cio__lib_hooks;
 void cio__lib_register(cio__lib_hooks *h); /* once for each h; takes lib.mu */
 
+/* The fork gate.  A fork holds every lock of the library, one a file (lib.c,
+ * on_fork_prepare).  Were the threads about to take a file's lock to queue
+ * on it, the fork would wait behind a stream of new holders for each of
+ * hundreds of locks, then hand each lock over as it let go of it, a wake-up
+ * that may cost it its CPU each time: on a saturated machine a fork then
+ * held the last files for most of a second (docs/performance.md, sixteenth
+ * round).  So a fork first closes the gate, and a thread that holds no lock
+ * of the library waits there, on one word, until the fork is over.  It is a
+ * courtesy, not a lock: a thread that passed just before it closed takes its
+ * lock as before, and the fork waits for it.  Never with a lock held: the
+ * fork would wait for it for ever. */
+extern atomic_int cio__fork_gate;
+extern atomic_uint cio__fork_gate_waiting; /* threads at the gate now */
+void cio__fork_gate_wait(void);
+/* A seam for white-box tests, NULL otherwise: called by a fork with the
+ * gate closed and every lock of the library held. */
+extern void (*cio__fork_hook)(void);
+static inline void cio__lock(pthread_mutex_t *mu)
+{
+    if (atomic_load_explicit(&cio__fork_gate, memory_order_relaxed))
+        cio__fork_gate_wait();
+    pthread_mutex_lock(mu);
+}
+
 /* ---- file.c ---- */
 
 /* Run op on f in direction d with Go's deadline rules; the result. */

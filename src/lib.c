@@ -204,6 +204,38 @@ const char *cio_version(void)
     return CIO_VERSION_STRING;
 }
 
+/* The fork gate (internal.h): the fork holds gate for writing from
+ * on_fork_prepare, once lib.mu is held, to on_fork_parent, once every lock
+ * is let go; a waiter takes it for reading and lets go at once.  An rwlock,
+ * not a mutex and a condvar: when the fork lets go, every waiter is woken
+ * at once and none has a lock to take after it (a condvar's waiters each
+ * retake its mutex, one after another, and on a saturated machine that
+ * queue took as long as the fork itself). */
+atomic_int cio__fork_gate;
+atomic_uint cio__fork_gate_waiting;
+static pthread_rwlock_t gate = PTHREAD_RWLOCK_INITIALIZER;
+void (*cio__fork_hook)(void);
+
+void cio__fork_gate_wait(void)
+{
+    atomic_fetch_add(&cio__fork_gate_waiting, 1);
+    pthread_rwlock_rdlock(&gate);
+    pthread_rwlock_unlock(&gate);
+    atomic_fetch_sub(&cio__fork_gate_waiting, 1);
+}
+
+static void close_gate(void)
+{
+    pthread_rwlock_wrlock(&gate);
+    atomic_store(&cio__fork_gate, 1);
+}
+
+static void open_gate(void)
+{
+    atomic_store(&cio__fork_gate, 0);
+    pthread_rwlock_unlock(&gate);
+}
+
 /* Whether this thread's fork goes ahead without lib.mu (on_fork_prepare). */
 static _Thread_local int forking_in_shutdown;
 
@@ -228,11 +260,17 @@ static void on_fork_prepare(void)
         }
         sched_yield(); /* a worker: the holder may be a shutdown to come */
     }
+    /* Not before: a shutdown holding lib.mu waits for workers, which must
+     * not wait at the gate for this fork. */
+    close_gate();
     for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
         if (h->lock_for_fork)
             h->lock_for_fork();
     cio__timer_lock_for_fork();
     cio__pool_lock_for_fork();
+    void (*hook)(void) = cio__fork_hook;
+    if (hook)
+        hook();
 }
 
 /* Undo on_fork_prepare below lib.mu, in the parent or the child. */
@@ -250,10 +288,16 @@ static void on_fork_parent(void)
     unlock_after_fork(0);
     if (!forking_in_shutdown)
         pthread_mutex_unlock(&lib.mu);
+    open_gate(); /* last: this thread may wait for a CPU behind all it wakes */
 }
 
 static void on_fork_child(void)
 {
+    /* Made anew, open: the child's thread is not the one that closed it
+     * (it has a thread id of its own), and none waits at it here. */
+    atomic_store(&cio__fork_gate, 0);
+    atomic_store(&cio__fork_gate_waiting, 0);
+    pthread_rwlock_init(&gate, NULL);
     unlock_after_fork(1);
     int state = atomic_load(&lib.state);
     if (state == ON || state == STOPPING)

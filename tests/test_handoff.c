@@ -34,6 +34,10 @@ void cio__timer_lock_for_fork(void);
 void cio__timer_unlock_after_fork(int child);
 void cio__pool_lock_for_fork(void);
 void cio__pool_unlock_after_fork(int child);
+/* A fork's seam, called with every lock held and the gate closed, and the
+ * count of threads waiting at the gate (src/internal.h). */
+extern void (*cio__fork_hook)(void);
+extern atomic_uint cio__fork_gate_waiting;
 
 #define JOIN_MS 5000
 /* How long the seam holds a worker at most: far beyond any bound below. */
@@ -758,6 +762,125 @@ static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(vo
     assert_no_leaks(state);
 }
 
+/* ---- the fork gate ---- */
+
+#define GATE_FILES 16
+
+struct gate_file {
+    int p[2];
+    cio_file *f;
+    struct op_thread *reader;
+    pthread_t taker;
+    int set_rc, cancel_rc;
+};
+static struct gate_file gate_files[GATE_FILES];
+static atomic_int fork_holds; /* the fork holds every lock: come for them */
+static unsigned gate_seen;    /* waiting at the gate, as the fork saw them */
+
+static bool fork_holding(void *arg)
+{
+    (void)arg;
+    return atomic_load(&fork_holds) != 0;
+}
+
+/* Comes for its file's lock while the fork holds it: a deadline set, a
+ * cancel. */
+static void *lock_taker(void *arg)
+{
+    struct gate_file *g = arg;
+    if (!wait_until(fork_holding, NULL, JOIN_MS)) {
+        g->set_rc = g->cancel_rc = -2;
+        return NULL;
+    }
+    g->set_rc = cio_set_read_deadline(g->f, cio_after_ms(60000));
+    g->cancel_rc = cio_cancel(g->f, CIO_READ);
+    return NULL;
+}
+
+static bool all_at_gate(void *arg)
+{
+    return atomic_load(&cio__fork_gate_waiting) >= *(unsigned *)arg;
+}
+
+/* The seam: let the takers come, and hold the fork until all of them wait
+ * (or JOIN_MS: they wait somewhere else). */
+static void hold_fork(void)
+{
+    unsigned want = GATE_FILES;
+    atomic_store(&fork_holds, 1);
+    wait_until(all_at_gate, &want, JOIN_MS);
+    gate_seen = atomic_load(&cio__fork_gate_waiting);
+}
+
+/* Rule 3 around a fork.  A fork holds every file's lock; threads that come
+ * for one meanwhile (a deadline moved, a cancel) must wait at the library's
+ * one gate, not on the file locks: the fork would hand those over one at a
+ * time as it let go of them, and on a loaded machine each hand-off may cost
+ * it its CPU (docs/performance.md, sixteenth round).  The seam holds the
+ * fork with every lock taken while GATE_FILES threads each set a deadline
+ * on a file of their own and cancel its blocked read: all of them must be
+ * seen waiting at the gate, and once the fork is over their calls succeed
+ * and every read ends ECANCELED; the child's copies of the files work. */
+static void a_fork_holds_the_threads_that_come_for_its_locks_at_one_gate(void **state)
+{
+#if defined(CIO_TSAN)
+    skip(); /* a child of a process with threads running: "thread leak" */
+#endif
+    assert_int_equal(cio_init(NULL), 0);
+    for (int i = 0; i < GATE_FILES; i++) {
+        struct gate_file *g = &gate_files[i];
+        *g = (struct gate_file){.set_rc = -1, .cancel_rc = -1};
+        assert_int_equal(make_pipe(g->p), 0);
+        g->f = cio_fdopen(g->p[0]);
+        assert_non_null(g->f);
+        g->reader = start_reader(g->f, 1);
+        assert_non_null(g->reader);
+    }
+    for (int i = 0; i < GATE_FILES; i++)
+        assert_true(wait_in_syscall_on(gate_files[i].p[0], CIO_READ, 1, JOIN_MS));
+    atomic_store(&fork_holds, 0);
+    gate_seen = 0;
+    for (int i = 0; i < GATE_FILES; i++)
+        assert_int_equal(pthread_create(&gate_files[i].taker, NULL, lock_taker, &gate_files[i]), 0);
+    cio__fork_hook = hold_fork;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child's copy of a file whose read was cancelled in the parent
+         * only after the fork: its deadline, set here, holds (rule 13). */
+        char c;
+        int bad = cio_set_read_deadline(gate_files[0].f, cio_now() - 1) != 0;
+        bad = bad || cio_read(gate_files[0].f, &c, 1) != -1 || errno != ETIMEDOUT;
+        _exit(bad);
+    }
+    cio__fork_hook = NULL;
+    assert_true(pid > 0);
+    int st = child_status_within(pid, (double)scaled_ms(JOIN_MS));
+    for (int i = 0; i < GATE_FILES; i++) {
+        struct gate_file *g = &gate_files[i];
+        assert_int_equal(pthread_join(g->taker, NULL), 0);
+        assert_true(op_join(g->reader, JOIN_MS));
+    }
+    if (gate_seen != GATE_FILES)
+        fail_msg("%u of %d threads waited at the gate while the fork held the locks; the others "
+                 "waited for a file's lock",
+                 gate_seen, GATE_FILES);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("child: wait status %#x (its copy of the file did not time out)", (unsigned)st);
+    for (int i = 0; i < GATE_FILES; i++) {
+        struct gate_file *g = &gate_files[i];
+        assert_int_equal(g->set_rc, 0);
+        assert_int_equal(g->cancel_rc, 0);
+        assert_int_equal(g->reader->result, -1);
+        assert_int_equal(g->reader->err, ECANCELED);
+        op_free(g->reader);
+        assert_int_equal(cio_close(g->f), 0);
+        close(g->p[1]);
+    }
+    assert_int_equal(cio_shutdown(), 0);
+    assert_no_leaks(state);
+}
+
 int main(void)
 {
     pthread_condattr_t a;
@@ -783,6 +906,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer,
             fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_fork_holds_the_threads_that_come_for_its_locks_at_one_gate, fixture_setup_watched,
+            fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

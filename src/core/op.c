@@ -329,7 +329,7 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             op->took_back = 1;
             pthread_mutex_unlock(op->mu);
             int back = cio__pool_unqueue(op);
-            pthread_mutex_lock(op->mu);
+            cio__lock(op->mu);
             if (back)
                 finish_locked(op, cut_result(op, reason));
             continue;
@@ -396,7 +396,7 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
      * for itself, wait_done_locked). */
     pthread_mutex_unlock(op->mu);
     int e = cio__pool_submit(op);
-    pthread_mutex_lock(op->mu);
+    cio__lock(op->mu);
     if (e < 0) {
         /* No worker could be made; a thread start that failed can take
          * long under the limit that failed it.  A deadline that passed
@@ -412,7 +412,7 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline)
         if (e == -EAGAIN) { /* who queued behind the failed start? */
             pthread_mutex_unlock(op->mu);
             cio__pool_rescue();
-            pthread_mutex_lock(op->mu);
+            cio__lock(op->mu);
         }
         return op->done ? (long)op->done : reason ? -reason : e;
     }
@@ -435,7 +435,7 @@ static int stale_reason(cio__op *op)
 
 void cio__op_fail_unstarted(cio__op *op, int e)
 {
-    pthread_mutex_lock(op->mu);
+    cio__lock(op->mu);
     int reason = cio__op_stop_or_due(op);
     finish_locked(op, cut_result(op, reason ? reason : e));
     pthread_mutex_unlock(op->mu);
@@ -444,7 +444,7 @@ void cio__op_fail_unstarted(cio__op *op, int e)
 /* Steps 2, 3 and 6, on the worker. */
 void cio__op_execute(cio__op *op, struct cio__worker *w)
 {
-    pthread_mutex_lock(op->mu);
+    cio__lock(op->mu);
     int reason = stale_reason(op);
     if (reason) {
         finish_locked(op, cut_result(op, reason));
@@ -465,7 +465,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     if (!cio__on_lib_thread)
         _exit(127);
 
-    pthread_mutex_lock(op->mu);
+    cio__lock(op->mu);
     if (op->orphaned) { /* may_orphan: no kernel timer to disarm */
         op->result = r;
         op->state = CIO__OP_DONE;

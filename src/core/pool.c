@@ -177,12 +177,12 @@ static void reap(struct cio__worker *dead)
 /* Wait for the next op; NULL when the worker should exit. */
 static cio__op *next_op(struct cio__worker *w)
 {
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     struct cio__worker *dead = take_dead_locked();
     if (dead) { /* a join frees a stack: not under pool.mu */
         pthread_mutex_unlock(&pool.mu);
         reap(dead);
-        pthread_mutex_lock(&pool.mu);
+        cio__lock(&pool.mu);
     }
     cio__op *op = queue_pop();
     if (!op && !pool.stopping) {
@@ -216,7 +216,7 @@ static cio__op *next_op(struct cio__worker *w)
 /* A new thread's first op, unless a canceller took it back meanwhile. */
 static cio__op *first_op(struct cio__worker *w)
 {
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     w->fresh = 0;
     pool.last_timed = w->timer.ok;
     cio__op *op = take_locked(w);
@@ -342,7 +342,7 @@ int cio__pool_submit(cio__op *op)
 {
     int e = 0;
     struct cio__worker *fresh = NULL, *handed = NULL, *w;
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     op->handed = NULL;
     if (pool.stopping) {
         e = -ECANCELED;
@@ -395,7 +395,7 @@ void cio__pool_rescue(void)
     for (;;) {
         cio__op *op = NULL;
         struct cio__worker *w = NULL;
-        pthread_mutex_lock(&pool.mu);
+        cio__lock(&pool.mu);
         while (!pool.stopping && pool.queue && pool.idle_head)
             wake_handed(hand_idle_locked(queue_pop())); /* rare: under pool.mu */
         if (!pool.stopping && pool.queue && pool.threads < pool.cfg.max_threads) {
@@ -411,7 +411,7 @@ void cio__pool_rescue(void)
             continue;
         cio__op *doomed = NULL;
         int go_on = 0;
-        pthread_mutex_lock(&pool.mu);
+        cio__lock(&pool.mu);
         if (cio__op_stop_reason(back)) {
             doomed = back;
             back->qnext = NULL;
@@ -467,7 +467,7 @@ static int unqueue_locked(cio__op *op)
 
 int cio__pool_unqueue(cio__op *op)
 {
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     int found = unqueue_locked(op);
     pthread_mutex_unlock(&pool.mu);
     return found;

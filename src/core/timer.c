@@ -58,7 +58,7 @@ static void *timer_main(void *arg)
 {
     (void)arg; /* its signal mask comes from ensure_thread_locked */
     cio__on_lib_thread = 1;
-    pthread_mutex_lock(&timer.mu);
+    cio__lock(&timer.mu);
     while (!timer.stop) {
         cio__timer *batch = take_due_locked(cio_now());
         if (batch) {
@@ -70,7 +70,7 @@ static void *timer_main(void *arg)
                 next = t->fire_next;
                 t->ops->fire(t);
             }
-            pthread_mutex_lock(&timer.mu);
+            cio__lock(&timer.mu);
             continue;
         }
         cio__heap_node *n = cio__heap_min(&timer.heap);

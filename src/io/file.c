@@ -133,7 +133,7 @@ static void fire(cio__timer *t, int i)
 {
     struct dir *d = dir_of_timer(t);
     cio_file *f = file_of_dir(d, i);
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     d->armed_at = CIO_NO_DEADLINE;
     if (!f->closing && expired(d)) {
         CIO__EMIT(CIO_EV_TIMER_FIRE, f->fd, i + 1, NULL, 0, ETIMEDOUT);
@@ -268,7 +268,7 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
     } else {
         pthread_mutex_unlock(&f->mu);
         t = op->try(op);
-        pthread_mutex_lock(&f->mu);
+        cio__lock(&f->mu);
     }
     if (t >= 0)
         op->done += (size_t)t;
@@ -401,7 +401,7 @@ static long file_do(cio_file *f, int i, cio__op *op)
         return r; /* a note was pending: refused */
     struct dir *d = &f->dir[i];
     int fd = f->fd; /* f may be freed as soon as this caller leaves */
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     f->counts.started++;
     f->ops++;
     op->fd = fd;
@@ -449,7 +449,7 @@ static void peek_held_locked(struct dir *d, void *buf, size_t cap)
 
 void cio__span_refused(cio_file *f, void *buf, size_t cap)
 {
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     peek_held_locked(&f->dir[CIO__R], buf, cap);
     pthread_mutex_unlock(&f->mu);
 }
@@ -473,7 +473,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
     cio__watcher *w = watch(f, &op, &r);
     if (r < 0)
         return r;
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     f->ops++;
     f->spans++;
     cio__op_prepare_locked(&op);
@@ -500,7 +500,7 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
 
 int cio__span_reserve(cio_file *f, size_t n)
 {
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     int e = cio__held_reserve_locked(&f->dir[CIO__R], n);
     pthread_mutex_unlock(&f->mu);
     return e;
@@ -509,7 +509,7 @@ int cio__span_reserve(cio_file *f, size_t n)
 void cio__span_end(cio_file *f, const void *back, size_t n)
 {
     struct dir *d = &f->dir[CIO__R];
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     cio__held_put_back_locked(d, back, n); /* reserved: cannot fail */
     cio__held_trim_locked(d);
     d->spanning = 0;
@@ -570,7 +570,7 @@ static int set_deadlines(cio_file *f, int mask, cio_time_t t)
     int e = cio__lib_ensure();
     if (e < 0)
         return (int)cio__fail(e);
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     cio_time_t old = f->dir[CIO__R].deadline;
     e = f->closing ? -EBADF : 0;
     if (!e && (mask & CIO_READ))
@@ -613,7 +613,7 @@ int cio_cancel(cio_file *f, int which)
 {
     if (!f || which <= 0 || (which & ~(CIO_READ | CIO_WRITE)))
         return (int)cio__fail(-EINVAL);
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     cancel_locked(f, which);
     pthread_mutex_unlock(&f->mu);
     return 0;
@@ -633,7 +633,7 @@ static void files_cancel_all(void)
 /* Rule 7: stop everything, wait for every caller to leave, hand back fd. */
 static int release(cio_file *f, int detach)
 {
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     f->closing = 1; /* from here on nothing arms f's timers */
     for (int i = 0; i < 2; i++)
         interrupt_all_locked(&f->dir[i], EBADF);

@@ -56,7 +56,7 @@ static void fire_kick(cio__timer *t)
 {
     cio_file *f = file_of_kick(t);
     struct dir *d = &f->dir[CIO__R];
-    pthread_mutex_lock(&f->mu);
+    cio__lock(&f->mu);
     cio_time_t now = cio_now(), next = 0;
     for (cio__op *op = d->orphans; op; op = op->fnext) {
         cio_time_t due = cio__op_kick_if_due_locked(op, now);
