@@ -1086,6 +1086,168 @@ static void forks_during_calls_in_flight_leave_a_usable_child(void **state)
     }
 }
 
+/* ---- forks racing deadline moves, cancels and closes -------------------- */
+
+#define RACE_FILES 6
+
+struct race_file {
+    int p[2];
+    cio_file *f;
+    pthread_t reader;
+    uint64_t got; /* bytes the reader took */
+    int bad;      /* the line of the reader's first failed check */
+};
+
+static struct {
+    struct race_file files[RACE_FILES];
+    atomic_int stop;
+    atomic_uint_fast64_t written;
+    atomic_int bad; /* the line of a mover's or churner's failed check */
+    unsigned seed;
+} race;
+
+/* Reads until stopped; every failure but a timeout or a cancel is wrong. */
+static void *race_reader(void *arg)
+{
+    struct race_file *rf = arg;
+    char buf[64];
+    while (!atomic_load(&race.stop)) {
+        ssize_t r = cio_read(rf->f, buf, sizeof buf);
+        if (r > 0)
+            rf->got += (uint64_t)r;
+        else if (r == 0 || (errno != ETIMEDOUT && errno != ECANCELED)) {
+            rf->bad = __LINE__;
+            break;
+        } else if (errno == ETIMEDOUT)
+            sleep_us(200); /* a deadline in the past fails every read at once */
+    }
+    return NULL;
+}
+
+/* Moves the readers' deadlines, cancels them, and writes bytes for them. */
+static void *race_mover(void *arg)
+{
+    struct rng r;
+    rng_init(&r, race.seed + (unsigned)(uintptr_t)arg);
+    while (!atomic_load(&race.stop) && !atomic_load(&race.bad)) {
+        struct race_file *rf = &race.files[rng_below(&r, RACE_FILES)];
+        int rc = 0;
+        switch (rng_below(&r, 5)) {
+        case 0:
+            rc = cio_set_read_deadline(rf->f, cio_now() - 1);
+            break;
+        case 1:
+            rc = cio_set_read_deadline(rf->f, cio_now() + rng_below(&r, 2000000));
+            break;
+        case 2:
+            rc = cio_set_read_deadline(rf->f, CIO_NO_DEADLINE);
+            break;
+        case 3:
+            rc = cio_cancel(rf->f, CIO_READ);
+            break;
+        default:
+            if (write(rf->p[1], "b", 1) == 1)
+                atomic_fetch_add(&race.written, 1);
+            break;
+        }
+        if (rc != 0)
+            atomic_store(&race.bad, __LINE__);
+        random_delay_us(&r, 300);
+    }
+    return NULL;
+}
+
+/* Opens, times out a read on and closes files of its own. */
+static void *race_churner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race.stop) && !atomic_load(&race.bad)) {
+        int bad = timed_out_read(1);
+        if (bad)
+            atomic_store(&race.bad, bad);
+    }
+    return NULL;
+}
+
+/* In a child forked in the race: the parent's files, copied whatever their
+ * threads were doing, take a deadline, a cancel and a close, and a read of
+ * its own times out. */
+static int child_after_a_racing_fork(void *arg)
+{
+    (void)arg;
+    cio_file *f = race.files[0].f;
+    if (cio_set_read_deadline(f, cio_after_ms(1)) != 0)
+        return __LINE__;
+    if (cio_cancel(f, CIO_READ) != 0)
+        return __LINE__;
+    int bad = timed_out_read(5);
+    if (bad)
+        return bad;
+    if (cio_close(f) != 0)
+        return __LINE__;
+    return 0;
+}
+
+/* Rule 13 with rules 3 and 6: forks at random moments while readers block,
+ * their deadlines move back and forth, cancels land and files open and
+ * close, each fork closing the library's gate on threads that come for its
+ * locks.  Nothing may hang (a child that does is killed, and fails the
+ * test), every child's copy works, and in the parent no byte is lost: what
+ * the readers took and what is left in the pipes is what was written. */
+static void forks_race_deadline_moves_cancels_and_closes(void **state)
+{
+    (void)state;
+    skip_under_sanitizers();
+    race.seed = test_seed("forks_race_deadline_moves_cancels_and_closes");
+    atomic_store(&race.stop, 0);
+    atomic_store(&race.bad, 0);
+    atomic_store(&race.written, 0);
+    for (int i = 0; i < RACE_FILES; i++) {
+        struct race_file *rf = &race.files[i];
+        *rf = (struct race_file){.got = 0};
+        assert_int_equal(make_pipe(rf->p), 0);
+        rf->f = cio_fdopen(rf->p[0]);
+        assert_non_null(rf->f);
+        assert_int_equal(pthread_create(&rf->reader, NULL, race_reader, rf), 0);
+    }
+    pthread_t movers[2], churner;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&movers[i], NULL, race_mover, (void *)(uintptr_t)i), 0);
+    assert_int_equal(pthread_create(&churner, NULL, race_churner, NULL), 0);
+    struct rng r;
+    rng_init(&r, race.seed);
+    int forks = (int)(40 / time_scale());
+    if (forks < 8)
+        forks = 8;
+    for (int i = 0; i < forks && !atomic_load(&race.bad); i++) {
+        random_delay_us(&r, 3000);
+        run_in_child(child_after_a_racing_fork, NULL);
+    }
+    atomic_store(&race.stop, 1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(movers[i], NULL), 0);
+    assert_int_equal(pthread_join(churner, NULL), 0);
+    uint64_t got = 0, left = 0;
+    for (int i = 0; i < RACE_FILES; i++) {
+        struct race_file *rf = &race.files[i];
+        assert_int_equal(cio_set_read_deadline(rf->f, cio_now() - 1), 0);
+        assert_int_equal(pthread_join(rf->reader, NULL), 0);
+        if (rf->bad)
+            fail_msg("reader %d: check at %s:%d failed (errno %d)", i, __FILE__, rf->bad, errno);
+        got += rf->got;
+        assert_int_equal(cio_set_read_deadline(rf->f, CIO_NO_DEADLINE), 0);
+        left += drain_now(rf->p[0]);
+        assert_int_equal(cio_close(rf->f), 0);
+        close(rf->p[1]);
+    }
+    if (atomic_load(&race.bad))
+        fail_msg("check at %s:%d failed", __FILE__, atomic_load(&race.bad));
+    printf("%d forks, %llu bytes written, %llu read, %llu left in the pipes\n", forks,
+           (unsigned long long)atomic_load(&race.written), (unsigned long long)got,
+           (unsigned long long)left);
+    assert_int_equal(got + left, atomic_load(&race.written));
+}
+
 /* A cio_call's fn that forks: the child returns from fn, as code that
  * forks and whose exec failed may (it should _exit). */
 static long fork_and_return_in_both(void *arg)
@@ -1438,6 +1600,7 @@ int main(int argc, char **argv)
         T(ops_in_flight_in_the_parent_do_not_exist_in_the_child),
         T(a_fork_during_the_libraries_first_start_leaves_a_usable_child),
         T(forks_during_calls_in_flight_leave_a_usable_child),
+        T(forks_race_deadline_moves_cancels_and_closes),
         T(a_child_that_returns_from_the_fn_it_was_forked_in_exits_127),
         T(a_fork_in_a_fn_while_cio_shutdown_waits_for_it_goes_through),
         T(the_library_never_changes_the_fds_flags),
