@@ -15,6 +15,12 @@
  * with pthread_kill of SIGUSR2 (no SA_RESTART), timed from just before the
  * kill to read's EINTR.  One kill for every eight moves, interleaved.
  *
+ * Then a second phase, D/2 seconds, the same with one more thread that
+ * forks every 100 ms (the child exits at once): a fork holds every lock of
+ * the library, one a file, and threads that come for them wait at its gate
+ * meanwhile (docs/model.md, fork).  Its moves and kills are timed apart,
+ * with no target: the fork's own time in the kernel counts in them.
+ *
  * At the end every byte written must have been read exactly once (rule 4:
  * a timed-out or cancelled read consumed nothing), and no read may end in
  * any other way than data, ETIMEDOUT or ECANCELED.
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SLOW_NS (100 * NS_PER_MS) /* the stress suite's bound for rule 3 */
@@ -57,10 +64,22 @@ typedef struct samples {
 } samples;
 
 static struct {
-    atomic_int stop;
+    atomic_int stop, forking;
     samples moves, kills;
+    samples fork_moves, fork_kills, forks; /* the second phase's */
     atomic_long timeouts, cancels, reads, bad;
 } chaos;
+
+/* The samples of the phase under way. */
+static samples *moves_now(void)
+{
+    return atomic_load(&chaos.forking) ? &chaos.fork_moves : &chaos.moves;
+}
+
+static samples *kills_now(void)
+{
+    return atomic_load(&chaos.forking) ? &chaos.fork_kills : &chaos.kills;
+}
 
 static void add_sample(samples *s, ns_t v)
 {
@@ -89,7 +108,7 @@ static void *reader_main(void *arg)
             atomic_fetch_add(&chaos.timeouts, 1);
             ns_t moved = atomic_load(&r->moved_at);
             if (moved > start) /* moved while this read was in flight */
-                add_sample(&chaos.moves, end - moved);
+                add_sample(moves_now(), end - moved);
         } else if (n < 0 && errno == ECANCELED) {
             atomic_fetch_add(&chaos.cancels, 1);
         } else {
@@ -118,7 +137,7 @@ static void *raw_main(void *arg)
         ns_t end = now_ns();
         ns_t killed = atomic_load(&w->killed_at);
         if (n < 0 && errno == EINTR && killed > start)
-            add_sample(&chaos.kills, end - killed);
+            add_sample(kills_now(), end - killed);
     }
     return NULL;
 }
@@ -170,12 +189,38 @@ static void step(reader *rd, int n, raw *rw, int nraw, unsigned *seed)
     }
 }
 
-static void report_pair(const char *stat, ns_t cio, ns_t floor, const char *note)
+/* Forks every 100 ms until the second phase ends, timing each fork() in
+ * this thread; the child exits at once. */
+static void *forker_main(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&chaos.forking)) {
+        ns_t start = now_ns();
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        add_sample(&chaos.forks, now_ns() - start);
+        if (pid > 0)
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        sleep_until_ns(start + 100 * NS_PER_MS);
+    }
+    return NULL;
+}
+
+static void report_pair(const char *what, const char *floor_what, const char *stat, ns_t cio,
+                        ns_t floor, const char *note)
 {
     char name[48], base[48];
-    snprintf(name, sizeof name, "chaos_move_%s", stat);
-    snprintf(base, sizeof base, "kill_eintr_loaded_%s", stat);
+    snprintf(name, sizeof name, "%s_%s", what, stat);
+    snprintf(base, sizeof base, "%s_%s", floor_what, stat);
     bench_report_one(8, name, "ns", (double)cio, base, (double)floor, TARGET_NONE, 0, note);
+}
+
+static size_t taken(samples *s)
+{
+    size_t n = atomic_load(&s->n);
+    return n < s->cap ? n : s->cap;
 }
 
 void fig_chaos(void)
@@ -188,7 +233,11 @@ void fig_chaos(void)
     pthread_t *hog = calloc((size_t)hogs, sizeof *hog);
     chaos.moves = (samples){.v = calloc(1 << 20, sizeof(ns_t)), .cap = 1 << 20};
     chaos.kills = (samples){.v = calloc(1 << 18, sizeof(ns_t)), .cap = 1 << 18};
-    if (!rd || !rw || !hog || !chaos.moves.v || !chaos.kills.v)
+    chaos.fork_moves = (samples){.v = calloc(1 << 19, sizeof(ns_t)), .cap = 1 << 19};
+    chaos.fork_kills = (samples){.v = calloc(1 << 17, sizeof(ns_t)), .cap = 1 << 17};
+    chaos.forks = (samples){.v = calloc(1 << 10, sizeof(ns_t)), .cap = 1 << 10};
+    if (!rd || !rw || !hog || !chaos.moves.v || !chaos.kills.v || !chaos.fork_moves.v ||
+        !chaos.fork_kills.v || !chaos.forks.v)
         die("calloc");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -221,6 +270,15 @@ void fig_chaos(void)
         step(rd, n, rw, nraw, &seed);
         sleep_for_ns((rand_r(&seed) % 300) * NS_PER_US);
     }
+    fflush(NULL); /* nothing buffered twice by the children */
+    atomic_store(&chaos.forking, 1);
+    pthread_t forker = start_thread(forker_main, NULL);
+    for (ns_t end = now_ns() + run / 2; now_ns() < end;) {
+        step(rd, n, rw, nraw, &seed);
+        sleep_for_ns((rand_r(&seed) % 300) * NS_PER_US);
+    }
+    atomic_store(&chaos.forking, 0);
+    pthread_join(forker, NULL);
 
     atomic_store(&chaos.stop, 1);
     for (int i = 0; i < hogs; i++)
@@ -251,11 +309,11 @@ void fig_chaos(void)
     bench_lib_stop();
     signal(SIGUSR2, SIG_DFL);
 
-    size_t nm = atomic_load(&chaos.moves.n), nk = atomic_load(&chaos.kills.n);
-    nm = nm < chaos.moves.cap ? nm : chaos.moves.cap;
-    nk = nk < chaos.kills.cap ? nk : chaos.kills.cap;
-    if (nm == 0 || nk == 0)
-        die("figure 8: no move or no kill was timed");
+    size_t nm = taken(&chaos.moves), nk = taken(&chaos.kills);
+    size_t nfm = taken(&chaos.fork_moves), nfk = taken(&chaos.fork_kills);
+    size_t nf = taken(&chaos.forks);
+    if (nm == 0 || nk == 0 || nfm == 0 || nfk == 0 || nf == 0)
+        die("figure 8: no move, no kill or no fork was timed");
     save_samples("chaos_move.txt", chaos.moves.v, nm);
     save_samples("chaos_kill.txt", chaos.kills.v, nk);
     size_t slow = nm - count_below(chaos.moves.v, nm, SLOW_NS + 1);
@@ -268,12 +326,37 @@ void fig_chaos(void)
              atomic_load(&chaos.cancels), atomic_load(&chaos.reads));
     ns_t m50 = percentile(chaos.moves.v, nm, 50), k50 = percentile(chaos.kills.v, nk, 50);
     ns_t m99 = percentile(chaos.moves.v, nm, 99), k99 = percentile(chaos.kills.v, nk, 99);
-    report_pair("p50", m50, k50, note);
-    report_pair("p99", m99, k99, note);
-    report_pair("max", max_of(chaos.moves.v, nm), max_of(chaos.kills.v, nk), note);
+    report_pair("chaos_move", "kill_eintr_loaded", "p50", m50, k50, note);
+    report_pair("chaos_move", "kill_eintr_loaded", "p99", m99, k99, note);
+    report_pair("chaos_move", "kill_eintr_loaded", "max", max_of(chaos.moves.v, nm),
+                max_of(chaos.kills.v, nk), note);
     snprintf(note, sizeof note, "moves that took over 100 ms (the floor: %zu of %zu kills)",
              slow_floor, nk);
     bench_report_one(8, "chaos_move_over_100ms", "count", (double)slow, "", 0, TARGET_VALUE_MAX, 0,
+                     note);
+
+    save_samples("chaos_fork_move.txt", chaos.fork_moves.v, nfm);
+    save_samples("chaos_fork_kill.txt", chaos.fork_kills.v, nfk);
+    size_t fslow = nfm - count_below(chaos.fork_moves.v, nfm, SLOW_NS + 1);
+    size_t fslow_floor = nfk - count_below(chaos.fork_kills.v, nfk, SLOW_NS + 1);
+    snprintf(note, sizeof note,
+             "the same for %.0f s with a fork every 100 ms: %zu moves timed, %zu kills, %zu forks, "
+             "fork() p50 %.1f ms, max %.1f ms",
+             (double)run / 2 / NS_PER_S, nfm, nfk, nf,
+             (double)percentile(chaos.forks.v, nf, 50) / NS_PER_MS,
+             (double)max_of(chaos.forks.v, nf) / NS_PER_MS);
+    report_pair("chaos_fork_move", "kill_eintr_forking", "p50",
+                percentile(chaos.fork_moves.v, nfm, 50), percentile(chaos.fork_kills.v, nfk, 50),
+                note);
+    report_pair("chaos_fork_move", "kill_eintr_forking", "p99",
+                percentile(chaos.fork_moves.v, nfm, 99), percentile(chaos.fork_kills.v, nfk, 99),
+                note);
+    report_pair("chaos_fork_move", "kill_eintr_forking", "max", max_of(chaos.fork_moves.v, nfm),
+                max_of(chaos.fork_kills.v, nfk), note);
+    snprintf(note, sizeof note,
+             "moves that took over 100 ms while forking (the floor: %zu of %zu kills)", fslow_floor,
+             nfk);
+    bench_report_one(8, "chaos_fork_move_over_100ms", "count", (double)fslow, "", 0, TARGET_NONE, 0,
                      note);
     bench_report_one(8, "chaos_bytes_lost", "count", (double)(lost < 0 ? -lost : lost), "", 0,
                      TARGET_VALUE_MAX, 0, "bytes written but not read once (rule 4)");
@@ -282,6 +365,9 @@ void fig_chaos(void)
                      "reads that ended in anything but data, ETIMEDOUT, ECANCELED");
     free(chaos.moves.v);
     free(chaos.kills.v);
+    free(chaos.fork_moves.v);
+    free(chaos.fork_kills.v);
+    free(chaos.forks.v);
     free(rd);
     free(rw);
     free(hog);
