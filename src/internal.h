@@ -425,10 +425,12 @@ void cio__lib_register(cio__lib_hooks *h); /* once for each h; takes lib.mu */
  * that may cost it its CPU each time: on a saturated machine a fork then
  * held the last files for most of a second (docs/performance.md, sixteenth
  * round).  So a fork first closes the gate, and a thread that holds no lock
- * of the library waits there, on one word, until the fork is over.  It is a
- * courtesy, not a lock: a thread that passed just before it closed takes its
- * lock as before, and the fork waits for it.  Never with a lock held: the
- * fork would wait for it for ever. */
+ * of the library waits there until the fork is over.  It is a courtesy, not
+ * a lock: a thread that passed just before it closed takes its lock as
+ * before, and the fork waits for it.  Never with a lock held, which the fork
+ * would then wait for for ever: a lock taken under another (a timer armed
+ * under a file's lock, the files walked under files.mu, anything under
+ * lib.mu: a start, a shutdown and its hooks) is taken plainly. */
 extern atomic_int cio__fork_gate;
 extern atomic_uint cio__fork_gate_waiting; /* threads at the gate now */
 void cio__fork_gate_wait(void);

@@ -290,7 +290,7 @@ static int start_worker(struct cio__worker *w, cio__op **back)
     }
     if (!e)
         return 0;
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     *back = take_locked(w);
     all_unlink(w);
     if (--pool.threads == 0)
@@ -545,7 +545,7 @@ unsigned cio__worker_serial(const struct cio__worker *w)
 
 void cio__pool_counts(unsigned *threads, unsigned *idle)
 {
-    pthread_mutex_lock(&pool.mu);
+    cio__lock(&pool.mu);
     *threads = pool.threads;
     *idle = pool.idle;
     pthread_mutex_unlock(&pool.mu);

@@ -157,7 +157,7 @@ int cio__timer_armed(cio__timer *t)
 
 unsigned cio__timer_count(void)
 {
-    pthread_mutex_lock(&timer.mu);
+    cio__lock(&timer.mu);
     unsigned n = (unsigned)timer.heap.n;
     pthread_mutex_unlock(&timer.mu);
     return n;

@@ -526,7 +526,7 @@ size_t cio_unread(const cio_file *f)
     if (!f)
         return 0;
     cio_file *w = (cio_file *)f; /* the lock, not the file, changes */
-    pthread_mutex_lock(&w->mu);
+    cio__lock(&w->mu);
     size_t n = w->dir[CIO__R].held.len;
     pthread_mutex_unlock(&w->mu);
     return n;
@@ -682,7 +682,7 @@ int cio_detach(cio_file *f)
 
 void cio__files_sum_counts(cio__op_counts *c)
 {
-    pthread_mutex_lock(&files.mu);
+    cio__lock(&files.mu);
     for (cio_file *f = files.head; f; f = f->reg_next) {
         pthread_mutex_lock(&f->mu);
         c->started += f->counts.started;
