@@ -1094,8 +1094,9 @@ struct race_file {
     int p[2];
     cio_file *f;
     pthread_t reader;
-    uint64_t got; /* bytes the reader took */
-    int bad;      /* the line of the reader's first failed check */
+    uint64_t got;  /* bytes the reader took */
+    int bad;       /* the line of the reader's first failed check */
+    int bad_errno; /* and its errno */
 };
 
 static struct {
@@ -1117,6 +1118,7 @@ static void *race_reader(void *arg)
             rf->got += (uint64_t)r;
         else if (r == 0 || (errno != ETIMEDOUT && errno != ECANCELED)) {
             rf->bad = __LINE__;
+            rf->bad_errno = r == 0 ? 0 : errno;
             break;
         } else if (errno == ETIMEDOUT)
             sleep_us(200); /* a deadline in the past fails every read at once */
@@ -1233,7 +1235,8 @@ static void forks_race_deadline_moves_cancels_and_closes(void **state)
         assert_int_equal(cio_set_read_deadline(rf->f, cio_now() - 1), 0);
         assert_int_equal(pthread_join(rf->reader, NULL), 0);
         if (rf->bad)
-            fail_msg("reader %d: check at %s:%d failed (errno %d)", i, __FILE__, rf->bad, errno);
+            fail_msg("reader %d: check at %s:%d failed (errno %d)", i, __FILE__, rf->bad,
+                     rf->bad_errno);
         got += rf->got;
         assert_int_equal(cio_set_read_deadline(rf->f, CIO_NO_DEADLINE), 0);
         left += drain_now(rf->p[0]);
