@@ -208,19 +208,54 @@ static void *forker_main(void *arg)
     return NULL;
 }
 
-static void report_pair(const char *what, const char *floor_what, const char *stat, ns_t cio,
-                        ns_t floor, const char *note)
+/* The chaos thread's steps for d, a random pause of up to 300 us apart. */
+static void run_steps(reader *rd, int n, raw *rw, int nraw, unsigned *seed, ns_t d)
 {
-    char name[48], base[48];
-    snprintf(name, sizeof name, "%s_%s", what, stat);
-    snprintf(base, sizeof base, "%s_%s", floor_what, stat);
-    bench_report_one(8, name, "ns", (double)cio, base, (double)floor, TARGET_NONE, 0, note);
+    for (ns_t end = now_ns() + d; now_ns() < end;) {
+        step(rd, n, rw, nraw, seed);
+        sleep_for_ns((rand_r(seed) % 300) * NS_PER_US);
+    }
 }
 
 static size_t taken(samples *s)
 {
     size_t n = atomic_load(&s->n);
     return n < s->cap ? n : s->cap;
+}
+
+static void report_pair(const char *phase, const char *floor, const char *stat, ns_t cio,
+                        ns_t floor_ns, const char *note)
+{
+    char name[48], base[48];
+    snprintf(name, sizeof name, "%s_move_%s", phase, stat);
+    snprintf(base, sizeof base, "%s_%s", floor, stat);
+    bench_report_one(8, name, "ns", (double)cio, base, (double)floor_ns, TARGET_NONE, 0, note);
+}
+
+/* One phase's rows: its samples saved as <phase>_move.txt and
+ * <phase>_kill.txt, the moves' p50, p99 and max against the kills' (rows
+ * <phase>_move_* against <floor>_*), and the moves over 100 ms, with
+ * over_kind their target: TARGET_VALUE_MAX (none may be) or TARGET_NONE. */
+static void report_phase(const char *phase, const char *floor, samples *moves, samples *kills,
+                         const char *note, const char *while_, int over_kind)
+{
+    size_t nm = taken(moves), nk = taken(kills);
+    char name[48], over_note[128];
+    snprintf(name, sizeof name, "%s_move.txt", phase);
+    save_samples(name, moves->v, nm);
+    snprintf(name, sizeof name, "%s_kill.txt", phase);
+    save_samples(name, kills->v, nk);
+    size_t slow = nm - count_below(moves->v, nm, SLOW_NS + 1);
+    size_t slow_floor = nk - count_below(kills->v, nk, SLOW_NS + 1);
+    report_pair(phase, floor, "p50", percentile(moves->v, nm, 50), percentile(kills->v, nk, 50),
+                note);
+    report_pair(phase, floor, "p99", percentile(moves->v, nm, 99), percentile(kills->v, nk, 99),
+                note);
+    report_pair(phase, floor, "max", max_of(moves->v, nm), max_of(kills->v, nk), note);
+    snprintf(over_note, sizeof over_note,
+             "moves that took over 100 ms%s (the floor: %zu of %zu kills)", while_, slow_floor, nk);
+    snprintf(name, sizeof name, "%s_move_over_100ms", phase);
+    bench_report_one(8, name, "count", (double)slow, "", 0, over_kind, 0, over_note);
 }
 
 void fig_chaos(void)
@@ -266,17 +301,11 @@ void fig_chaos(void)
         hog[i] = start_thread(hog_main, NULL);
 
     unsigned seed = 42;
-    for (ns_t end = now_ns() + run; now_ns() < end;) {
-        step(rd, n, rw, nraw, &seed);
-        sleep_for_ns((rand_r(&seed) % 300) * NS_PER_US);
-    }
+    run_steps(rd, n, rw, nraw, &seed, run);
     fflush(NULL); /* nothing buffered twice by the children */
     atomic_store(&chaos.forking, 1);
     pthread_t forker = start_thread(forker_main, NULL);
-    for (ns_t end = now_ns() + run / 2; now_ns() < end;) {
-        step(rd, n, rw, nraw, &seed);
-        sleep_for_ns((rand_r(&seed) % 300) * NS_PER_US);
-    }
+    run_steps(rd, n, rw, nraw, &seed, run / 2);
     atomic_store(&chaos.forking, 0);
     pthread_join(forker, NULL);
 
@@ -314,50 +343,22 @@ void fig_chaos(void)
     size_t nf = taken(&chaos.forks);
     if (nm == 0 || nk == 0 || nfm == 0 || nfk == 0 || nf == 0)
         die("figure 8: no move, no kill or no fork was timed");
-    save_samples("chaos_move.txt", chaos.moves.v, nm);
-    save_samples("chaos_kill.txt", chaos.kills.v, nk);
-    size_t slow = nm - count_below(chaos.moves.v, nm, SLOW_NS + 1);
-    size_t slow_floor = nk - count_below(chaos.kills.v, nk, SLOW_NS + 1);
     char note[256];
     snprintf(note, sizeof note,
              "%d readers, %d spinning threads, %.0f s: %zu moves timed, %zu kills; "
              "%ld timeouts, %ld cancels, %ld reads with data",
              n, hogs, (double)run / NS_PER_S, nm, nk, atomic_load(&chaos.timeouts),
              atomic_load(&chaos.cancels), atomic_load(&chaos.reads));
-    ns_t m50 = percentile(chaos.moves.v, nm, 50), k50 = percentile(chaos.kills.v, nk, 50);
-    ns_t m99 = percentile(chaos.moves.v, nm, 99), k99 = percentile(chaos.kills.v, nk, 99);
-    report_pair("chaos_move", "kill_eintr_loaded", "p50", m50, k50, note);
-    report_pair("chaos_move", "kill_eintr_loaded", "p99", m99, k99, note);
-    report_pair("chaos_move", "kill_eintr_loaded", "max", max_of(chaos.moves.v, nm),
-                max_of(chaos.kills.v, nk), note);
-    snprintf(note, sizeof note, "moves that took over 100 ms (the floor: %zu of %zu kills)",
-             slow_floor, nk);
-    bench_report_one(8, "chaos_move_over_100ms", "count", (double)slow, "", 0, TARGET_VALUE_MAX, 0,
-                     note);
-
-    save_samples("chaos_fork_move.txt", chaos.fork_moves.v, nfm);
-    save_samples("chaos_fork_kill.txt", chaos.fork_kills.v, nfk);
-    size_t fslow = nfm - count_below(chaos.fork_moves.v, nfm, SLOW_NS + 1);
-    size_t fslow_floor = nfk - count_below(chaos.fork_kills.v, nfk, SLOW_NS + 1);
+    report_phase("chaos", "kill_eintr_loaded", &chaos.moves, &chaos.kills, note, "",
+                 TARGET_VALUE_MAX);
     snprintf(note, sizeof note,
              "the same for %.0f s with a fork every 100 ms: %zu moves timed, %zu kills, %zu forks, "
              "fork() p50 %.1f ms, max %.1f ms",
              (double)run / 2 / NS_PER_S, nfm, nfk, nf,
              (double)percentile(chaos.forks.v, nf, 50) / NS_PER_MS,
              (double)max_of(chaos.forks.v, nf) / NS_PER_MS);
-    report_pair("chaos_fork_move", "kill_eintr_forking", "p50",
-                percentile(chaos.fork_moves.v, nfm, 50), percentile(chaos.fork_kills.v, nfk, 50),
-                note);
-    report_pair("chaos_fork_move", "kill_eintr_forking", "p99",
-                percentile(chaos.fork_moves.v, nfm, 99), percentile(chaos.fork_kills.v, nfk, 99),
-                note);
-    report_pair("chaos_fork_move", "kill_eintr_forking", "max", max_of(chaos.fork_moves.v, nfm),
-                max_of(chaos.fork_kills.v, nfk), note);
-    snprintf(note, sizeof note,
-             "moves that took over 100 ms while forking (the floor: %zu of %zu kills)", fslow_floor,
-             nfk);
-    bench_report_one(8, "chaos_fork_move_over_100ms", "count", (double)fslow, "", 0, TARGET_NONE, 0,
-                     note);
+    report_phase("chaos_fork", "kill_eintr_forking", &chaos.fork_moves, &chaos.fork_kills, note,
+                 " while forking", TARGET_NONE);
     bench_report_one(8, "chaos_bytes_lost", "count", (double)(lost < 0 ? -lost : lost), "", 0,
                      TARGET_VALUE_MAX, 0, "bytes written but not read once (rule 4)");
     bench_report_one(8, "chaos_bad_results", "count", (double)atomic_load(&chaos.bad), "", 0,
