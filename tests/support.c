@@ -84,6 +84,12 @@ int child_status_within(pid_t pid, double ms)
     }
 }
 
+bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
 bool wait_until(bool (*pred)(void *), void *arg, int64_t timeout_ms)
 {
     cio_time_t end = cio_now() + scaled_ms(timeout_ms) * NS_PER_MS;

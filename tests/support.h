@@ -56,6 +56,12 @@
 #define CIO_TEST_ON_VALGRIND() 0
 #endif
 
+/* Whether valgrind runs this process, without its header: its preload
+ * library is in LD_PRELOAD, which it sets for the program it starts (and a
+ * forked child keeps).  The library decides the same way whether its
+ * workers may have timers (platform/wtimer_thread.c). */
+bool under_valgrind(void);
+
 #define NS_PER_MS ((cio_time_t)1000000)
 
 /* ---- time ---------------------------------------------------------------- */

@@ -213,12 +213,6 @@ static void no_pipe_end_leaks_into_the_child(void **state)
 /* valgrind cannot run glibc's posix_spawn as glibc does (a clone sharing
  * the memory), and a failed exec then shows as a child that exits 127
  * instead of an error from posix_spawnp. */
-static bool under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
-
 static void expect_not_found(char *const argv[])
 {
     errno = 0;

@@ -886,13 +886,9 @@ static long my_sleeps(void)
     return n;
 }
 
-/* Valgrind runs one thread at a time, under a lock of its own that every
- * thread sleeps on in turn: a count of sleeps means nothing there. */
-static bool under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
+/* Under valgrind the counts of sleeps below mean nothing: it runs one
+ * thread at a time, under a lock of its own that every thread sleeps on in
+ * turn. */
 
 /* The worker, back from its syscall with EINTR, is held 30 ms (its whole
  * way out of the op, as on a loaded machine) before it finishes. */

@@ -807,17 +807,12 @@ static int wait_child(pid_t pid)
     }
 }
 
-/* Valgrind's leak check runs in a forked child too, and turns its exit
- * status into its --error-exitcode over the parent's threads' memory. */
-static bool under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
-
 /* Fork; the child runs fn(arg), reports its result (0 or the line of the
  * first failed check) on a pipe and exits with 0 or 3.  The parent waits
- * for it (bounded) and fails the test unless it exited 0 reporting 0. */
+ * for it (bounded) and fails the test unless it exited 0 reporting 0.
+ * Under valgrind the exit status is not the child's own: the leak check
+ * runs in a forked child too, and turns its exit status into its
+ * --error-exitcode over the parent's threads' memory. */
 static void run_in_child(int (*fn)(void *), void *arg)
 {
     int rep[2];
