@@ -1236,7 +1236,8 @@ static void run_expect_missing_exits_1(void **state)
 
 /* --expect, and a signal passed on kills CMD before the text came: CMD's
  * 128+N, as without --expect (an interrupted run, not a missing text).  A
- * CMD that dies otherwise (SIGKILL) ended without the text: 1. */
+ * CMD that catches it and exits, or dies otherwise (SIGKILL), ended
+ * without the text: 1. */
 static void run_expect_interrupted_exits_128_plus_n(void **state)
 {
     (void)state;
@@ -1256,6 +1257,26 @@ static void run_expect_interrupted_exits_128_plus_n(void **state)
         assert_int_equal(WEXITSTATUS(st), 128 + sigs[i]);
         assert_int_equal(cio_child_free(c), 0);
     }
+    /* A CMD that catches the signal passed on and exits ended without the
+     * text: 1, whatever its own status (3 here). */
+    char *argv[] = {CIO_RUN,
+                    "--expect",
+                    "ready",
+                    "--",
+                    "sh",
+                    "-c",
+                    "trap 'exit 3' HUP; echo up; sleep 30 & wait",
+                    NULL};
+    cio_child *c = cio_spawn(argv, CIO_STDOUT);
+    assert_non_null(c);
+    char buf[8];
+    assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1), 3);
+    assert_int_equal(cio_child_kill(c, SIGHUP), 0);
+    int st;
+    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_int_equal(cio_child_free(c), 0);
     struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "kill -KILL $$");
     assert_int_equal(r.status, 1);
     result_free(&r);
