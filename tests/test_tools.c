@@ -1363,6 +1363,13 @@ int main(int argc, char **argv)
         first_int_mark = argv[2];
         return print_catching_sigint();
     }
+    /* The tests send SIGHUP, SIGINT and SIGTERM to the tools they start
+     * through cio_spawn, which keep them as they find them: run under
+     * nohup or as a shell's background job (ctest resets them, a shell
+     * loop does not), an ignored one would never arrive. */
+    const int sent[] = {SIGHUP, SIGINT, SIGTERM};
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
+        signal(sent[i], SIG_DFL);
     /* ThreadSanitizer starts a thread of its own with the first thread made:
      * make one now, so the fixtures' thread counts start after it. */
     pthread_t t;
