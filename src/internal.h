@@ -516,11 +516,21 @@ extern cio__counters cio__stats;
 
 void cio__count(atomic_uint_fast64_t *c);
 void cio__count_outcome(cio__op_counts *c, long result);
-void cio__counts_fold(const cio__op_counts *c); /* into cio__stats */
-/* One op with no file to count it (or none it may lock), counted straight
- * into the totals: result is -errno or a count. */
+/* Into cio__stats: started before done, done before timeouts and cancels,
+ * which cio__counts_add_totals reads in the opposite order, so that a
+ * snapshot never has more done than started. */
+void cio__counts_fold(const cio__op_counts *c);
+/* An op with no file to count it (a call, an open), counted straight into
+ * the totals: cio__count_started as it begins, cio__count_ended with its
+ * result (-errno or a count) as it ends; cio__count_direct both at once,
+ * for one refused before it began (or with no file it may lock). */
+void cio__count_started(void);
+void cio__count_ended(long result);
 void cio__count_direct(long result);
-/* Add the counts of every live file to *c (file.c). */
+/* Add the totals to *c; files.mu held, so that no file is folded into
+ * them while the live files are summed (file.c). */
+void cio__counts_add_totals(cio__op_counts *c);
+/* Add the counts of every live file and the totals to *c (file.c). */
 void cio__files_sum_counts(cio__op_counts *c);
 extern atomic_int cio__tracing;
 void cio__emit(int type, int fd, int which, const struct cio__worker *w, long result, int err);

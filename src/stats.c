@@ -35,6 +35,18 @@ void cio__count_outcome(cio__op_counts *c, long result)
     c->done++;
 }
 
+void cio__count_started(void)
+{
+    atomic_fetch_add(&cio__stats.ops_started, 1);
+}
+
+void cio__count_ended(long result)
+{
+    cio__op_counts c = {0, 0, 0, 0};
+    cio__count_outcome(&c, result);
+    cio__counts_fold(&c);
+}
+
 void cio__count_direct(long result)
 {
     cio__op_counts c = {1, 0, 0, 0};
@@ -42,12 +54,26 @@ void cio__count_direct(long result)
     cio__counts_fold(&c);
 }
 
+/* Sequentially consistent, and in this order: a reader that sees an op's
+ * done sees its started (cio__counts_add_totals). */
 void cio__counts_fold(const cio__op_counts *c)
 {
-    atomic_fetch_add_explicit(&cio__stats.ops_started, c->started, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cio__stats.ops_done, c->done, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cio__stats.timeouts, c->timeouts, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cio__stats.cancels, c->cancels, memory_order_relaxed);
+    if (c->started)
+        atomic_fetch_add(&cio__stats.ops_started, c->started);
+    if (c->done)
+        atomic_fetch_add(&cio__stats.ops_done, c->done);
+    if (c->timeouts)
+        atomic_fetch_add(&cio__stats.timeouts, c->timeouts);
+    if (c->cancels)
+        atomic_fetch_add(&cio__stats.cancels, c->cancels);
+}
+
+void cio__counts_add_totals(cio__op_counts *c)
+{
+    c->cancels += atomic_load(&cio__stats.cancels);
+    c->timeouts += atomic_load(&cio__stats.timeouts);
+    c->done += atomic_load(&cio__stats.ops_done);
+    c->started += atomic_load(&cio__stats.ops_started);
 }
 
 static uint64_t get(atomic_uint_fast64_t *c)
@@ -59,12 +85,14 @@ void cio_get_stats(cio_stats *out)
 {
     if (!out)
         return;
-    cio__op_counts live = {0, 0, 0, 0};
-    cio__files_sum_counts(&live); /* holds files.mu: no file is half-folded */
-    out->ops_started = live.started + get(&cio__stats.ops_started);
-    out->ops_done = live.done + get(&cio__stats.ops_done);
-    out->timeouts = live.timeouts + get(&cio__stats.timeouts);
-    out->cancels = live.cancels + get(&cio__stats.cancels);
+    /* The live files and the totals under one lock (files.mu): a file
+     * closed meanwhile is counted once, live or folded, never both. */
+    cio__op_counts all = {0, 0, 0, 0};
+    cio__files_sum_counts(&all);
+    out->ops_started = all.started;
+    out->ops_done = all.done;
+    out->timeouts = all.timeouts;
+    out->cancels = all.cancels;
     out->signals_sent = get(&cio__stats.signals_sent);
     out->resignals = get(&cio__stats.resignals);
     cio__pool_counts(&out->threads, &out->threads_idle);

@@ -50,11 +50,12 @@ static void calls_cancel_all(void)
     pthread_mutex_unlock(&calls.mu);
 }
 
-/* Calls have no file to count them: they go straight to the totals.
- * result is what the caller gets (-1 on failure), err its errno. */
+/* Calls have no file to count them: they go straight to the totals,
+ * started as cio__call_run begins, and ended here.  result is what the
+ * caller gets (-1 on failure), err its errno. */
 static void count(long result, int err)
 {
-    cio__count_direct(result == -1 ? -err : 0);
+    cio__count_ended(result == -1 ? -err : 0);
     CIO__EMIT(CIO_EV_OP_DONE, -1, 0, NULL, result, result == -1 ? err : 0);
 }
 
@@ -108,6 +109,7 @@ CIO__AT_LOAD(register_calls_at_load, calls_once, register_calls)
 long cio__call_run(cio__op *op, cio_time_t deadline)
 {
     pthread_once(&calls_once, register_calls);
+    cio__count_started(); /* in flight from here: ended by its caller (count) */
     long r = cio__lib_ensure_op();
     if (r < 0)
         return r;

@@ -691,6 +691,7 @@ void cio__files_sum_counts(cio__op_counts *c)
         c->cancels += f->counts.cancels;
         pthread_mutex_unlock(&f->mu);
     }
+    cio__counts_add_totals(c);
     pthread_mutex_unlock(&files.mu);
 }
 
