@@ -84,8 +84,10 @@ CIO_API int cio_init(const cio_options *opt);
 
 /* Join every library thread and restore the signal's previous handler.  Ops
  * still in flight are interrupted and fail with ECANCELED; blocks until
- * their workers have left.  Files stay valid: the next call re-initialises
- * the library.
+ * their workers have left.  An op that begins meanwhile fails with
+ * ECANCELED too, once the shutdown is over or 100 ms have passed (inside
+ * a cio_call's fn, at once).  Files stay valid: the next call
+ * re-initialises the library.
  * Errors: EDEADLK called in a cio_call's fn (or in an atexit handler that
  *         an exit() there runs): it would wait for its own worker to leave,
  *         so it does nothing. */

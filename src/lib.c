@@ -32,8 +32,16 @@ static void on_fork_prepare(void);
 static void on_fork_parent(void);
 static void on_fork_child(void);
 
+/* An op that begins while cio_shutdown runs waits on stop_cv for its end,
+ * STOP_WAIT_NS at most, before it fails with ECANCELED (ensure). */
+#define STOP_WAIT_NS ((cio_time_t)100 * 1000 * 1000)
+static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cv;
+static int stop_cv_ok;
+
 static void register_fork_handlers(void)
 {
+    stop_cv_ok = cio__cond_init(&stop_cv) == 0;
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 }
 
@@ -143,20 +151,51 @@ int cio_init(const cio_options *opt)
     return e < 0 ? (int)cio__fail(e) : 0;
 }
 
+/* Failing at once, an op begun during a shutdown turned a caller that
+ * retries into a spinning thread, and 200 of them kept the CPUs from the
+ * workers that the shutdown waits for: it took seconds (0.3-8 s on 2
+ * CPUs).  So the op waits for the shutdown to end.  Not for ever: this
+ * thread may be what a worker waits for (a cio_call's fn waiting on a lock
+ * this caller holds, or on its next step), and the shutdown waits for that
+ * worker.  Not on a library thread: a worker's own op (inside fn) fails at
+ * once, since the shutdown waits for the worker. */
+static void wait_for_stop_end(void)
+{
+    if (!stop_cv_ok)
+        return;
+    cio_time_t until = cio_now() + STOP_WAIT_NS;
+    pthread_mutex_lock(&stop_mu);
+    while (atomic_load(&lib.state) == STOPPING && cio_now() < until)
+        cio__cond_wait_until(&stop_cv, &stop_mu, until);
+    pthread_mutex_unlock(&stop_mu);
+}
+
+/* The shutdown is over (lib.state no longer STOPPING): wake its waiters. */
+static void stop_ended(void)
+{
+    pthread_mutex_lock(&stop_mu);
+    pthread_cond_broadcast(&stop_cv);
+    pthread_mutex_unlock(&stop_mu);
+}
+
 static int ensure(int for_op)
 {
     int now = atomic_load_explicit(&lib.state, memory_order_acquire);
     if (now == ON)
         return 0;
     /* An op that begins while cio_shutdown runs fails as the ones it stops
-     * do, and before it takes any lock: callers that retry at once would
+     * do, before it takes any lock, once the shutdown is over (or 100 ms
+     * have passed, wait_for_stop_end): callers that retry at once would
      * otherwise keep taking the files' locks that the shutdown needs (an
      * unfair mutex let them hold it off for seconds), or wait for it on
      * lib.mu and then start the library again under its feet.  A setter
      * (a deadline, an alarm) goes on: its timer waits in the heap for the
      * next start, as every armed one does across a shutdown. */
-    if (now == STOPPING)
+    if (now == STOPPING) {
+        if (for_op && !cio__on_lib_thread)
+            wait_for_stop_end();
         return for_op ? -ECANCELED : 0;
+    }
     lock_lib();
     int e = 0, state = atomic_load(&lib.state);
     if (state == OFF)
@@ -194,6 +233,7 @@ int cio_shutdown(void)
         cio__timer_stop();
         cio__signal_restore();
         atomic_store(&lib.state, OFF);
+        stop_ended();
     }
     pthread_mutex_unlock(&lib.mu);
     return 0;
@@ -298,6 +338,7 @@ static void on_fork_child(void)
     atomic_store(&cio__fork_gate, 0);
     atomic_store(&cio__fork_gate_waiting, 0);
     pthread_rwlock_init(&gate, NULL);
+    pthread_mutex_init(&stop_mu, NULL); /* no shutdown runs here: none waits */
     unlock_after_fork(1);
     int state = atomic_load(&lib.state);
     if (state == ON || state == STOPPING)

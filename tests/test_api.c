@@ -607,6 +607,68 @@ static void shutdown_is_not_held_off_by_callers_that_retry_at_once(void **state)
     assert_true(worst < (double)scaled_ms(1000));
 }
 
+/* A reader that loops a deadline 10 ms ahead and a read of an empty pipe,
+ * whatever the read gives: a thread that never sleeps while every read
+ * fails at once. */
+struct retrier {
+    cio_file *f;
+    atomic_int *stop;
+    pthread_t thread;
+};
+
+static void *retry_reads(void *arg)
+{
+    struct retrier *r = arg;
+    char c;
+    while (!atomic_load(r->stop)) {
+        (void)cio_set_read_deadline(r->f, cio_after_ms(10));
+        (void)cio_read(r->f, &c, 1);
+    }
+    return NULL;
+}
+
+/* cio_init(3): an op that begins during a shutdown waits for its end
+ * before it fails with ECANCELED.  When it failed at once, 200 threads
+ * retrying at once kept the CPUs from the workers the shutdown waits for,
+ * and it took 0.3-8 s on 2 CPUs (16 threads did not show it). */
+static void shutdown_is_not_held_off_by_hundreds_of_callers_that_retry(void **state)
+{
+    (void)state;
+    if (CIO_TEST_ON_VALGRIND()) {
+        print_message("skipped under valgrind (one thread at a time)\n");
+        skip();
+    }
+    enum { READERS = 200 };
+    int p[READERS][2];
+    struct retrier r[READERS];
+    atomic_int stop = 0;
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(make_pipe(p[i]), 0);
+        r[i].f = cio_fdopen(p[i][0]);
+        assert_non_null(r[i].f);
+        r[i].stop = &stop;
+    }
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_create(&r[i].thread, NULL, retry_reads, &r[i]), 0);
+    double worst = 0;
+    for (int round = 0; round < 3; round++) {
+        sleep_us(50 * 1000); /* the library restarts, the readers block again */
+        cio_time_t t0 = cio_now();
+        assert_int_equal(cio_shutdown(), 0);
+        double ms = elapsed_ms(t0, cio_now());
+        worst = ms > worst ? ms : worst;
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_join(r[i].thread, NULL), 0);
+    for (int i = 0; i < READERS; i++) {
+        assert_int_equal(cio_close(r[i].f), 0);
+        close(p[i][1]);
+    }
+    print_message("worst shutdown among %d retrying readers %.1f ms\n", READERS, worst);
+    assert_true(worst < (double)scaled_ms(1000));
+}
+
 /* A fn that runs 400 ms whatever cio_interrupted() says: it holds a
  * cio_shutdown in progress that long. */
 static long stubborn(void *arg)
@@ -679,6 +741,79 @@ static void during_a_shutdown_ops_fail_and_setters_hold(void **state)
     assert_int_equal(cio_close(g), 0);
     close(p[1]);
     close(q[1]);
+}
+
+/* A fn that ignores cio_interrupted() and waits for a flag that another
+ * thread sets once its own op has returned. */
+struct flag_wait {
+    atomic_int in_fn, flag, stopped;
+};
+
+static long wait_for_flag(void *arg)
+{
+    struct flag_wait *fw = arg;
+    atomic_store(&fw->in_fn, 1);
+    while (!atomic_load(&fw->flag))
+        sleep_us(1000);
+    return 0;
+}
+
+static void *call_wait_for_flag(void *arg)
+{
+    cio_call(wait_for_flag, arg, CIO_NO_DEADLINE);
+    return NULL;
+}
+
+static void *shut_down_and_say(void *arg)
+{
+    cio_shutdown();
+    atomic_store(&((struct flag_wait *)arg)->stopped, 1);
+    return NULL;
+}
+
+static bool stopped(void *arg)
+{
+    return atomic_load(&((struct flag_wait *)arg)->stopped);
+}
+
+/* An op that begins during a shutdown waits for its end, but not for ever:
+ * here the shutdown waits for a fn that waits for the very thread whose op
+ * waits.  The op fails with ECANCELED after its bounded wait, the thread
+ * sets the flag, the fn returns and the shutdown ends. */
+static void an_op_during_a_shutdown_waits_a_bounded_time(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *g = cio_fdopen(p[0]);
+    assert_non_null(g);
+    assert_int_equal(cio_set_read_deadline(g, cio_now() - 1), 0);
+    struct flag_wait fw;
+    atomic_init(&fw.in_fn, 0);
+    atomic_init(&fw.flag, 0);
+    atomic_init(&fw.stopped, 0);
+    pthread_t caller, stopper;
+    assert_int_equal(pthread_create(&caller, NULL, call_wait_for_flag, &fw), 0);
+    while (!atomic_load(&fw.in_fn))
+        sleep_us(1000);
+    assert_int_equal(pthread_create(&stopper, NULL, shut_down_and_say, &fw), 0);
+    char c;
+    int err;
+    cio_time_t t0;
+    do { /* ETIMEDOUT at once until the shutdown is under way */
+        t0 = cio_now();
+        assert_int_equal(cio_read(g, &c, 1), -1);
+        err = errno;
+    } while (err == ETIMEDOUT);
+    double waited = elapsed_ms(t0, cio_now());
+    atomic_store(&fw.flag, 1);
+    assert_int_equal(err, ECANCELED);
+    assert_true(wait_until(stopped, &fw, JOIN_MS));
+    assert_int_equal(pthread_join(stopper, NULL), 0);
+    assert_int_equal(pthread_join(caller, NULL), 0);
+    print_message("the op waited %.1f ms for a shutdown that waited for it\n", waited);
+    assert_int_equal(cio_close(g), 0);
+    close(p[1]);
 }
 
 static long leave_errno(void *arg)
@@ -1011,8 +1146,10 @@ int main(void)
         T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),
         T(shutdown_is_not_held_off_by_callers_that_retry_at_once),
+        T(shutdown_is_not_held_off_by_hundreds_of_callers_that_retry),
         T(a_call_that_succeeds_leaves_errno_as_it_was),
         T(during_a_shutdown_ops_fail_and_setters_hold),
+        T(an_op_during_a_shutdown_waits_a_bounded_time),
         T(fileno_gives_the_fd_and_close_reports_closes_error),
         T(regular_files_and_devices_behave_as_with_read_and_write),
 #ifdef CIO_TEST_SECCOMP
