@@ -194,7 +194,7 @@ static void step(reader *rd, int n, raw *rw, int nraw, unsigned *seed)
 static void *forker_main(void *arg)
 {
     (void)arg;
-    while (atomic_load(&chaos.forking)) {
+    do { /* one fork at least, however late this thread first runs */
         ns_t start = now_ns();
         pid_t pid = fork();
         if (pid == 0)
@@ -204,7 +204,7 @@ static void *forker_main(void *arg)
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
         sleep_until_ns(start + 100 * NS_PER_MS);
-    }
+    } while (atomic_load(&chaos.forking));
     return NULL;
 }
 
@@ -221,6 +221,18 @@ static size_t taken(samples *s)
 {
     size_t n = atomic_load(&s->n);
     return n < s->cap ? n : s->cap;
+}
+
+/* run_steps for d, then on, 100 ms at a time and for d more at most, until
+ * moves and kills each have a sample: on a machine loaded enough the
+ * threads that time them may not have run in d. */
+static void run_phase(reader *rd, int n, raw *rw, int nraw, unsigned *seed, ns_t d, samples *moves,
+                      samples *kills)
+{
+    run_steps(rd, n, rw, nraw, seed, d);
+    for (ns_t more = 0; (taken(moves) == 0 || taken(kills) == 0) && more < d;
+         more += 100 * NS_PER_MS)
+        run_steps(rd, n, rw, nraw, seed, 100 * NS_PER_MS);
 }
 
 static void report_pair(const char *phase, const char *floor, const char *stat, ns_t cio,
@@ -301,11 +313,11 @@ void fig_chaos(void)
         hog[i] = start_thread(hog_main, NULL);
 
     unsigned seed = 42;
-    run_steps(rd, n, rw, nraw, &seed, run);
+    run_phase(rd, n, rw, nraw, &seed, run, &chaos.moves, &chaos.kills);
     fflush(NULL); /* nothing buffered twice by the children */
     atomic_store(&chaos.forking, 1);
     pthread_t forker = start_thread(forker_main, NULL);
-    run_steps(rd, n, rw, nraw, &seed, run / 2);
+    run_phase(rd, n, rw, nraw, &seed, run / 2, &chaos.fork_moves, &chaos.fork_kills);
     atomic_store(&chaos.forking, 0);
     pthread_join(forker, NULL);
 
@@ -341,8 +353,13 @@ void fig_chaos(void)
     size_t nm = taken(&chaos.moves), nk = taken(&chaos.kills);
     size_t nfm = taken(&chaos.fork_moves), nfk = taken(&chaos.fork_kills);
     size_t nf = taken(&chaos.forks);
-    if (nm == 0 || nk == 0 || nfm == 0 || nfk == 0 || nf == 0)
-        die("figure 8: no move, no kill or no fork was timed");
+    if (nm == 0 || nk == 0 || nfm == 0 || nfk == 0 || nf == 0) {
+        fprintf(stderr,
+                "figure 8: nothing timed of one kind: %zu moves, %zu kills; "
+                "while forking %zu moves, %zu kills, %zu forks\n",
+                nm, nk, nfm, nfk, nf);
+        exit(2);
+    }
     char note[256];
     snprintf(note, sizeof note,
              "%d readers, %d spinning threads, %.0f s: %zu moves timed, %zu kills; "
