@@ -1160,21 +1160,28 @@ static void run_idle_is_reset_by_any_output(void **state)
     result_free(&r);
 }
 
+/* Run argv (cio-run with a CMD that prints "up" first), send signo to
+ * cio-run once "up" has come, and return the status cio-run exits with. */
+static int exit_status_after(char *const argv[], int signo)
+{
+    cio_child *c = cio_spawn(argv, CIO_STDOUT);
+    assert_non_null(c);
+    char buf[8];
+    assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1), 3);
+    assert_int_equal(cio_child_kill(c, signo), 0);
+    int st;
+    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(cio_child_free(c), 0);
+    return WEXITSTATUS(st);
+}
+
 /* SIGTERM sent to cio-run is passed on to CMD, which ends with 128+15. */
 static void run_passes_sigterm_on_to_cmd(void **state)
 {
     (void)state;
     char *argv[] = {CIO_RUN, "--", "sh", "-c", "echo up; exec sleep 30", NULL};
-    cio_child *c = cio_spawn(argv, CIO_STDOUT);
-    assert_non_null(c);
-    char buf[8];
-    assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1), 3);
-    assert_int_equal(cio_child_kill(c, SIGTERM), 0);
-    int st;
-    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 128 + SIGTERM);
-    assert_int_equal(cio_child_free(c), 0);
+    assert_int_equal(exit_status_after(argv, SIGTERM), 128 + SIGTERM);
 }
 
 /* --total stops a program that keeps printing. */
@@ -1245,17 +1252,7 @@ static void run_expect_interrupted_exits_128_plus_n(void **state)
     for (int i = 0; i < 2; i++) {
         char *argv[] = {CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo up; exec sleep 30",
                         NULL};
-        cio_child *c = cio_spawn(argv, CIO_STDOUT);
-        assert_non_null(c);
-        char buf[8];
-        assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1),
-                         3);
-        assert_int_equal(cio_child_kill(c, sigs[i]), 0);
-        int st;
-        assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
-        assert_true(WIFEXITED(st));
-        assert_int_equal(WEXITSTATUS(st), 128 + sigs[i]);
-        assert_int_equal(cio_child_free(c), 0);
+        assert_int_equal(exit_status_after(argv, sigs[i]), 128 + sigs[i]);
     }
     /* A CMD that catches the signal passed on and exits ended without the
      * text: 1, whatever its own status (3 here). */
@@ -1267,16 +1264,7 @@ static void run_expect_interrupted_exits_128_plus_n(void **state)
                     "-c",
                     "trap 'exit 3' HUP; echo up; sleep 30 & wait",
                     NULL};
-    cio_child *c = cio_spawn(argv, CIO_STDOUT);
-    assert_non_null(c);
-    char buf[8];
-    assert_int_equal(cio_read_until(cio_child_file(c, CIO_STDOUT), buf, sizeof buf, "\n", 1), 3);
-    assert_int_equal(cio_child_kill(c, SIGHUP), 0);
-    int st;
-    assert_int_equal(cio_child_wait(c, &st, cio_after_ms(scaled_ms(LIMIT_MS))), 0);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 1);
-    assert_int_equal(cio_child_free(c), 0);
+    assert_int_equal(exit_status_after(argv, SIGHUP), 1);
     struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "kill -KILL $$");
     assert_int_equal(r.status, 1);
     result_free(&r);
