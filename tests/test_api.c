@@ -527,6 +527,21 @@ static void shutdown_cancels_ops_in_flight_and_files_stay_valid(void **state)
     close(p[1]);
 }
 
+/* rounds cio_shutdowns, pause_us apart (the first after one pause): the
+ * longest, in ms. */
+static double worst_of_shutdowns(int rounds, unsigned pause_us)
+{
+    double worst = 0;
+    for (int round = 0; round < rounds; round++) {
+        sleep_us(pause_us);
+        cio_time_t t0 = cio_now();
+        assert_int_equal(cio_shutdown(), 0);
+        double ms = elapsed_ms(t0, cio_now());
+        worst = ms > worst ? ms : worst;
+    }
+    return worst;
+}
+
 /* Pipes with data flowing both ways, each end's thread looping its op
  * and retrying at once whatever it got (ECANCELED during a shutdown). */
 struct spinner {
@@ -580,14 +595,8 @@ static void shutdown_is_not_held_off_by_callers_that_retry_at_once(void **state)
     }
     for (int i = 0; i < 2 * PIPES; i++)
         assert_int_equal(pthread_create(&sp[i].thread, NULL, spin_ops, &sp[i]), 0);
-    double worst = 0;
-    for (int round = 0; round < 5; round++) {
-        sleep_us(20 * 1000); /* the library restarts, the data flows again */
-        cio_time_t t0 = cio_now();
-        assert_int_equal(cio_shutdown(), 0);
-        double ms = elapsed_ms(t0, cio_now());
-        worst = ms > worst ? ms : worst;
-    }
+    /* the library restarts between them, the data flows again */
+    double worst = worst_of_shutdowns(5, 20 * 1000);
     atomic_store(&stop, 1);
     /* a writer may block on a full pipe whose reader has left */
     for (int left = 1; left;) {
@@ -650,14 +659,8 @@ static void shutdown_is_not_held_off_by_hundreds_of_callers_that_retry(void **st
     }
     for (int i = 0; i < READERS; i++)
         assert_int_equal(pthread_create(&r[i].thread, NULL, retry_reads, &r[i]), 0);
-    double worst = 0;
-    for (int round = 0; round < 3; round++) {
-        sleep_us(50 * 1000); /* the library restarts, the readers block again */
-        cio_time_t t0 = cio_now();
-        assert_int_equal(cio_shutdown(), 0);
-        double ms = elapsed_ms(t0, cio_now());
-        worst = ms > worst ? ms : worst;
-    }
+    /* the library restarts between them, the readers block again */
+    double worst = worst_of_shutdowns(3, 50 * 1000);
     atomic_store(&stop, 1);
     for (int i = 0; i < READERS; i++)
         assert_int_equal(pthread_join(r[i].thread, NULL), 0);
