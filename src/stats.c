@@ -40,18 +40,22 @@ void cio__count_started(void)
     atomic_fetch_add(&cio__stats.ops_started, 1);
 }
 
-void cio__count_ended(long result)
+/* One op's outcome into the totals, and its start with it if started. */
+static void count_into_totals(uint64_t started, long result)
 {
-    cio__op_counts c = {0, 0, 0, 0};
+    cio__op_counts c = {started, 0, 0, 0};
     cio__count_outcome(&c, result);
     cio__counts_fold(&c);
 }
 
+void cio__count_ended(long result)
+{
+    count_into_totals(0, result);
+}
+
 void cio__count_direct(long result)
 {
-    cio__op_counts c = {1, 0, 0, 0};
-    cio__count_outcome(&c, result);
-    cio__counts_fold(&c);
+    count_into_totals(1, result);
 }
 
 /* Sequentially consistent, and in this order: a reader that sees an op's
