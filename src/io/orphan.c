@@ -3,7 +3,8 @@
  *
  * A signal cannot pull every wait out of the kernel: a read of a local
  * disk, an NFS hard mount, a FUSE file whose daemon ignores interrupts.  On
- * such files (regular files and block devices) a worker reads into a bounce
+ * such files (regular files, block devices and character devices: a tty read
+ * waits uninterruptibly for the tty's input work) a worker reads into a bounce
  * buffer of its op, so that when it does not answer the signal within
  * CIO__ORPHAN_GRACE the caller can return ETIMEDOUT (or ECANCELED, EBADF)
  * on time and leave the op to the worker: an orphan.
