@@ -28,7 +28,37 @@ void cio__count(atomic_uint_fast64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-void cio__count_outcome(cio__op_counts *c, long result)
+/* Its one writer holds the file's lock (cio__file_counts): a plain add,
+ * published by a release store. */
+static void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+    uint64_t v = atomic_load_explicit(c, memory_order_relaxed);
+    atomic_store_explicit(c, v + n, memory_order_release);
+}
+
+void cio__file_count_started(cio__file_counts *c, int64_t n)
+{
+    bump(&c->started, (uint64_t)n); /* a negative n wraps to a take-back */
+}
+
+void cio__file_count_outcome(cio__file_counts *c, long result)
+{
+    bump(&c->done, 1);
+    if (result == -ETIMEDOUT)
+        bump(&c->timeouts, 1);
+    else if (result == -ECANCELED)
+        bump(&c->cancels, 1);
+}
+
+void cio__file_counts_add(cio__file_counts *c, cio__op_counts *out)
+{
+    out->cancels += atomic_load_explicit(&c->cancels, memory_order_acquire);
+    out->timeouts += atomic_load_explicit(&c->timeouts, memory_order_acquire);
+    out->done += atomic_load_explicit(&c->done, memory_order_acquire);
+    out->started += atomic_load_explicit(&c->started, memory_order_acquire);
+}
+
+static void count_outcome(cio__op_counts *c, long result)
 {
     c->timeouts += result == -ETIMEDOUT;
     c->cancels += result == -ECANCELED;
@@ -44,7 +74,7 @@ void cio__count_started(void)
 static void count_into_totals(uint64_t started, long result)
 {
     cio__op_counts c = {started, 0, 0, 0};
-    cio__count_outcome(&c, result);
+    count_outcome(&c, result);
     cio__counts_fold(&c);
 }
 
@@ -70,6 +100,13 @@ void cio__counts_fold(const cio__op_counts *c)
         atomic_fetch_add(&cio__stats.timeouts, c->timeouts);
     if (c->cancels)
         atomic_fetch_add(&cio__stats.cancels, c->cancels);
+}
+
+void cio__file_counts_fold(cio__file_counts *c)
+{
+    cio__op_counts sum = {0, 0, 0, 0};
+    cio__file_counts_add(c, &sum);
+    cio__counts_fold(&sum);
 }
 
 void cio__counts_add_totals(cio__op_counts *c)

@@ -48,23 +48,35 @@ static struct {
     cio__pool_config cfg;
     int stopping;
     unsigned threads, idle, serial;
-    int last_timed;                /* the last worker to start got its timer */
-    struct cio__worker *idle_head; /* most recently idle first */
-    struct cio__worker *dead;      /* exited, waiting to be joined */
-    struct cio__worker *all;       /* every worker not yet reaped (for fork) */
-    cio__op *queue, *queue_tail;   /* ops waiting for a worker */
+    atomic_uint threads_seen, idle_seen; /* for cio_get_stats (publish_locked) */
+    int last_timed;                      /* the last worker to start got its timer */
+    struct cio__worker *idle_head;       /* most recently idle first */
+    struct cio__worker *dead;            /* exited, waiting to be joined */
+    struct cio__worker *all;             /* every worker not yet reaped (for fork) */
+    cio__op *queue, *queue_tail;         /* ops waiting for a worker */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .stopping = 1};
+
+/* The counts, stored after each change for cio_get_stats to read with no
+ * lock: pool.mu is the library's hottest, and under load a snapshot waited
+ * 0.4-1.1 s for it (docs/performance.md, eighteenth round).  pool.mu held. */
+static void publish_locked(void)
+{
+    atomic_store_explicit(&pool.threads_seen, pool.threads, memory_order_relaxed);
+    atomic_store_explicit(&pool.idle_seen, pool.idle, memory_order_relaxed);
+}
 
 static void idle_push(struct cio__worker *w)
 {
     CIO__LIST_PUSH(pool.idle_head, w, prev, next);
     pool.idle++;
+    publish_locked();
 }
 
 static void idle_unlink(struct cio__worker *w)
 {
     CIO__LIST_UNLINK(pool.idle_head, w, prev, next);
     pool.idle--;
+    publish_locked();
 }
 
 /* The queue is doubly linked, so that a canceller takes an op out of it in
@@ -208,6 +220,7 @@ static cio__op *next_op(struct cio__worker *w)
         pool.dead = w;
         if (--pool.threads == 0)
             pthread_cond_broadcast(&pool.drained);
+        publish_locked();
     }
     pthread_mutex_unlock(&pool.mu);
     return op;
@@ -253,6 +266,7 @@ static struct cio__worker *new_worker_locked(cio__op *op)
     w->fresh = 1;
     w->serial = ++pool.serial;
     pool.threads++;
+    publish_locked();
     all_link(w);
     op->handed = w;
     return w;
@@ -295,6 +309,7 @@ static int start_worker(struct cio__worker *w, cio__op **back)
     all_unlink(w);
     if (--pool.threads == 0)
         pthread_cond_broadcast(&pool.drained);
+    publish_locked();
     pthread_mutex_unlock(&pool.mu);
     pthread_cond_destroy(&w->cv);
     free(w);
@@ -545,10 +560,8 @@ unsigned cio__worker_serial(const struct cio__worker *w)
 
 void cio__pool_counts(unsigned *threads, unsigned *idle)
 {
-    cio__lock(&pool.mu);
-    *threads = pool.threads;
-    *idle = pool.idle;
-    pthread_mutex_unlock(&pool.mu);
+    *threads = atomic_load_explicit(&pool.threads_seen, memory_order_relaxed);
+    *idle = atomic_load_explicit(&pool.idle_seen, memory_order_relaxed);
 }
 
 void cio__pool_lock_for_fork(void)
@@ -569,6 +582,7 @@ void cio__pool_unlock_after_fork(int child)
         pool.idle_head = pool.dead = NULL;
         pool.queue = pool.queue_tail = NULL;
         pool.threads = pool.idle = 0;
+        publish_locked();
         cio__cond_init(&pool.drained);
         cio__on_lib_thread = 0; /* a fork in a cio_call's fn: the child's own thread */
     }

@@ -37,7 +37,7 @@ static void registry_unlink_locked(cio_file *f)
 static void registry_remove(cio_file *f)
 {
     pthread_mutex_lock(&files.mu);
-    cio__counts_fold(&f->counts); /* no op can run on f any more */
+    cio__file_counts_fold(&f->counts); /* no op can run on f any more */
     registry_unlink_locked(f);
     pthread_mutex_unlock(&files.mu);
 }
@@ -203,6 +203,10 @@ cio_file *cio_fdopen(int fd)
     f->may_orphan =
         fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode));
     atomic_init(&f->refs, 1);
+    atomic_init(&f->counts.started, 0);
+    atomic_init(&f->counts.done, 0);
+    atomic_init(&f->counts.timeouts, 0);
+    atomic_init(&f->counts.cancels, 0);
     for (int i = 0; i < 2; i++)
         cio__timer_init(&f->dir[i].timer, &timer_ops[i]);
     cio__orphan_init(f);
@@ -408,14 +412,14 @@ static long file_do(cio_file *f, int i, cio__op *op)
     struct dir *d = &f->dir[i];
     int fd = f->fd; /* f may be freed as soon as this caller leaves */
     cio__lock(&f->mu);
-    f->counts.started++;
+    cio__file_count_started(&f->counts, 1);
     f->ops++;
     op->fd = fd;
     op->which = i;
     op->mu = &f->mu;
     op->cv = &f->cv;
     r = do_locked(f, d, op, w);
-    cio__count_outcome(&f->counts, r);
+    cio__file_count_outcome(&f->counts, r);
     leave_locked(f, d);
     pthread_mutex_unlock(&f->mu);
     CIO__EMIT(CIO_EV_OP_DONE, fd, i + 1, NULL, r < 0 ? -1 : r, r < 0 ? (int)-r : 0);
@@ -496,8 +500,8 @@ long cio__span_begin(cio_file *f, void *buf, size_t cap)
     } else {
         peek_held_locked(d, buf, cap); /* f may go once ops drops below */
         f->spans--;
-        f->counts.started++; /* an op that failed before it began, as any */
-        cio__count_outcome(&f->counts, r);
+        cio__file_count_started(&f->counts, 1); /* one that failed before it began */
+        cio__file_count_outcome(&f->counts, r);
         leave_locked(f, d);
     }
     pthread_mutex_unlock(&f->mu);
@@ -688,15 +692,9 @@ int cio_detach(cio_file *f)
 
 void cio__files_sum_counts(cio__op_counts *c)
 {
-    cio__lock(&files.mu);
-    for (cio_file *f = files.head; f; f = f->reg_next) {
-        pthread_mutex_lock(&f->mu);
-        c->started += f->counts.started;
-        c->done += f->counts.done;
-        c->timeouts += f->counts.timeouts;
-        c->cancels += f->counts.cancels;
-        pthread_mutex_unlock(&f->mu);
-    }
+    cio__lock(&files.mu); /* no file folded into the totals meanwhile */
+    for (cio_file *f = files.head; f; f = f->reg_next)
+        cio__file_counts_add(&f->counts, c); /* no file's lock: see internal.h */
     cio__counts_add_totals(c);
     pthread_mutex_unlock(&files.mu);
 }
@@ -717,7 +715,7 @@ static void reset_for_child(cio_file *f)
      * helper's span, waiting for its turn or holding it (its reads count
      * themselves): in the child none of them will ever be done, so they
      * never started there. */
-    f->counts.started -= f->ops - f->spans;
+    cio__file_count_started(&f->counts, -(int64_t)(f->ops - f->spans));
     f->ops = 0;
     f->spans = 0;
     /* No orphan runs in the child either: the references they held go,
@@ -758,7 +756,7 @@ static void reset_for_child(cio_file *f)
  * kick). */
 static void free_closed_in_child(cio_file *f)
 {
-    cio__counts_fold(&f->counts);
+    cio__file_counts_fold(&f->counts);
     registry_unlink_locked(f);
     close(f->fd);
     cio__held_free(&f->dir[CIO__R]);

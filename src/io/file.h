@@ -38,15 +38,15 @@ struct dir {
 
 struct cio_file {
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* any change: an op done, a direction free, closing */
-    int fd;                /* read-only */
-    int closing;           /* f->mu */
-    unsigned ops;          /* f->mu: callers inside cio__file_do or a span */
-    unsigned spans;        /* f->mu: of those, in a span, not counted as started */
-    int may_orphan;        /* read-only: reads a signal may not interrupt */
-    int close_deferred;    /* f->mu: cio_close left the fd to the orphans */
-    unsigned orphans;      /* f->mu: orphaned ops still running */
-    cio__op_counts counts; /* f->mu; folded into cio__stats on close */
+    pthread_cond_t cv;       /* any change: an op done, a direction free, closing */
+    int fd;                  /* read-only */
+    int closing;             /* f->mu */
+    unsigned ops;            /* f->mu: callers inside cio__file_do or a span */
+    unsigned spans;          /* f->mu: of those, in a span, not counted as started */
+    int may_orphan;          /* read-only: reads a signal may not interrupt */
+    int close_deferred;      /* f->mu: cio_close left the fd to the orphans */
+    unsigned orphans;        /* f->mu: orphaned ops still running */
+    cio__file_counts counts; /* written under mu; folded into cio__stats on close */
     atomic_uint refs;
     struct dir dir[2];
     cio_file *reg_prev, *reg_next; /* files.mu */
