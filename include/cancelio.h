@@ -167,7 +167,8 @@ typedef struct cio_stats {
     unsigned timers;
 } cio_stats;
 
-/* A snapshot of the library's counters.  out NULL does nothing. */
+/* A snapshot of the library's counters.  out NULL does nothing.  It waits
+ * for no op (no file's lock, nor the pool's or the timer's). */
 CIO_API void cio_get_stats(cio_stats *out);
 
 /* ---- The wider surface: same conventions, same deadline and cancel rules.
