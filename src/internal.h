@@ -511,8 +511,9 @@ typedef struct cio__op_counts {
  * away.  Written under file->mu, one writer at a time, so a count goes up
  * by a load and a store, no locked instruction on the fast path; read with
  * no lock by cio_get_stats, whose walk of every live file would otherwise
- * wait for each file's lock (on a loaded machine with 9,000 files: p50
- * 42-85 ms a call, p99 1.1-1.3 s, docs/performance.md, eighteenth round).
+ * wait for each file's lock (on a loaded machine with 9,000 files, with the
+ * pool's and the timer's: p50 13-133 ms a call, p99 0.9-3.2 s,
+ * docs/performance.md, eighteenth round).
  * Stored in the order started, done, timeouts and cancels, each a release;
  * read in the opposite order, each an acquire: a snapshot never has more
  * done than started. */

@@ -197,8 +197,8 @@ cio_file *cio_fdopen(int fd)
     /* Where a signal may not pull a read out: disks, NFS and FUSE files,
      * and devices.  A tty is one: Linux's n_tty_read waits for the tty's
      * input work, run by a kernel thread, before it looks for a signal, and
-     * that wait is uninterruptible (seen for 1-3 s on a loaded machine, the
-     * cancel signal pending all along: docs/performance.md, eighteenth
+     * that wait is uninterruptible (seen for seconds on a loaded machine,
+     * the cancel signal pending all along: docs/performance.md, eighteenth
      * round).  Pipes, FIFOs and sockets wait interruptibly. */
     f->may_orphan =
         fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode));
