@@ -164,6 +164,21 @@ int make_pipe(int fds[2])
     return pipe(fds);
 }
 
+bool open_pty(int *master, int *slave)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
+        if (m >= 0)
+            close(m);
+        return false;
+    }
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    assert_true(s >= 0);
+    *master = m;
+    *slave = s;
+    return true;
+}
+
 int pipe_capacity(int fd)
 {
 #ifdef F_GETPIPE_SZ

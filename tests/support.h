@@ -104,6 +104,11 @@ pid_t current_tid(void);
 /* pipe(2) that returns 0 or -1, for asserting at the call site. */
 int make_pipe(int fds[2]);
 
+/* A pseudo-terminal: its master and its slave (asserted open), neither the
+ * process's controlling terminal.  false when the system gives none: the
+ * caller skips. */
+bool open_pty(int *master, int *slave);
+
 /* A TCP socket listening on 127.0.0.1 at a port of the kernel's choice,
  * written to *addr (asserted). */
 struct sockaddr_in;

@@ -193,6 +193,18 @@ static int text_file(void)
     return fd;
 }
 
+/* r, a read's result, is a timeout on time: not before deadline d, and
+ * within a bound generous for a loaded machine (the grace is 10 ms). */
+static void assert_timed_out_on_time(long r, cio_time_t d)
+{
+    int err = errno;
+    cio_time_t t = cio_now();
+    assert_int_equal(r, -1);
+    assert_int_equal(err, ETIMEDOUT);
+    assert_true(t >= d);
+    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+}
+
 static bool fd_closed(void *arg)
 {
     return !fd_is_open(*(int *)arg);
@@ -213,12 +225,7 @@ static void a_stuck_read_times_out_on_time_and_its_bytes_go_to_the_next_read(voi
     char buf[64];
     cio_time_t d = cio_after_ms(scaled_ms(50));
     assert_int_equal(cio_set_read_deadline(f, d), 0);
-    assert_int_equal(cio_read(f, buf, 10), -1);
-    assert_int_equal(errno, ETIMEDOUT);
-    cio_time_t t = cio_now();
-    assert_true(t >= d);
-    /* the grace is 10 ms; the bound is generous for a loaded machine */
-    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+    assert_timed_out_on_time(cio_read(f, buf, 10), d);
     assert_int_equal(stalled_now(), 1); /* the worker really is still stuck */
 
     stall_release();
@@ -373,6 +380,16 @@ static void *release_after(void *arg)
     return NULL;
 }
 
+/* A thread that frees the stalled read after 3 s: a call that waited for
+ * the kernel returns then, and fails its timing check instead of hanging. */
+static pthread_t release_later(void)
+{
+    pthread_t rel;
+    intptr_t later = (intptr_t)scaled_ms(3000);
+    assert_int_equal(pthread_create(&rel, NULL, release_after, (void *)later), 0);
+    return rel;
+}
+
 /* Rule 15 for cio_readv: its deadline holds too, and the bytes the stuck
  * read brings in later are scattered over the next readv's buffers, then
  * the rest of the file follows.  (If the readv waited for the kernel, a
@@ -384,18 +401,12 @@ static void a_stuck_readv_times_out_on_time_and_its_bytes_go_to_the_next_readv(v
     cio_file *f = cio_fdopen(fd);
     assert_non_null(f);
     stall_arm(fd);
-    pthread_t rel;
-    intptr_t later = (intptr_t)scaled_ms(3000);
-    assert_int_equal(pthread_create(&rel, NULL, release_after, (void *)later), 0);
+    pthread_t rel = release_later();
     char a[4], b[64];
     struct iovec iov[2] = {{a, 4}, {b, 6}};
     cio_time_t d = cio_after_ms(scaled_ms(50));
     assert_int_equal(cio_set_read_deadline(f, d), 0);
-    assert_int_equal(cio_readv(f, iov, 2), -1);
-    assert_int_equal(errno, ETIMEDOUT);
-    cio_time_t t = cio_now();
-    assert_true(t >= d);
-    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+    assert_timed_out_on_time(cio_readv(f, iov, 2), d);
     assert_int_equal(pthread_join(rel, NULL), 0);
     assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
     assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
@@ -424,29 +435,18 @@ static void a_stuck_readv_times_out_on_time_and_its_bytes_go_to_the_next_readv(v
 static void a_stuck_tty_read_times_out_on_time_and_its_bytes_go_to_the_next_read(void **state)
 {
     (void)state;
-    int m = posix_openpt(O_RDWR | O_NOCTTY);
-    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) {
-        if (m >= 0)
-            close(m);
+    int m, s;
+    if (!open_pty(&m, &s))
         skip(); /* no pseudo-terminals here */
-    }
-    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
-    assert_true(s >= 0);
     int flags = fcntl(m, F_GETFL);
     cio_file *f = cio_fdopen(m);
     assert_non_null(f);
     stall_arm(m);
-    pthread_t rel;
-    intptr_t later = (intptr_t)scaled_ms(3000);
-    assert_int_equal(pthread_create(&rel, NULL, release_after, (void *)later), 0);
+    pthread_t rel = release_later();
     char buf[16];
     cio_time_t d = cio_after_ms(scaled_ms(50));
     assert_int_equal(cio_set_read_deadline(f, d), 0);
-    assert_int_equal(cio_read(f, buf, sizeof buf), -1);
-    assert_int_equal(errno, ETIMEDOUT);
-    cio_time_t t = cio_now();
-    assert_true(t >= d);
-    assert_true(elapsed_ms(d, t) < (double)scaled_ms(1000));
+    assert_timed_out_on_time(cio_read(f, buf, sizeof buf), d);
     assert_int_equal(write(s, "tty!", 4), 4); /* for the stuck read, once freed */
     assert_int_equal(pthread_join(rel, NULL), 0);
     assert_true(wait_until(none_stalled, NULL, scaled_ms(5000)));
