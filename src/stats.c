@@ -58,13 +58,6 @@ void cio__file_counts_add(cio__file_counts *c, cio__op_counts *out)
     out->started += atomic_load_explicit(&c->started, memory_order_acquire);
 }
 
-static void count_outcome(cio__op_counts *c, long result)
-{
-    c->timeouts += result == -ETIMEDOUT;
-    c->cancels += result == -ECANCELED;
-    c->done++;
-}
-
 void cio__count_started(void)
 {
     atomic_fetch_add(&cio__stats.ops_started, 1);
@@ -73,8 +66,7 @@ void cio__count_started(void)
 /* One op's outcome into the totals, and its start with it if started. */
 static void count_into_totals(uint64_t started, long result)
 {
-    cio__op_counts c = {started, 0, 0, 0};
-    count_outcome(&c, result);
+    cio__op_counts c = {started, 1, result == -ETIMEDOUT, result == -ECANCELED};
     cio__counts_fold(&c);
 }
 
