@@ -58,8 +58,8 @@ static cio__timer *take_due_locked(cio_time_t now)
         t->fire_next = NULL;
         *tail = t;
         tail = &t->fire_next;
-        publish_locked();
     }
+    publish_locked();
     return batch;
 }
 
