@@ -97,6 +97,16 @@ static void result_free(struct result *r)
     free(r->err);
 }
 
+/* A status other than the one wanted fails the test with what the tool
+ * printed: a failure seen once on a loaded machine says why. */
+#define assert_status(r, want)                                                                     \
+    do {                                                                                           \
+        if ((r)->status != (want))                                                                 \
+            print_message("status %d, not %d; out: \"%s\"; err: \"%s\"\n", (r)->status,            \
+                          (int)(want), (r)->out ? (r)->out : "", (r)->err ? (r)->err : "");        \
+        assert_int_equal((r)->status, (want));                                                     \
+    } while (0)
+
 /* The tools run natively, but on a loaded machine a program's first
  * output can come late: durations given to them that must outlast it grow
  * with the time scale (at most 3 times). */
@@ -222,7 +232,7 @@ static void cat_copies_files_and_stdin_and_exits_0(void **state)
     char *path = temp_file("from the file\n");
     struct result r = RUN("from stdin\n", CIO_CAT, path, "-", path);
     unlink(path);
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_string_equal(r.out, "from the file\nfrom stdin\nfrom the file\n");
     assert_int_equal(r.err_len, 0);
     result_free(&r);
@@ -238,7 +248,7 @@ static void cat_idle_writes_every_byte_then_exits_124(void **state)
              "(head -c 200000 /dev/zero | tr '\\0' a; sleep %d) | %s --idle %s",
              (int)(4 * tool_scale()) + 2, CIO_CAT, dur(2));
     struct result r = RUN(NULL, "sh", "-c", script);
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_int_equal(r.out_len, 200000);
     assert_int_equal(strspn(r.out, "a"), 200000);
     assert_true(r.ms >= dur_ms(2));
@@ -250,7 +260,7 @@ static void cat_total_exits_124(void **state)
 {
     (void)state;
     struct result r = RUN(NULL, CIO_CAT, "--total", "0.3");
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_true(r.ms >= 300);
     assert_true(r.ms < scaled_ms(LIMIT_MS));
     result_free(&r);
@@ -299,7 +309,7 @@ static void cat_closed_stdin_is_an_error_like_any_other(void **state)
     snprintf(script, sizeof script, "%s --idle %s - %s <&-", CIO_CAT, dur(5), path);
     struct result r = RUN(NULL, "sh", "-c", script);
     unlink(path);
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_string_equal(r.out, "ok\n");
     assert_non_null(strstr(r.err, "cio-cat: standard input: Bad file descriptor"));
     result_free(&r);
@@ -312,7 +322,7 @@ static void cat_missing_file_exits_1_with_a_message(void **state)
     char *path = temp_file("ok\n");
     struct result r = RUN("", CIO_CAT, "/nonexistent/cio-none", path);
     unlink(path);
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_string_equal(r.out, "ok\n");
     assert_non_null(strstr(r.err, "cio-cat: /nonexistent/cio-none: No such file or directory"));
     result_free(&r);
@@ -326,7 +336,7 @@ static void cat_output_error_exits_1_naming_standard_output(void **state)
     char script[512];
     snprintf(script, sizeof script, "head -c 300000 /dev/zero | %s > /dev/full", CIO_CAT);
     struct result r = RUN(NULL, "sh", "-c", script);
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_non_null(strstr(r.err, "cio-cat: standard output: No space left on device"));
     result_free(&r);
     char out[] = "/tmp/cio_tools_out_XXXXXX";
@@ -337,7 +347,7 @@ static void cat_output_error_exits_1_naming_standard_output(void **state)
              "trap '' XFSZ; ulimit -f 20; head -c 300000 /dev/zero | %s > %s", CIO_CAT, out);
     r = RUN(NULL, "sh", "-c", script);
     unlink(out);
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_non_null(strstr(r.err, "cio-cat: standard output: File too large"));
     result_free(&r);
 }
@@ -355,14 +365,14 @@ static void cat_bad_usage_exits_125(void **state)
         result_free(&r);
     }
     struct result r = RUN("", CIO_CAT, "--bogus");
-    assert_int_equal(r.status, 125);
+    assert_status(&r, 125);
     result_free(&r);
     r = RUN("", CIO_CAT, "--help");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_non_null(strstr(r.out, "Usage: cio-cat"));
     result_free(&r);
     r = RUN("", CIO_CAT, "--version");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_non_null(strstr(r.out, cio_version()));
     result_free(&r);
     /* numbers as timeout(1) reads them (strtod) */
@@ -406,12 +416,12 @@ static void run_relays_and_exits_with_the_status(void **state)
 {
     (void)state;
     struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "echo out; echo err >&2; exit 3");
-    assert_int_equal(r.status, 3);
+    assert_status(&r, 3);
     assert_string_equal(r.out, "out\n");
     assert_string_equal(r.err, "err\n");
     result_free(&r);
     r = RUN("", CIO_RUN, "true");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     result_free(&r);
 }
 
@@ -424,7 +434,7 @@ static void run_sigusr1_from_cmd_at_once_changes_nothing(void **state)
     (void)state;
     for (int i = 0; i < race_rounds(20); i++) {
         struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "kill -USR1 $PPID; echo done");
-        assert_int_equal(r.status, 0);
+        assert_status(&r, 0);
         assert_string_equal(r.out, "done\n");
         result_free(&r);
     }
@@ -440,7 +450,7 @@ static void run_output_error_stops_cmd_and_exits_125(void **state)
         char script[256];
         snprintf(script, sizeof script, "%s -k 0 -- %s > /dev/full", CIO_RUN, cmds[i]);
         struct result r = RUN(NULL, "sh", "-c", script);
-        assert_int_equal(r.status, 125);
+        assert_status(&r, 125);
         assert_non_null(strstr(r.err, "cio-run: standard output: No space left on device"));
         result_free(&r);
     }
@@ -458,7 +468,7 @@ static void run_closed_output_is_named_and_exits_125(void **state)
         snprintf(script, sizeof script, "exec 3>&2; %s -k 0 -- sh -c '%s' %s", CIO_RUN, say[i],
                  redir[i]);
         struct result r = RUN(NULL, "sh", "-c", script);
-        assert_int_equal(r.status, 125);
+        assert_status(&r, 125);
         if (i == 0)
             assert_non_null(strstr(r.err, "cio-run: standard output: Bad file descriptor"));
         result_free(&r);
@@ -518,7 +528,7 @@ static void cat_fails_when_its_deadline_cannot_be_set(void **state)
         result_free(&r);
         skip();
     }
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_string_equal(r.out, "");
     assert_non_null(strstr(r.err, "cio-cat: standard input: Resource temporarily unavailable"));
     result_free(&r);
@@ -550,7 +560,7 @@ static void run_relay_that_cannot_read_exits_125_not_0(void **state)
             assert_string_equal(r.out, "out\n");
             assert_string_equal(r.err, "err\n");
         } else {
-            assert_int_equal(r.status, 125);
+            assert_status(&r, 125);
             assert_non_null(strstr(r.err, "cio-run: CMD's standard "));
             assert_non_null(strstr(r.err, ": Resource temporarily unavailable"));
         }
@@ -592,7 +602,7 @@ static void run_that_cannot_make_its_threads_leaves_no_cmd_behind(void **state)
     if (alive)
         kill(cmd, SIGKILL);
     assert_false(alive);
-    assert_int_equal(r.status, 125);
+    assert_status(&r, 125);
     assert_non_null(strstr(r.err, "cio-run: threads: Resource temporarily unavailable"));
     result_free(&r);
 }
@@ -813,7 +823,7 @@ static void run_slow_reader_gets_every_byte_and_sigterm_twice_ends_it(void **sta
     snprintf(script, sizeof script, "%s -- head -c 100000 /dev/zero | (sleep %s; wc -c)", CIO_RUN,
              dur(1));
     struct result r = RUN(NULL, "sh", "-c", script);
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_int_equal(atoi(r.out), 100000);
     result_free(&r);
 
@@ -1104,7 +1114,7 @@ static void run_idle_stands_still_while_our_reader_is_slow(void **state)
              "(%s --idle %s -- head -c 1000000 /dev/zero; echo rc=$? >&2) | (sleep %s; wc -c)",
              CIO_RUN, dur(0.5), dur(2));
     struct result r = RUN(NULL, "sh", "-c", script);
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_int_equal(atoi(r.out), 1000000);
     assert_non_null(strstr(r.err, "rc=0"));
     result_free(&r);
@@ -1115,7 +1125,7 @@ static void run_killed_by_a_signal_exits_128_plus_n(void **state)
 {
     (void)state;
     struct result r = RUN("", CIO_RUN, "--", "sh", "-c", "kill -KILL $$");
-    assert_int_equal(r.status, 128 + SIGKILL);
+    assert_status(&r, 128 + SIGKILL);
     result_free(&r);
 }
 
@@ -1129,7 +1139,7 @@ static void run_idle_stops_a_silent_program_with_124(void **state)
              "head -c 100000 /dev/zero | tr '\\0' b; echo; echo note >&2; sleep %d",
              (int)(4 * tool_scale()) + 2); /* past the idle time, then gone */
     struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--", "sh", "-c", script);
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_int_equal(r.out_len, 100001);
     assert_int_equal(strspn(r.out, "b"), 100000);
     assert_string_equal(r.err, "note\n");
@@ -1151,7 +1161,7 @@ static void run_idle_is_reset_by_any_output(void **state)
              "i=$((i+1)); done; exit 5",
              lines);
     struct result r = RUN("", CIO_RUN, "--idle", dur(3), "--", "sh", "-c", script);
-    assert_int_equal(r.status, 5);
+    assert_status(&r, 5);
     int seen = 0;
     for (size_t i = 0; i < r.out_len; i++)
         seen += r.out[i] == '\n';
@@ -1190,7 +1200,7 @@ static void run_total_stops_a_busy_program_with_124(void **state)
     (void)state;
     struct result r = RUN("", CIO_RUN, "--total", dur(2), "--", "sh", "-c",
                           "while :; do echo tick; sleep 0.05; done");
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_true(r.ms >= dur_ms(2));
     assert_non_null(strstr(r.out, "tick\n"));
     result_free(&r);
@@ -1203,7 +1213,7 @@ static void run_kill_after_sends_sigkill(void **state)
     (void)state;
     struct result r = RUN("", CIO_RUN, "--idle", dur(2), "--kill-after", dur(0.5), "--", "sh", "-c",
                           "trap '' TERM; echo up; while :; do sleep 1; done");
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_string_equal(r.out, "up\n");
     assert_true(r.ms >= dur_ms(2.5));
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
@@ -1218,13 +1228,13 @@ static void run_expect_succeeds_when_the_text_appears(void **state)
     struct result r = RUN("", CIO_RUN, "--expect", "listening on", "--", "sh", "-c",
                           "sleep 0.3; printf 'server listen'; sleep 0.3; printf 'ing on 80\\n'; "
                           "exec sleep 30");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_string_equal(r.out, "server listening on 80\n");
     assert_true(r.ms >= 600);
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
     result_free(&r);
     r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo ready >&2; exec sleep 30");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     result_free(&r);
 }
 
@@ -1233,11 +1243,11 @@ static void run_expect_missing_exits_1(void **state)
 {
     (void)state;
     struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "echo not yet");
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     assert_string_equal(r.out, "not yet\n");
     result_free(&r);
     r = RUN("", CIO_RUN, "--expect", "ready", "--total", "0.3", "--", "sleep", "30");
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     result_free(&r);
 }
 
@@ -1266,7 +1276,7 @@ static void run_expect_interrupted_exits_128_plus_n(void **state)
                     NULL};
     assert_int_equal(exit_status_after(argv, SIGHUP), 1);
     struct result r = RUN("", CIO_RUN, "--expect", "ready", "--", "sh", "-c", "kill -KILL $$");
-    assert_int_equal(r.status, 1);
+    assert_status(&r, 1);
     result_free(&r);
 }
 
@@ -1275,26 +1285,26 @@ static void run_cannot_run_or_find_or_parse(void **state)
 {
     (void)state;
     struct result r = RUN("", CIO_RUN, "--", "cio-no-such-command-anywhere");
-    assert_int_equal(r.status, 127);
+    assert_status(&r, 127);
     assert_non_null(strstr(r.err, "cio-run: cio-no-such-command-anywhere: "));
     result_free(&r);
     char *path = temp_file("not a program\n");
     assert_int_equal(chmod(path, 0644), 0);
     r = RUN("", CIO_RUN, path);
     unlink(path);
-    assert_int_equal(r.status, 126);
+    assert_status(&r, 126);
     result_free(&r);
     r = RUN("", CIO_RUN, "/etc/passwd/x"); /* ENOTDIR: found wanting, as timeout(1) */
-    assert_int_equal(r.status, 126);
+    assert_status(&r, 126);
     result_free(&r);
     r = RUN("", CIO_RUN);
-    assert_int_equal(r.status, 125);
+    assert_status(&r, 125);
     result_free(&r);
     r = RUN("", CIO_RUN, "--idle", "soon", "true");
-    assert_int_equal(r.status, 125);
+    assert_status(&r, 125);
     result_free(&r);
     r = RUN("", CIO_RUN, "--help");
-    assert_int_equal(r.status, 0);
+    assert_status(&r, 0);
     assert_non_null(strstr(r.out, "Usage: cio-run"));
     result_free(&r);
 }
@@ -1328,7 +1338,7 @@ static void run_timeout_continues_a_stopped_cmd(void **state)
     (void)state;
     struct result r = RUN("", CIO_RUN, "--total", "0.5", "--kill-after", "60", "--", "sh", "-c",
                           "trap 'echo term; exit 7' TERM; kill -STOP $$");
-    assert_int_equal(r.status, 124);
+    assert_status(&r, 124);
     assert_string_equal(r.out, "term\n");
     assert_true(r.ms >= 500);
     assert_true(r.ms < scaled_ms(LIMIT_MS) / 2);
