@@ -399,6 +399,87 @@ static void stats_stay_whole_while_files_close_and_calls_run(void **state)
     close(p[1]);
 }
 
+/* A sampler of the pool's two counts: a snapshot never has more idle
+ * workers than workers. */
+struct pair_sampler {
+    atomic_int stop;
+    pthread_t thread;
+    long samples, bad;
+    cio_stats first_bad;
+};
+
+static void *sample_pool_counts(void *arg)
+{
+    struct pair_sampler *sm = arg;
+    while (!atomic_load(&sm->stop)) {
+        cio_stats s;
+        cio_get_stats(&s);
+        sm->samples++;
+        if (s.threads_idle > s.threads && !sm->bad++)
+            sm->first_bad = s;
+    }
+    return NULL;
+}
+
+static long nap_200us(void *arg)
+{
+    (void)arg;
+    sleep_us(200);
+    return 0;
+}
+
+static void *call_nap(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)cio_call(nap_200us, NULL, CIO_NO_DEADLINE);
+}
+
+/* API (stats): threads and threads_idle are a pair that was true at once.
+ * Read as two counts with no lock, a sampler preempted between them, while
+ * the pool was emptied by a shutdown and grew again, saw "idle 8 >
+ * threads 0" (24 times in 20 s).  Here 3 samplers run while 8 calls at a
+ * time grow the pool and a shutdown empties it, for 4 s. */
+static void stats_count_idle_workers_and_workers_at_once(void **state)
+{
+    (void)state;
+    enum { SAMPLERS = 3, CALLERS = 8 };
+    struct pair_sampler sm[SAMPLERS];
+    for (int i = 0; i < SAMPLERS; i++) {
+        sm[i].samples = sm[i].bad = 0;
+        atomic_init(&sm[i].stop, 0);
+        assert_int_equal(pthread_create(&sm[i].thread, NULL, sample_pool_counts, &sm[i]), 0);
+    }
+    cio_time_t end = cio_now() + 4 * NS_PER_MS * 1000;
+    long rounds = 0;
+    while (cio_now() < end) {
+        pthread_t c[CALLERS];
+        for (int i = 0; i < CALLERS; i++)
+            assert_int_equal(pthread_create(&c[i], NULL, call_nap, NULL), 0);
+        for (int i = 0; i < CALLERS; i++) {
+            void *r;
+            assert_int_equal(pthread_join(c[i], &r), 0);
+            assert_int_equal((intptr_t)r, 0);
+        }
+        cio_shutdown();
+        rounds++;
+    }
+    long samples = 0, bad = 0;
+    cio_stats first = {0};
+    for (int i = 0; i < SAMPLERS; i++) {
+        atomic_store(&sm[i].stop, 1);
+        assert_int_equal(pthread_join(sm[i].thread, NULL), 0);
+        if (sm[i].bad && !bad)
+            first = sm[i].first_bad;
+        samples += sm[i].samples;
+        bad += sm[i].bad;
+    }
+    if (bad)
+        fail_msg("%ld of %ld snapshots had more idle workers than workers (first: idle %u, "
+                 "threads %u) in %ld rounds",
+                 bad, samples, first.threads_idle, first.threads, rounds);
+    print_message("%ld snapshots in %ld rounds, idle <= threads in each\n", samples, rounds);
+}
+
 /* A tracer that holds the file's lock: OP_START is emitted under it.  It
  * lets go when told, or after 3 s on its own. */
 static struct {
@@ -1218,6 +1299,7 @@ int main(void)
         T(stats_add_up_when_the_library_is_quiet),
         T(stats_stay_whole_while_files_close_and_calls_run),
         T(stats_do_not_wait_for_a_files_lock),
+        T(stats_count_idle_workers_and_workers_at_once),
         T(now_and_after_ms_follow_CLOCK_MONOTONIC),
         T(shutdown_joins_every_thread_and_the_library_restarts_lazily),
         T(shutdown_cancels_ops_in_flight_and_files_stay_valid),

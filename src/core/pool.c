@@ -48,21 +48,24 @@ static struct {
     cio__pool_config cfg;
     int stopping;
     unsigned threads, idle, serial;
-    atomic_uint threads_seen, idle_seen; /* for cio_get_stats (publish_locked) */
-    int last_timed;                      /* the last worker to start got its timer */
-    struct cio__worker *idle_head;       /* most recently idle first */
-    struct cio__worker *dead;            /* exited, waiting to be joined */
-    struct cio__worker *all;             /* every worker not yet reaped (for fork) */
-    cio__op *queue, *queue_tail;         /* ops waiting for a worker */
+    atomic_uint_fast64_t seen;     /* threads << 32 | idle, for cio_get_stats */
+    int last_timed;                /* the last worker to start got its timer */
+    struct cio__worker *idle_head; /* most recently idle first */
+    struct cio__worker *dead;      /* exited, waiting to be joined */
+    struct cio__worker *all;       /* every worker not yet reaped (for fork) */
+    cio__op *queue, *queue_tail;   /* ops waiting for a worker */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .stopping = 1};
 
 /* The counts, stored after each change for cio_get_stats to read with no
  * lock: pool.mu is the library's hottest, and under load a snapshot waited
- * 0.4-1.1 s for it (docs/performance.md, eighteenth round).  pool.mu held. */
+ * 0.4-1.1 s for it (docs/performance.md, eighteenth round).  One word, so
+ * that a snapshot reads a pair that was true at once: read as two, a
+ * reader preempted between them saw more idle workers than workers.
+ * pool.mu held. */
 static void publish_locked(void)
 {
-    atomic_store_explicit(&pool.threads_seen, pool.threads, memory_order_relaxed);
-    atomic_store_explicit(&pool.idle_seen, pool.idle, memory_order_relaxed);
+    uint64_t both = (uint64_t)pool.threads << 32 | pool.idle;
+    atomic_store_explicit(&pool.seen, both, memory_order_relaxed);
 }
 
 static void idle_push(struct cio__worker *w)
@@ -560,8 +563,9 @@ unsigned cio__worker_serial(const struct cio__worker *w)
 
 void cio__pool_counts(unsigned *threads, unsigned *idle)
 {
-    *threads = atomic_load_explicit(&pool.threads_seen, memory_order_relaxed);
-    *idle = atomic_load_explicit(&pool.idle_seen, memory_order_relaxed);
+    uint64_t both = atomic_load_explicit(&pool.seen, memory_order_relaxed);
+    *threads = (unsigned)(both >> 32);
+    *idle = (unsigned)(both & 0xffffffffu);
 }
 
 void cio__pool_lock_for_fork(void)
