@@ -399,18 +399,11 @@ static void stats_stay_whole_while_files_close_and_calls_run(void **state)
     close(p[1]);
 }
 
-/* A sampler of the pool's two counts: a snapshot never has more idle
- * workers than workers. */
-struct pair_sampler {
-    atomic_int stop;
-    pthread_t thread;
-    long samples, bad;
-    cio_stats first_bad;
-};
-
+/* A sampler (its base unused) of the pool's two counts: a snapshot never
+ * has more idle workers than workers. */
 static void *sample_pool_counts(void *arg)
 {
-    struct pair_sampler *sm = arg;
+    struct sampler *sm = arg;
     while (!atomic_load(&sm->stop)) {
         cio_stats s;
         cio_get_stats(&s);
@@ -443,9 +436,8 @@ static void stats_count_idle_workers_and_workers_at_once(void **state)
 {
     (void)state;
     enum { SAMPLERS = 3, CALLERS = 8 };
-    struct pair_sampler sm[SAMPLERS];
+    struct sampler sm[SAMPLERS] = {{.samples = 0}};
     for (int i = 0; i < SAMPLERS; i++) {
-        sm[i].samples = sm[i].bad = 0;
         atomic_init(&sm[i].stop, 0);
         assert_int_equal(pthread_create(&sm[i].thread, NULL, sample_pool_counts, &sm[i]), 0);
     }
