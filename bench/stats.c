@@ -245,7 +245,9 @@ int wait_blocked_in(long tid, long nr, ns_t limit)
     ns_t end = now_ns() + limit;
     while (now_ns() < end) {
         long cur = blocked_syscall(tid);
-        if (cur == nr || (cur == -2 && is_sleeping(tid)))
+        /* a worker whose read found nothing waits for its fd in ppoll */
+        int alike = nr == SYS_read && cur == SYS_ppoll;
+        if (cur == nr || alike || (cur == -2 && is_sleeping(tid)))
             return 1;
         sleep_for_ns(20 * NS_PER_US);
     }

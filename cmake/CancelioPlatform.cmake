@@ -117,6 +117,19 @@ int main(void) {
     return timer_create(CLOCK_MONOTONIC, &ev, &id);
 }]] CIO_HAVE_THREAD_TIMER)
 
+# ppoll(2): a wait with a signal unblocked for the wait alone (POSIX 2024;
+# Linux, the BSDs), so that a signal sent before the wait is not lost: a
+# worker parks its read there (platform/park_ppoll.c).
+check_c_source_compiles([[
+#include <poll.h>
+#include <signal.h>
+int main(void) {
+    struct pollfd p = {0, POLLIN, 0};
+    sigset_t s;
+    sigemptyset(&s);
+    return ppoll(&p, 1, (void *)0, &s);
+}]] CIO_HAVE_PPOLL)
+
 # futex(2) (Linux): a caller's wake-up that may come after the lock is
 # released (platform/wake_futex.c).  Where SYS_futex takes a 32-bit time
 # (some 32-bit systems with a 64-bit time_t), the probe fails and the

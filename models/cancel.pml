@@ -49,9 +49,20 @@
  * the timer to repeat the signal (5a) instead of leaving it to the caller.
  * Step 6 disarms it.
  *
+ * Parked reads (steps 3p, 4p; -DPARK): the worker blocks the cancel signal,
+ * publishes PARKED in its park word and waits in ppoll, which unblocks the
+ * signal for the wait alone; back from it, it takes the word back (a
+ * compare-and-swap) and reads without blocking, or finds that a stop
+ * released the op: the stop found the word PARKED, took it, finished the
+ * op itself and woke the caller, and then, with file->mu let go, sends the
+ * worker one signal and says GONE, which the worker waits for before it
+ * goes back to the pool.  A worker that is not parked (it reads) is
+ * stopped as in steps 4-6, its signal pending until its next wait.
+ *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
- * NOTE_UNARMED, and with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED.
+ * NOTE_UNARMED, with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED, and
+ * with -DPARK PARK_UNMASKED, PARK_NO_GONE.
  * Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
@@ -185,6 +196,19 @@ bool passed[NOPS];              /* time: op->due has passed */
 #define KT_REPEAT 2             /* armed to repeat a cancel's signal (5a) */
 #endif
 
+#ifdef PARK
+/* Steps 3p and 4p (op.c release_locked, cio__op_park/unpark, released;
+ * io.c read_parked; platform/park_ppoll.c). */
+byte park[NW];                  /* the worker's park word */
+#define P_NONE 0
+#define P_IN   1                /* parked: a stop may release the op */
+#define P_REL  2                /* released: the worker waits for GONE */
+#define P_GONE 3                /* its releaser has sent the signal */
+bool masked[NW];                /* it blocks the cancel signal (to park) */
+byte owe = NONE;                /* a release's signal and GONE, not yet paid */
+byte owe_by = NONE;             /* by whom (it pays once it lets go of mu) */
+#endif
+
 #if defined(W_LATE) || defined(W_LOST) || defined(W_KTIMER)
 byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for */
 #define SIG_FOR(w, k) sig_for[w] = k
@@ -272,6 +296,26 @@ inline interrupt(k, r, me) {
          * signals whenever it is set, not only while RUNNING */
         :: st[k] != QUEUED && wk[k] != NONE -> kick(k, me)
 #else
+#ifdef PARK
+        /* 4p: its worker is parked: take the word, finish the op and wake
+         * the caller here; the worker touches the op no more.  Its signal
+         * and GONE are owed until this party lets go of file->mu (PAY). */
+        :: st[k] == RUNNING && park[wk[k]] == P_IN ->
+#ifdef W_RELEASE
+            WITNESS(true);
+#endif
+            park[wk[k]] = P_REL;
+            owe = wk[k];
+            owe_by = me;
+            in_op[wk[k]] = NONE;
+#ifdef KTIMER
+            if      /* the worker disarms its timer once GONE (released) */
+            :: opkt[k] -> kleft[wk[k]] = k; opkt[k] = 0
+            :: else
+            fi;
+#endif
+            finish(k, r)
+#endif
 #ifdef KTIMER
         :: st[k] == RUNNING ->
             /* ktimer_repeat_locked (5a): a worker with a timer is signalled
@@ -296,6 +340,26 @@ inline interrupt(k, r, me) {
     :: else         /* an earlier reason stands */
     fi
 }
+
+/* op.c pay: what a release owes, paid by its releaser with file->mu let
+ * go (cio__op_defer_end), or at once under it by a party that does not
+ * defer: the signal to the released worker, then GONE.  Property (d) for
+ * it: its target is alive and waits for exactly this (P_REL). */
+#ifdef PARK
+inline pay(me) {
+    atomic {
+        if
+        :: owe != NONE && owe_by == me ->
+            assert(alive[owe] && park[owe] == P_REL);
+            pend[owe] = 1;
+            park[owe] = P_GONE;
+            owe = NONE;
+            owe_by = NONE
+        :: else
+        fi
+    }
+}
+#endif
 
 /* ------------------------------------------------ pool.c, under pool.mu */
 
@@ -363,6 +427,9 @@ proctype worker(byte w; byte first) {
     byte k = first;
     byte r;
     bool rsn;
+#ifdef PARK
+    bool eintr, rel;
+#endif
 #ifdef KTIMER
     bool karmed;                /* its timer was armed for the op it left */
 #endif
@@ -413,6 +480,87 @@ proctype worker(byte w; byte first) {
         }
         if
         :: rsn                  /* finished at step 2 */
+#ifdef PARK
+        :: else ->
+            /* step 3p: io.c read_parked, no lock held */
+#ifndef PARK_UNMASKED
+            masked[w] = 1;      /* cio__park_mask */
+#endif
+            rel = 0;
+            do
+            :: park[w] = P_IN;  /* cio__op_park: from here op k may be released */
+                /* user space: a pending signal stays pending (masked) */
+                insys[w] = 1;   /* ppoll: the signal unblocked for the wait */
+                if
+                :: atomic { data[k] -> insys[w] = 0; eintr = 0 }     /* ready */
+                :: atomic { pend[w] -> pend[w] = 0; insys[w] = 0; eintr = 1 }
+                fi;
+                atomic {        /* cio__op_unpark */
+                    if
+                    :: park[w] == P_IN -> park[w] = P_NONE
+                    :: else -> rel = 1
+                    fi
+                }
+                if
+                :: rel -> break /* released: op k is not its any more */
+                :: else
+                fi;
+                if
+                :: eintr ->     /* io.c:interrupted() */
+                    if
+                    :: reason[k] != 0 -> r = reason[k]; break
+#ifdef KTIMER
+                    :: atomic { reason[k] == 0 && passed[k] -> reason[k] = R_TIMEDOUT };
+                        r = R_TIMEDOUT; break
+#endif
+                    :: else     /* stray or late: wait again */
+                    fi
+                :: else -> r = RES_DATA; break  /* the try reads it */
+                fi
+            od;
+            if
+            :: rel ->           /* op.c released: wait for GONE */
+#ifndef PARK_NO_GONE
+                atomic { park[w] == P_GONE -> park[w] = P_NONE };
+#else
+                park[w] = P_NONE;
+#endif
+#ifdef KTIMER
+                atomic {        /* then disarm its timer, if it was armed for k */
+                    if
+                    :: kleft[w] == k -> kt[w] = KT_OFF; ktop[w] = NONE; kleft[w] = NONE
+                    :: else
+                    fi
+                }
+#endif
+                masked[w] = 0   /* cio__park_unmask: a pending signal is late */
+            :: else ->
+            /* step 6: leave, under file->mu */
+            atomic {
+                LOCK(WORKER(w));
+                in_op[w] = NONE;
+#ifdef KTIMER
+                karmed = opkt[k];
+                opkt[k] = 0;
+                if
+                :: karmed -> kleft[w] = k
+                :: else
+                fi;
+#endif
+                finish(k, r);
+                UNLOCK(WORKER(w))
+            }
+#ifdef KTIMER
+            atomic {
+                if
+                :: karmed -> kt[w] = KT_OFF; ktop[w] = NONE; kleft[w] = NONE; karmed = 0
+                :: else
+                fi
+            }
+#endif
+            masked[w] = 0       /* cio__park_unmask, after step 6 */
+            fi
+#else
         :: else ->
             /* step 3: the syscall, no lock held */
             do
@@ -501,6 +649,7 @@ proctype worker(byte w; byte first) {
                 fi
             }
 #endif
+#endif /* PARK */
         fi;
         /* next_op, under pool.mu: the queue first, else go idle */
         atomic {
@@ -781,6 +930,9 @@ active proctype canceller() {
             fi;
             UNLOCK(CANCELLER)
         }
+#ifdef PARK
+        pay(CANCELLER);         /* cio__op_defer_end, after the unlock */
+#endif
         n++
     :: break
     od
@@ -808,6 +960,9 @@ active proctype clock() {
             UNLOCK(TIMER);
             k = NONE
         }
+#ifdef PARK
+        ; pay(TIMER)
+#endif
     :: break
     od
 }
@@ -827,6 +982,9 @@ active proctype closer() {
         fi;
         UNLOCK(CLOSER)
     }
+#ifdef PARK
+    pay(CLOSER);    /* (the C close pays under the lock: a pay later is no better) */
+#endif
     atomic { LOCK_WHEN(CLOSER, !inside); UNLOCK(CLOSER) }
 }
 
@@ -859,6 +1017,9 @@ active proctype poster() {
                 fi;
                 UNLOCK(POSTER)
             }
+#ifdef PARK
+            ; pay(POSTER)
+#endif
         :: else                                   /* the next op is refused */
         fi;
         atomic { assert(pmu == POSTER); pmu = FREE };
@@ -871,7 +1032,12 @@ active proctype poster() {
 /* The kernel delivers a pending signal to a thread in user space: the
  * handler (signal.c:on_cancel_signal) runs and the signal is gone.  Inside
  * read(2) the worker itself takes it, as EINTR. */
-#define DELIVER(w) :: atomic { pend[w] && !insys[w] -> \
+#ifdef PARK
+#define UNMASKED(w) && !masked[w]
+#else
+#define UNMASKED(w)
+#endif
+#define DELIVER(w) :: atomic { pend[w] && !insys[w] UNMASKED(w) -> \
                         pend[w] = 0; DELIVERED(w) }
 #ifdef W_LOST
 /* a signal sent for the op the thread is in, lost before the syscall */

@@ -13,6 +13,9 @@
 #                                    timers (steps 2a, 3a, 5a), at NOPS=2
 #                                    NCANCEL=1; 0 iff every check passes (it
 #                                    is also part of the default run)
+#   models/check.sh --variant PARK   the model with parked reads (steps 3p,
+#                                    4p), at NOPS=2 NCANCEL=1; 0 iff every
+#                                    check passes (also in the default run)
 #   models/check.sh --variant ORPHAN the model of a file whose reads may be
 #                                    orphaned (rule 15); 0 iff it passes like
 #                                    the real model (it does not: see the doc)
@@ -46,8 +49,9 @@ HASH=25
 JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
-    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND)
-WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE)
+    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE)
+WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE
+    RELEASE)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
@@ -56,6 +60,10 @@ NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
 # are checked with the same smaller bounds.
 KTIMER_BOUNDS="-DNOPS=2 -DNCANCEL=1"
 KTIMER_DEFS="-DKTIMER $KTIMER_BOUNDS"
+# And the parked reads (-DPARK: a park word and a mask per worker, a debt
+# per release): the same smaller bounds.
+PARK_BOUNDS="-DNOPS=2 -DNCANCEL=1"
+PARK_DEFS="-DPARK $PARK_BOUNDS"
 declare -A EXTRA=(
     [NOTE_UNARMED]="$NOTES_DEFS"
     [W_NOTE]="$NOTES_DEFS"
@@ -67,9 +75,13 @@ declare -A EXTRA=(
     [W_KREPEAT]="$KTIMER_DEFS"
     [W_KLEFT]="$KTIMER_DEFS"
     [W_STALE]="$KTIMER_DEFS"
+    [V_PARK]="$PARK_BOUNDS"
+    [PARK_UNMASKED]="$PARK_DEFS"
+    [PARK_NO_GONE]="$PARK_DEFS"
+    [W_RELEASE]="$PARK_DEFS"
 )
-VARIANTS=(KTIMER ORPHAN)
-DEFAULT_VARIANTS=(KTIMER) # run with no arguments too (ORPHAN fails, by design)
+VARIANTS=(KTIMER PARK ORPHAN)
+DEFAULT_VARIANTS=(KTIMER PARK) # run with no arguments too (ORPHAN fails, by design)
 
 # What each check must report for each mutant: pass, end (invalid end
 # state), assert (assertion violated) or cycle (acceptance cycle).
@@ -83,6 +95,8 @@ declare -A EXPECT=(
     [NO_KTIMER_REPEAT]="safety=end done=cycle alldone=cycle"
     [KTIMER_NOT_DISARMED]="safety=assert done=assert alldone=assert"
     [TAKEBACK_BLIND]="safety=assert done=assert alldone=assert"
+    [PARK_UNMASKED]="safety=end done=pass alldone=pass"
+    [PARK_NO_GONE]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -94,6 +108,9 @@ declare -A WHAT=(
     [NO_KTIMER_REPEAT]="step 4 leaves the re-signal to the worker's timer but does not arm it (5a)"
     [KTIMER_NOT_DISARMED]="step 6 does not disarm the worker's timer"
     [TAKEBACK_BLIND]="the caller finishes a stopped QUEUED op without taking it out of the pool"
+    [PARK_UNMASKED]="a parking worker leaves the cancel signal unblocked before its wait (3p)"
+    [PARK_NO_GONE]="a released worker goes on without waiting for GONE (4p)"
+    [W_RELEASE]="a stop finds the worker parked and releases the op itself (4p)"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
@@ -110,6 +127,7 @@ declare -A WHAT=(
     [W_STALE]="a worker takes an op whose deadline passed and stops it at step 2"
     [ORPHAN]="rule 15: the caller gives up on an op its worker did not end in time"
     [KTIMER]="the workers' kernel timers: steps 2a, 3a, 5a and the disarm at 6"
+    [PARK]="reads parked in ppoll, released by a stop: steps 3p and 4p"
 )
 declare -A LABEL=(
     [safety]="(a) end states, (c) (d) asserts"

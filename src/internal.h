@@ -158,6 +158,7 @@ typedef struct cio__op {
     int peek;          /* MSG_PEEK: held bytes are copied, not taken */
     int spanned;       /* a read helper already holds the direction (scan.c) */
     int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
+    int parkable;      /* the caller's try said EAGAIN: its worker may park (3p) */
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
     int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
 
@@ -205,8 +206,20 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline);
  * before it gives up on an op that may be orphaned. */
 #define CIO__ORPHAN_GRACE ((cio_time_t)10 * 1000 * 1000) /* 10 ms */
 
-/* Make op stop with reason (-errno never: a positive errno); mu held. */
+/* Make op stop with reason (-errno never: a positive errno); mu held.  A
+ * parked read is finished here (step 4p); what that owes (the caller's
+ * wake-up, the worker's signal) is paid at once, or, between
+ * cio__op_defer_begin and cio__op_defer_end (called once mu is let go),
+ * at the end. */
 void cio__op_interrupt_locked(cio__op *op, int reason);
+void cio__op_defer_begin(void);
+void cio__op_defer_end(void);
+/* Step 3p, on the worker of a RUNNING op: park (before its wait), and take
+ * the park back after it: 0 when a stop released the op meanwhile, which
+ * the worker must then neither touch nor finish: its run returns at once
+ * (any value), and cio__op_execute sees the release in the park word. */
+void cio__op_park(struct cio__worker *w);
+int cio__op_unpark(struct cio__worker *w);
 /* Step 5 for an op whose caller has gone (an orphan): re-send the signal
  * if it is due; returns when the next one is due.  mu held. */
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
@@ -297,6 +310,20 @@ int cio__wtimer_open(cio__wtimer *t);
 void cio__wtimer_set(cio__wtimer *t, cio_time_t at, cio_time_t every);
 void cio__wtimer_close(cio__wtimer *t); /* on the worker, as it exits */
 
+/* ---- platform/park_*.c: a worker parked until its fd is ready ---- */
+
+/* 1 where a worker can wait for its fd with the cancel signal unblocked for
+ * that wait alone (ppoll), so that a signal sent before the wait is pending,
+ * not lost; 0 where it cannot (the read then never parks). */
+extern const int cio__can_park;
+/* On a worker: block the cancel signal until cio__park_unmask (which lets
+ * a pending one run its handler: a late signal). */
+void cio__park_mask(void);
+void cio__park_unmask(void);
+/* Wait until fd is ready for events, the signal unblocked for the wait
+ * alone: 0 when ready (or its poll says so), -EINTR on a signal. */
+long cio__park_wait(int fd, short events);
+
 /* ---- platform/futexhash_*.c: the process's futex hash ---- */
 
 /* cio_options.futex_hash_slots: 0 does nothing; else 0 or -EINVAL (the
@@ -338,6 +365,9 @@ int cio__pool_try_unqueue(cio__op *op);
  * a worker that was handed an op, before it takes it (a worker that is slow
  * to get a CPU and pool.mu back, on demand). */
 extern void (*cio__pool_pause_hook)(void);
+/* The same, called on a worker whose read has parked (step 3p), before
+ * its wait begins. */
+extern void (*cio__park_hook)(void);
 /* The same, called with no lock held just before a worker's thread is
  * created: a slow start. */
 extern void (*cio__pool_spawn_hook)(void);
@@ -347,6 +377,8 @@ extern void (*cio__pool_spawn_hook)(void);
 extern void (*cio__pool_wake_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
 cio__wtimer *cio__worker_timer(struct cio__worker *w); /* NULL if it has none */
+/* The worker's park word (protocol step 3p, op.c): CIO__PARK_*. */
+atomic_int *cio__worker_park(struct cio__worker *w);
 /* Nonzero on a thread the library made (a worker, the timer thread), where
  * user code can run too (a cio_call's fn): a call that waits for every
  * library thread must not be made there. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -582,7 +583,29 @@ static bool is_write_syscall(long nr)
         ;
 }
 
-/* 1 if thread tid sleeps in a read-/write-like syscall on fd, 0 if not, -1
+/* A worker whose read found nothing parks in ppoll(2) on its fd (its
+ * pollfd is on its stack: read with process_vm_readv, which fails rather
+ * than faults if the thread has just gone). */
+static bool is_poll_syscall(long nr)
+{
+#ifdef SYS_poll
+    if (nr == SYS_poll)
+        return true;
+#endif
+    return nr == SYS_ppoll;
+}
+
+static bool polls_for(unsigned long addr, int fd, int which)
+{
+    struct pollfd p;
+    struct iovec local = {&p, sizeof p}, remote = {(void *)addr, sizeof p};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof p)
+        return false;
+    return p.fd == fd && (p.events & (which == CIO_READ ? POLLIN : POLLOUT));
+}
+
+/* 1 if thread tid sleeps in a read-/write-like syscall on fd (or a poll for
+ * it), 0 if not, -1
  * if the kernel does not say. */
 static int task_in_syscall_on(const char *tid, int fd, int which)
 {
@@ -596,9 +619,11 @@ static int task_in_syscall_on(const char *tid, int fd, int which)
     if (!got)
         return 0;
     long nr;
-    unsigned long arg0;
-    if (sscanf(line, "%ld 0x%lx", &nr, &arg0) != 2)
+    unsigned long arg0, arg1;
+    if (sscanf(line, "%ld 0x%lx 0x%lx", &nr, &arg0, &arg1) != 3)
         return 0; /* "running" */
+    if (is_poll_syscall(nr))
+        return arg1 == 1 && polls_for(arg0, fd, which);
     if ((int)arg0 != fd)
         return 0;
     return which == CIO_READ ? is_read_syscall(nr) : is_write_syscall(nr);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,6 +639,110 @@ static void a_cancel_racing_with_data_loses_no_byte(void **state)
     assert_int_equal(close(p[1]), 0);
 }
 
+struct in_or_out {
+    struct op_thread *t;
+    uint64_t before;
+};
+
+/* The reader is inside the library (its op was handed to a worker) or has
+ * left it: either way, a close may come now (rule 7 forbids only a call on
+ * a file already closed). */
+static bool entered_or_done(void *arg)
+{
+    struct in_or_out *io = arg;
+    return op_is_done(io->t) || op_starts() > io->before;
+}
+
+static bool workers_all_idle(void *arg)
+{
+    (void)arg;
+    cio_stats s;
+    cio_get_stats(&s);
+    return s.threads_idle == s.threads;
+}
+
+/* Steps 3p and 4p (docs/protocol.md) against data: a read whose worker
+ * waits for the pipe in ppoll is released by a stop (a cancel, a deadline
+ * moved into the past, a deadline that passes, a close) at a random moment
+ * around its byte's arrival.  Each byte is read once, in order: by that read
+ * or, after the stop, by the next one; after a close, the next pipe (which
+ * may get the same fd number) loses nothing to a released worker, which
+ * reads nothing.  At the end no worker is left waiting. */
+static void stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte(void **state)
+{
+    (void)state;
+    static const int expect[] = {ECANCELED, ETIMEDOUT, ETIMEDOUT, EBADF};
+    struct rng rng;
+    rng_init(&rng, test_seed(__func__));
+    int p[2];
+    char buf[8];
+    assert_int_equal(make_pipe(p), 0);
+    cio_file *f = cio_fdopen(p[0]);
+    assert_non_null(f);
+    unsigned char wrote = 0, next = 0;
+    int stopped[4] = {0}, got = 0, iters = under_valgrind() ? 100 : 800;
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN); /* a byte that comes after a close */
+    for (int i = 0; i < iters; i++) {
+        unsigned why = rng_below(&rng, 4);
+        if (why == 2) /* passes by itself, 0-300 us from now */
+            assert_int_equal(cio_set_read_deadline(f, cio_now() + rng_below(&rng, 300) * 1000 + 1),
+                             0);
+        uint64_t before = op_starts();
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        struct late_act lw = {.fd = p[1],
+                              .delay_us = rng_below(&rng, 301),
+                              .spin = rng_next(&rng) & 1,
+                              .byte = (char)wrote};
+        late_act_start(&lw);
+        random_delay_us(&rng, 300);
+        if (why == 0)
+            assert_int_equal(cio_cancel(f, CIO_READ), 0);
+        else if (why == 1)
+            assert_int_equal(cio_set_read_deadline(f, cio_now() - 1), 0);
+        else if (why == 3) {
+            struct in_or_out io = {t, before};
+            assert_true(wait_until(entered_or_done, &io, JOIN_MS));
+            assert_int_equal(cio_close(f), 0); /* returns once the reader has left */
+        }
+        ssize_t sent = late_act_join(&lw);
+        assert_true(sent == 1 || (why == 3 && sent == -1)); /* EPIPE: after the close */
+        wrote++;
+        assert_true(op_join(t, JOIN_MS));
+        if (t->result == 1) {
+            assert_int_equal((unsigned char)t->buf[0], next);
+            next++;
+            got++;
+        } else {
+            assert_int_equal(t->result, -1);
+            assert_int_equal(t->err, expect[why]);
+            stopped[why]++;
+        }
+        op_free(t);
+        if (why == 3) { /* the byte, if unread, went with the pipe */
+            next = wrote;
+            assert_int_equal(close(p[1]), 0);
+            assert_int_equal(make_pipe(p), 0);
+            f = cio_fdopen(p[0]);
+            assert_non_null(f);
+            continue;
+        }
+        assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+        if (next != wrote) {
+            assert_int_equal(cio_read(f, buf, sizeof buf), 1);
+            assert_int_equal((unsigned char)buf[0], next);
+            next++;
+        }
+        assert_false(fd_readable_now(p[0]));
+    }
+    printf("read %d; stopped by cancel %d, move %d, deadline %d, close %d\n", got, stopped[0],
+           stopped[1], stopped[2], stopped[3]);
+    assert_true(wait_until(workers_all_idle, NULL, JOIN_MS));
+    assert_int_equal(cio_close(f), 0);
+    assert_int_equal(close(p[1]), 0);
+    signal(SIGPIPE, old_pipe);
+}
+
 /* Rules 2, 6, 7 for ops waiting for a worker: with max_threads 1 and the
  * one worker busy, a read handed to the pool waits in its queue; a cancel,
  * a deadline and a close each stop such a read at once, and a queued read
@@ -1031,6 +1136,7 @@ int main(void)
         T(a_read_and_a_write_on_one_file_proceed_at_the_same_time),
         T(errors_of_the_underlying_syscall_come_back_unchanged),
         T(a_cancel_racing_with_data_loses_no_byte),
+        T(stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte),
         T(an_op_queued_for_a_worker_honours_cancel_deadline_and_close),
         T(queued_ops_stopped_in_any_order_each_fail_at_once),
         T(a_queued_read_timing_out_as_the_worker_frees_up_loses_no_byte),

@@ -28,6 +28,7 @@ extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
 extern void (*cio__pool_wake_hook)(void);
 extern void (*cio__timer_fire_hook)(void);
+extern void (*cio__park_hook)(void);
 /* The heap's lock and the pool's, as the library takes them around fork
  * (src/internal.h). */
 void cio__timer_lock_for_fork(void);
@@ -207,6 +208,73 @@ static void a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to(void **st
     assert_int_equal(s1.cancels - s0.cancels, 1);
     assert_int_equal(cio_shutdown(), 0); /* joins every worker: the hook is ours again */
     cio__pool_pause_hook = NULL;
+    assert_no_leaks(state);
+}
+
+/* Steps 3p and 4p: a read whose worker has parked (published that it
+ * waits for the fd) but whose wait has not begun yet, held there by the
+ * seam.  A move into the past, a cancel and a close each release the
+ * caller at once, with the worker still held; the worker, let go, must
+ * find the one signal the stop sent it pending (the cancel signal is
+ * blocked while it parks, and ppoll unblocks it for the wait alone), leave
+ * at once without reading, and go back to the pool.  Had the signal run its
+ * handler before the wait, the worker would wait in ppoll for data that
+ * never comes, and the pool would never see it idle.  The byte written
+ * after each stop goes whole to the next read. */
+static void a_released_read_frees_its_worker_without_a_second_signal(void **state)
+{
+#ifndef CIO_TEST_PARK
+    skip(); /* no ppoll: reads never park (park_none.c) */
+#endif
+    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
+    unsigned one = 1;
+    cio__park_hook = hold_worker;
+    assert_int_equal(cio_init(NULL), 0);
+    read_through_a_worker(); /* parks, gets its byte: the gate is not armed */
+    for (enum reason why = BY_DEADLINE; why <= BY_CLOSE; why++) {
+        cio_stats s0, s1;
+        cio_get_stats(&s0);
+        int p[2];
+        assert_int_equal(make_pipe(p), 0);
+        cio_file *f = cio_fdopen(p[0]);
+        assert_non_null(f);
+        arm_gate(&gate);
+        struct op_thread *r = start_reader(f, 16);
+        assert_non_null(r);
+        bool held = wait_until(gate_held, &gate, JOIN_MS);
+        cio_time_t t0 = cio_now();
+        if (held)
+            stop_read(f, why);
+        bool ended = wait_until(op_is_done, r, END_MS);
+        double ms = elapsed_ms(t0, cio_now());
+        bool still_held = gate_held(&gate);
+        release_gate(&gate);
+        assert_true(op_join(r, JOIN_MS + HOLD_MS));
+        assert_true(held);
+        if (!ended || !still_held)
+            fail_msg("a parked read ended %s (%.1f ms after its reason), not while its "
+                     "worker was held before its wait",
+                     ended ? "after the worker was let go" : "only once the worker left", ms);
+        assert_int_equal(r->result, -1);
+        assert_int_equal(r->err, expect[why]);
+        op_free(r);
+        if (!wait_until(all_idle, &one, END_MS))
+            fail_msg("the released worker did not come back to the pool: its signal was lost");
+        cio_get_stats(&s1);
+        assert_int_equal(s1.signals_sent - s0.signals_sent, 1); /* one, never repeated */
+        if (why != BY_CLOSE) {
+            char c;
+            assert_int_equal(write(p[1], "z", 1), 1);
+            assert_int_equal(cio_set_read_deadline(f, CIO_NO_DEADLINE), 0);
+            assert_int_equal(cio_read(f, &c, 1), 1);
+            assert_int_equal(c, 'z');
+            assert_int_equal(cio_close(f), 0);
+        }
+        close(p[1]);
+        read_through_a_worker(); /* the released worker works */
+    }
+    assert_int_equal(cio_shutdown(), 0); /* joins every worker: the hook is ours again */
+    cio__park_hook = NULL;
     assert_no_leaks(state);
 }
 
@@ -893,6 +961,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to,
                                         fixture_setup_watched, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_released_read_frees_its_worker_without_a_second_signal,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_deadline_holds_while_another_worker_is_being_started,
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_stop_does_not_wait_for_the_timer_heap,

@@ -15,12 +15,23 @@
  *      blocking call); on EINTR it retries
  *      unless op->reason is set (a stray or late signal changes nothing),
  *      or the op's deadline has passed: then it sets ETIMEDOUT itself (3a).
+ *  3p. A read whose caller's try found nothing to read may instead park:
+ *      the worker, the cancel signal blocked, publishes PARKED in its park
+ *      word and waits in ppoll (the signal unblocked for the wait alone),
+ *      then takes the word back (PARKED -> NONE) and reads without
+ *      blocking.  If it cannot take it back, a stop released the op (4p).
  *   4. A canceller sets op->reason (first reason wins) and, if the op is
  *      RUNNING, sends the signal to op->worker.  A QUEUED op that no worker
  *      has taken yet (in the pool's queue, or handed to a worker that has
  *      not woken up) is taken back and finished by the canceller itself if
  *      pool.mu is free, else by its caller, woken (pool.mu is not waited
  *      for under op->mu): a stop never waits for a worker to get a CPU.
+ *  4p. If that worker is parked, the canceller takes the word
+ *      (PARKED -> RELEASED), finishes the op with the reason and wakes the
+ *      caller itself: the worker has read nothing, and never touches the op
+ *      again.  Then (after the lock, where it can) it sends the worker its
+ *      one signal, pending if the wait has not begun, and says GONE; only
+ *      then may the worker, back from its wait, go on to another op.
  *   5. The signal may land after step 2 but before the syscall starts, and
  *      then it is lost.  So it is sent again, with a back-off, for as long
  *      as the op is RUNNING with a reason: by the worker's kernel timer,
@@ -37,6 +48,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <unistd.h>
 
 _Thread_local cio__watcher *cio__watcher_self; /* see internal.h */
@@ -146,6 +158,106 @@ static int ktimer_repeat_locked(cio__op *op)
     return 1;
 }
 
+/* ---- steps 3p and 4p: a parked read, and its release ---- */
+
+static void count_ktimer_resends_locked(const cio__op *op);
+
+enum { PARK_NONE, PARK_IN, PARK_RELEASED, PARK_GONE, PARK_GONE_ARMED };
+
+/* What a release still owes after the op is finished: the caller's wake-up
+ * (its token), the worker's signal, and GONE (with whether the worker's
+ * timer was armed for the op: the worker disarms it). */
+struct owed {
+    void *token;
+    struct cio__worker *w;
+    int armed;
+};
+
+/* A canceller that holds a file's lock defers them until it lets go of it
+ * (cio__op_defer_begin .. _end), so that the caller it wakes does not find
+ * the lock taken: on one CPU that would be two more switches.  A canceller
+ * that does not (or has more to owe than fits) pays them at once. */
+#define OWED_MAX 8
+static _Thread_local struct owed owed_q[OWED_MAX];
+static _Thread_local unsigned owed_n, deferring;
+
+static void pay(struct owed o)
+{
+    cio__wake_post_late(o.token);
+    pthread_kill(cio__worker_thread(o.w), cio__signal_number());
+    atomic_store_explicit(cio__worker_park(o.w), o.armed ? PARK_GONE_ARMED : PARK_GONE,
+                          memory_order_release);
+}
+
+void cio__op_defer_begin(void)
+{
+    deferring++;
+}
+
+void cio__op_defer_end(void)
+{
+    if (--deferring)
+        return;
+    for (unsigned i = 0; i < owed_n; i++)
+        pay(owed_q[i]);
+    owed_n = 0;
+}
+
+/* Step 4p: release a parked read, or 0 when its worker is not parked. */
+static int release_locked(cio__op *op, int reason)
+{
+    struct cio__worker *w = op->worker;
+    int parked = PARK_IN;
+    if (!atomic_compare_exchange_strong(cio__worker_park(w), &parked, PARK_RELEASED))
+        return 0;
+    /* From here on the worker touches neither op nor its file. */
+    cio__count(&cio__stats.signals_sent);
+    if (op->signals++ > 0)
+        cio__count(&cio__stats.resignals);
+    CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, w, 0, reason);
+    struct owed o = {NULL, w, op->ktimer};
+    if (op->ktimer)
+        count_ktimer_resends_locked(op);
+    op->ktimer = 0;
+    o.token = finish_early_locked(op, cut_result(op, reason));
+    if (deferring && owed_n < OWED_MAX)
+        owed_q[owed_n++] = o;
+    else
+        pay(o);
+    return 1;
+}
+
+void cio__op_park(struct cio__worker *w)
+{
+    atomic_store(cio__worker_park(w), PARK_IN);
+}
+
+int cio__op_unpark(struct cio__worker *w)
+{
+    int parked = PARK_IN;
+    return atomic_compare_exchange_strong(cio__worker_park(w), &parked, PARK_NONE);
+}
+
+/* On a worker whose op was released: wait until its canceller has sent the
+ * signal (the worker must exist until then; a few instructions, unless
+ * that canceller was preempted), then disarm its timer if it was armed for
+ * that op. */
+static void released(struct cio__worker *w)
+{
+    atomic_int *park = cio__worker_park(w);
+    int p;
+    for (unsigned spins = 0;
+         (p = atomic_load_explicit(park, memory_order_acquire)) == PARK_RELEASED; spins++) {
+        if (spins < 64)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){0, 50 * 1000}, NULL);
+    }
+    atomic_store_explicit(park, PARK_NONE, memory_order_relaxed);
+    if (p == PARK_GONE_ARMED)
+        cio__wtimer_set(cio__worker_timer(w), CIO_NO_DEADLINE, 0);
+}
+
 void cio__op_interrupt_locked(cio__op *op, int reason)
 {
     int none = 0;
@@ -165,6 +277,8 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
         else if (back < 0)
             wake_caller_locked(op);
     } else if (op->state == CIO__OP_RUNNING) {
+        if (release_locked(op, reason))
+            return;
         /* The kill first: arming the repeat is a system call, and the
          * worker can be on its way out of the syscall meanwhile (it needs
          * this lock only at step 6, after its signal handler). */
@@ -369,6 +483,7 @@ void cio__op_prepare_locked(cio__op *op)
     op->state = CIO__OP_NEW;
     op->worker = NULL;
     op->queued = 0;
+    op->parkable = 0;
     op->signals = 0;
     op->backoff = KICK_FIRST;
     op->next_kick = 0;
@@ -464,6 +579,11 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
      * cleared the flag): nothing to return to (cio_call(3)). */
     if (!cio__on_lib_thread)
         _exit(127);
+    if (atomic_load_explicit(cio__worker_park(w), memory_order_relaxed) != PARK_NONE) {
+        released(w); /* step 4p: op may be gone */
+        cio__park_unmask();
+        return;
+    }
 
     cio__lock(op->mu);
     if (op->orphaned) { /* may_orphan: no kernel timer to disarm */
@@ -487,4 +607,5 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     cio__wake_post_late(token);
     if (t)
         cio__wtimer_set(t, CIO_NO_DEADLINE, 0);
+    cio__park_unmask(); /* a read that parked: its signal, if one came, is late */
 }

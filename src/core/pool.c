@@ -37,6 +37,7 @@ struct cio__worker {
     cio__op *op;              /* the op handed to it, until it takes it */
     int fresh;                /* made for op, not yet running: not idle */
     atomic_int owed;          /* wake-ups its handers are yet to send (no lock) */
+    atomic_int park;          /* parked in its read's wait, or released (op.c) */
     struct cio__worker *prev; /* on the idle list, or the dead list */
     struct cio__worker *next;
     struct cio__worker *all_prev, *all_next; /* every worker not yet reaped */
@@ -554,6 +555,11 @@ pthread_t cio__worker_thread(const struct cio__worker *w)
 cio__wtimer *cio__worker_timer(struct cio__worker *w)
 {
     return w->timer.ok ? &w->timer : NULL;
+}
+
+atomic_int *cio__worker_park(struct cio__worker *w)
+{
+    return &w->park;
 }
 
 unsigned cio__worker_serial(const struct cio__worker *w)

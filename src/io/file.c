@@ -133,6 +133,7 @@ static void fire(cio__timer *t, int i)
 {
     struct dir *d = dir_of_timer(t);
     cio_file *f = file_of_dir(d, i);
+    cio__op_defer_begin();
     cio__lock(&f->mu);
     d->armed_at = CIO_NO_DEADLINE;
     if (!f->closing && expired(d)) {
@@ -142,6 +143,7 @@ static void fire(cio__timer *t, int i)
         rearm_locked(d); /* the deadline was moved later: sleep on */
     }
     pthread_mutex_unlock(&f->mu);
+    cio__op_defer_end();
     cio__file_unref(f);
 }
 
@@ -284,6 +286,8 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
         op->done += (size_t)t;
     else if (t == -EOPNOTSUPP)
         d->no_nowait = 1;
+    else if (t == -EAGAIN)
+        op->parkable = cio__can_park && !op->may_orphan; /* the worker's try works too */
     int reason = cio__op_stop_reason(op);
     if (t >= 0 && (!op->whole || op->done == op->n))
         *r = (long)op->done;
@@ -580,6 +584,7 @@ static int set_deadlines(cio_file *f, int mask, cio_time_t t)
     int e = cio__lib_ensure();
     if (e < 0)
         return (int)cio__fail(e);
+    cio__op_defer_begin();
     cio__lock(&f->mu);
     cio_time_t old = f->dir[CIO__R].deadline;
     e = f->closing ? -EBADF : 0;
@@ -588,6 +593,7 @@ static int set_deadlines(cio_file *f, int mask, cio_time_t t)
     if (!e && (mask & CIO_WRITE) && (e = set_locked(f, CIO__W, t)) < 0 && (mask & CIO_READ))
         set_locked(f, CIO__R, old); /* ENOMEM: undo the half done */
     pthread_mutex_unlock(&f->mu);
+    cio__op_defer_end();
     return e < 0 ? (int)cio__fail(e) : 0;
 }
 
@@ -623,9 +629,11 @@ int cio_cancel(cio_file *f, int which)
 {
     if (!f || which <= 0 || (which & ~(CIO_READ | CIO_WRITE)))
         return (int)cio__fail(-EINVAL);
+    cio__op_defer_begin(); /* a parked read's caller is woken after the unlock */
     cio__lock(&f->mu);
     cancel_locked(f, which);
     pthread_mutex_unlock(&f->mu);
+    cio__op_defer_end();
     return 0;
 }
 

@@ -88,9 +88,52 @@ static long read_once(cio__op *op)
     return cio__sys(read(op->fd, op->buf, op->n));
 }
 
+/* Step 3p: a read whose caller's try found nothing waits for the fd to be
+ * ready, parked (docs/protocol.md), and reads it without blocking.  A stop
+ * that finds it parked releases the caller at once: one hand-off, where a
+ * read blocked in read(2) costs two (the worker's EINTR, then its wake-up
+ * of the caller).  Ready but nothing to read, again and again (another
+ * holder reads first, or a device whose poll always says ready): it blocks
+ * in read(2) instead, as a read that never parked. */
+void (*cio__park_hook)(void);
+
+static long read_parked(cio__op *op)
+{
+    struct cio__worker *w = op->worker;
+    int fd = op->fd; /* once parked, op is not to be touched: it may be gone */
+    unsigned unready = 0;
+    cio__park_mask();
+    while (unready < UNREADY_FREE) {
+        cio__op_park(w);
+        void (*hook)(void) = cio__park_hook;
+        if (hook)
+            hook(); /* a test's pause between the park and the wait */
+        long p = cio__park_wait(fd, POLLIN);
+        if (!cio__op_unpark(w))
+            return 0; /* released: op may be gone (step 4p) */
+        if (p == -EINTR) {
+            int reason = interrupted(op);
+            if (reason)
+                return -reason;
+            continue;
+        }
+        long r = p < 0 ? p : op->try(op);
+        if (r == -EOPNOTSUPP || p < 0)
+            break;
+        if (!would_block(r) && r != -EINTR)
+            return r;
+        unready++;
+    }
+    /* A signal that came for a stop while it read runs its handler here;
+     * its reason is set by then (before the kill), so look before blocking. */
+    cio__park_unmask();
+    int reason = cio__op_stop_reason(op);
+    return reason ? -reason : cio__retry(op, read_once);
+}
+
 static long read_thunk(cio__op *op)
 {
-    return cio__retry(op, read_once);
+    return op->parkable ? read_parked(op) : cio__retry(op, read_once);
 }
 
 /* On the caller's thread: straight into the caller's buffer. */
