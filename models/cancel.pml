@@ -206,6 +206,8 @@ byte park[NW];                  /* the worker's park word */
 #define P_GONE 3                /* its releaser has sent the signal */
 bool masked[NW];                /* it blocks the cancel signal (to park) */
 byte owe = NONE;                /* a release's signal and GONE, not yet paid */
+byte nparked;                   /* f->parked: released workers not yet out of
+                                 * their wait (a close waits for them) */
 byte owe_by = NONE;             /* by whom (it pays once it lets go of mu) */
 #endif
 
@@ -305,6 +307,7 @@ inline interrupt(k, r, me) {
             WITNESS(true);
 #endif
             park[wk[k]] = P_REL;
+            nparked++;          /* hold_parked_locked */
             owe = wk[k];
             owe_by = me;
             in_op[wk[k]] = NONE;
@@ -525,6 +528,11 @@ proctype worker(byte w; byte first) {
 #else
                 park[w] = P_NONE;
 #endif
+                atomic {        /* parked_left: out of its wait on the fd */
+                    LOCK(WORKER(w));
+                    nparked--;
+                    UNLOCK(WORKER(w))
+                }
 #ifdef KTIMER
                 atomic {        /* then disarm its timer, if it was armed for k */
                     if
@@ -985,7 +993,32 @@ active proctype closer() {
 #ifdef PARK
     pay(CLOSER);    /* (the C close pays under the lock: a pay later is no better) */
 #endif
+#ifdef PARK
+#define OUT_OF_FD(w) (park[w] == P_NONE && !insys[w])
+    atomic {
+        LOCK_WHEN(CLOSER, !inside
+#ifndef PARK_CLOSE_EARLY
+                  && nparked == 0
+#endif
+                 );
+        /* (g) then no worker waits on the fd any more: close(2) lets go
+         * of the open file (poll holds it while it waits) */
+        assert(OUT_OF_FD(0)
+#if NW > 1
+               && OUT_OF_FD(1)
+#endif
+#if NW > 2
+               && OUT_OF_FD(2)
+#endif
+#if NW > 3
+               && OUT_OF_FD(3)
+#endif
+              );
+        UNLOCK(CLOSER)
+    }
+#else
     atomic { LOCK_WHEN(CLOSER, !inside); UNLOCK(CLOSER) }
+#endif
 }
 
 /* cio_postnote (plan9/note.c) from another thread, or the caller's alarm

@@ -49,7 +49,7 @@ HASH=25
 JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
-    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE)
+    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE PARK_CLOSE_EARLY)
 WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE
     RELEASE)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
@@ -78,6 +78,7 @@ declare -A EXTRA=(
     [V_PARK]="$PARK_BOUNDS"
     [PARK_UNMASKED]="$PARK_DEFS"
     [PARK_NO_GONE]="$PARK_DEFS"
+    [PARK_CLOSE_EARLY]="$PARK_DEFS"
     [W_RELEASE]="$PARK_DEFS"
 )
 VARIANTS=(KTIMER PARK ORPHAN)
@@ -97,6 +98,7 @@ declare -A EXPECT=(
     [TAKEBACK_BLIND]="safety=assert done=assert alldone=assert"
     [PARK_UNMASKED]="safety=end done=pass alldone=pass"
     [PARK_NO_GONE]="safety=assert done=assert alldone=assert"
+    [PARK_CLOSE_EARLY]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -110,6 +112,7 @@ declare -A WHAT=(
     [TAKEBACK_BLIND]="the caller finishes a stopped QUEUED op without taking it out of the pool"
     [PARK_UNMASKED]="a parking worker leaves the cancel signal unblocked before its wait (3p)"
     [PARK_NO_GONE]="a released worker goes on without waiting for GONE (4p)"
+    [PARK_CLOSE_EARLY]="cio_close returns while a released worker still waits on the fd"
     [W_RELEASE]="a stop finds the worker parked and releases the op itself (4p)"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"

@@ -161,6 +161,11 @@ typedef struct cio__op {
     int parkable;      /* the caller's try said EAGAIN: its worker may park (3p) */
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
     int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
+    /* A release (4p), under mu: the owner counts the worker, still in its
+     * wait on fd, and holds what left_parked needs; the worker calls
+     * left_parked(that) once out of it.  NULL: nothing to count. */
+    void *(*hold_parked)(struct cio__op *op);
+    void (*left_parked)(void *held);
 
     pthread_mutex_t *mu; /* the owner's lock: guards the op's state (all but
                             the thunk's arguments above and the atomics) */
@@ -377,8 +382,14 @@ extern void (*cio__pool_spawn_hook)(void);
 extern void (*cio__pool_wake_hook)(void);
 pthread_t cio__worker_thread(const struct cio__worker *w);
 cio__wtimer *cio__worker_timer(struct cio__worker *w); /* NULL if it has none */
-/* The worker's park word (protocol step 3p, op.c): CIO__PARK_*. */
+/* The worker's park word (protocol step 3p, op.c), and what its releaser
+ * leaves it to call once it is out of its wait (written before GONE). */
 atomic_int *cio__worker_park(struct cio__worker *w);
+typedef struct cio__park_left {
+    void (*fn)(void *held);
+    void *held;
+} cio__park_left;
+cio__park_left *cio__worker_left(struct cio__worker *w);
 /* Nonzero on a thread the library made (a worker, the timer thread), where
  * user code can run too (a cio_call's fn): a call that waits for every
  * library thread must not be made there. */

@@ -743,6 +743,39 @@ static void stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte(void 
     signal(SIGPIPE, old_pipe);
 }
 
+/* Rule 7 after a release (step 4p): the released worker may still be in
+ * ppoll on the fd, and while it is there the kernel holds the open file
+ * (poll keeps a reference to each file it waits on).  cio_close must not
+ * return before it has left: once it returns, the pipe's read end is gone,
+ * and a write to the other end fails with EPIPE at once. */
+static void a_close_after_a_release_lets_go_of_the_file_before_it_returns(void **state)
+{
+    (void)state;
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+    int iters = under_valgrind() ? 50 : 300, still_open = 0;
+    for (int i = 0; i < iters; i++) {
+        int p[2];
+        assert_int_equal(make_pipe(p), 0);
+        cio_file *f = cio_fdopen(p[0]);
+        assert_non_null(f);
+        struct op_thread *t = start_reader(f, 8);
+        assert_non_null(t);
+        assert_true(wait_in_syscall_on(p[0], CIO_READ, 1, JOIN_MS));
+        if (i & 1)
+            assert_int_equal(cio_cancel(f, CIO_READ), 0); /* released, then closed */
+        assert_int_equal(cio_close(f), 0);
+        if (write(p[1], "x", 1) != -1 || errno != EPIPE)
+            still_open++;
+        assert_true(op_join(t, JOIN_MS));
+        assert_int_equal(t->result, -1);
+        assert_int_equal(t->err, (i & 1) ? ECANCELED : EBADF);
+        op_free(t);
+        assert_int_equal(close(p[1]), 0);
+    }
+    signal(SIGPIPE, old_pipe);
+    assert_int_equal(still_open, 0);
+}
+
 /* Rules 2, 6, 7 for ops waiting for a worker: with max_threads 1 and the
  * one worker busy, a read handed to the pool waits in its queue; a cancel,
  * a deadline and a close each stop such a read at once, and a queued read
@@ -1137,6 +1170,7 @@ int main(void)
         T(errors_of_the_underlying_syscall_come_back_unchanged),
         T(a_cancel_racing_with_data_loses_no_byte),
         T(stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte),
+        T(a_close_after_a_release_lets_go_of_the_file_before_it_returns),
         T(an_op_queued_for_a_worker_honours_cancel_deadline_and_close),
         T(queued_ops_stopped_in_any_order_each_fail_at_once),
         T(a_queued_read_timing_out_as_the_worker_frees_up_loses_no_byte),

@@ -215,6 +215,9 @@ static int release_locked(cio__op *op, int reason)
     if (op->signals++ > 0)
         cio__count(&cio__stats.resignals);
     CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, w, 0, reason);
+    cio__park_left *left = cio__worker_left(w); /* the worker reads it after GONE */
+    left->fn = op->hold_parked ? op->left_parked : NULL;
+    left->held = op->hold_parked ? op->hold_parked(op) : NULL;
     struct owed o = {NULL, w, op->ktimer};
     if (op->ktimer)
         count_ktimer_resends_locked(op);
@@ -240,8 +243,9 @@ int cio__op_unpark(struct cio__worker *w)
 
 /* On a worker whose op was released: wait until its canceller has sent the
  * signal (the worker must exist until then; a few instructions, unless
- * that canceller was preempted), then disarm its timer if it was armed for
- * that op. */
+ * that canceller was preempted), tell the op's owner that it is out of its
+ * wait on the fd (a close waits for that: poll holds the open file), then
+ * disarm its timer if it was armed for that op. */
 static void released(struct cio__worker *w)
 {
     atomic_int *park = cio__worker_park(w);
@@ -254,6 +258,10 @@ static void released(struct cio__worker *w)
             nanosleep(&(struct timespec){0, 50 * 1000}, NULL);
     }
     atomic_store_explicit(park, PARK_NONE, memory_order_relaxed);
+    cio__park_left *left = cio__worker_left(w);
+    if (left->fn)
+        left->fn(left->held);
+    left->fn = NULL;
     if (p == PARK_GONE_ARMED)
         cio__wtimer_set(cio__worker_timer(w), CIO_NO_DEADLINE, 0);
 }

@@ -38,6 +38,7 @@ struct cio__worker {
     int fresh;                /* made for op, not yet running: not idle */
     atomic_int owed;          /* wake-ups its handers are yet to send (no lock) */
     atomic_int park;          /* parked in its read's wait, or released (op.c) */
+    cio__park_left left;      /* a release's: to call once out of the wait */
     struct cio__worker *prev; /* on the idle list, or the dead list */
     struct cio__worker *next;
     struct cio__worker *all_prev, *all_next; /* every worker not yet reaped */
@@ -560,6 +561,11 @@ cio__wtimer *cio__worker_timer(struct cio__worker *w)
 atomic_int *cio__worker_park(struct cio__worker *w)
 {
     return &w->park;
+}
+
+cio__park_left *cio__worker_left(struct cio__worker *w)
+{
+    return &w->left;
 }
 
 unsigned cio__worker_serial(const struct cio__worker *w)

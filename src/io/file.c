@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -395,6 +396,30 @@ static long unwatch(cio_file *f, cio__watcher *w, long r)
     return r;
 }
 
+/* A stop released a parked read of f (protocol step 4p): its worker may
+ * still be in ppoll on f->fd, where the kernel holds the open file, so a
+ * close waits for it to come out (else the fd's close would not let go of
+ * the pipe or socket: a writer would not see EPIPE, a peer no EOF).
+ * f->mu held. */
+static void *hold_parked_locked(cio__op *op)
+{
+    cio_file *f = (cio_file *)((char *)op->mu - offsetof(cio_file, mu));
+    f->parked++;
+    atomic_fetch_add(&f->refs, 1);
+    return f;
+}
+
+/* That worker is out of its wait, on its own thread. */
+static void parked_left(void *held)
+{
+    cio_file *f = held;
+    cio__lock(&f->mu);
+    if (--f->parked == 0 && f->closing)
+        pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    cio__file_unref(f);
+}
+
 /* A caller leaves f: a close waits for the last, a read or write for its
  * turn on d. */
 static void leave_locked(cio_file *f, struct dir *d)
@@ -422,6 +447,8 @@ static long file_do(cio_file *f, int i, cio__op *op)
     op->which = i;
     op->mu = &f->mu;
     op->cv = &f->cv;
+    op->hold_parked = hold_parked_locked;
+    op->left_parked = parked_left;
     r = do_locked(f, d, op, w);
     cio__file_count_outcome(&f->counts, r);
     leave_locked(f, d);
@@ -656,7 +683,7 @@ static int release(cio_file *f, int detach)
     for (int i = 0; i < 2; i++)
         interrupt_all_locked(&f->dir[i], EBADF);
     pthread_cond_broadcast(&f->cv);
-    while (f->ops > 0)
+    while (f->ops > 0 || f->parked > 0)
         pthread_cond_wait(&f->cv, &f->mu);
     /* Only now the timers, which take the heap's global lock: the ops'
      * EBADF (rule 7) does not wait for a holder of it preempted elsewhere.
@@ -732,6 +759,9 @@ static void reset_for_child(cio_file *f)
      * (its fire would walk ops whose workers the pool has forgotten). */
     atomic_fetch_sub(&f->refs, f->orphans);
     f->orphans = 0;
+    /* Nor a released worker (step 4p): none will say it left. */
+    atomic_fetch_sub(&f->refs, f->parked);
+    f->parked = 0;
     for (cio__op *op = f->dir[CIO__R].orphans, *next; op; op = next) {
         next = op->fnext;
         free(op);

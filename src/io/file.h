@@ -46,6 +46,8 @@ struct cio_file {
     int may_orphan;          /* read-only: reads a signal may not interrupt */
     int close_deferred;      /* f->mu: cio_close left the fd to the orphans */
     unsigned orphans;        /* f->mu: orphaned ops still running */
+    unsigned parked;         /* f->mu: released workers not yet out of their
+                                wait on fd (protocol step 4p): a close waits */
     cio__file_counts counts; /* written under mu; folded into cio__stats on close */
     atomic_uint refs;
     struct dir dir[2];
