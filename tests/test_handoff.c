@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -287,6 +288,75 @@ static void a_released_read_frees_its_worker_without_a_second_signal(void **stat
         read_through_a_worker(); /* the released worker works */
     }
     assert_int_equal(cio_shutdown(), 0); /* joins every worker: the hook is ours again */
+    cio__park_hook = NULL;
+    assert_no_leaks(state);
+}
+
+/* The same for a write (step 3p waits for room): a write of 8 bytes to a
+ * full pipe, its worker held between its park and its wait, is released by
+ * each stop with nothing written (-1 and the reason); the worker, let go,
+ * leaves on its one signal without writing; the pipe holds exactly what it
+ * held. */
+static void a_released_write_frees_its_worker_and_writes_nothing(void **state)
+{
+#ifndef CIO_TEST_PARK
+    skip(); /* no ppoll: writes never park (park_none.c) */
+#endif
+    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
+    unsigned one = 1;
+    cio__park_hook = hold_worker;
+    assert_int_equal(cio_init(NULL), 0);
+    read_through_a_worker();
+    for (enum reason why = BY_DEADLINE; why <= BY_CLOSE; why++) {
+        int p[2];
+        assert_int_equal(make_pipe(p), 0);
+        int cap = pipe_capacity(p[1]);
+        assert_true(cap > 0);
+        char *fill = calloc(1, (size_t)cap);
+        assert_non_null(fill);
+        assert_int_equal(write_all(p[1], fill, (size_t)cap), cap);
+        cio_file *f = cio_fdopen(p[1]);
+        assert_non_null(f);
+        arm_gate(&gate);
+        struct op_thread *wr = start_writer(f, "12345678", 8);
+        assert_non_null(wr);
+        bool held = wait_until(gate_held, &gate, JOIN_MS);
+        cio_time_t t0 = cio_now();
+        pthread_t closer;
+        if (held && why == BY_DEADLINE)
+            assert_int_equal(cio_set_write_deadline(f, cio_now() - 1), 0);
+        else if (held && why == BY_CANCEL)
+            assert_int_equal(cio_cancel(f, CIO_WRITE), 0);
+        else if (held)
+            assert_int_equal(pthread_create(&closer, NULL, close_in_thread, f), 0);
+        bool ended = wait_until(op_is_done, wr, END_MS);
+        double ms = elapsed_ms(t0, cio_now());
+        bool still_held = gate_held(&gate);
+        release_gate(&gate);
+        assert_true(op_join(wr, JOIN_MS + HOLD_MS));
+        assert_true(held);
+        if (!ended || !still_held)
+            fail_msg("a parked write ended %s (%.1f ms after its reason), not while its "
+                     "worker was held before its wait",
+                     ended ? "after the worker was let go" : "only once the worker left", ms);
+        assert_int_equal(wr->result, -1);
+        assert_int_equal(wr->err, expect[why]);
+        op_free(wr);
+        if (why == BY_CLOSE) {
+            void *closed;
+            assert_int_equal(pthread_join(closer, &closed), 0);
+            assert_int_equal((intptr_t)closed, 0);
+        }
+        if (!wait_until(all_idle, &one, END_MS))
+            fail_msg("the released worker did not come back to the pool: its signal was lost");
+        assert_int_equal(drain_now(p[0]), (size_t)cap); /* not a byte more */
+        if (why != BY_CLOSE)
+            assert_int_equal(cio_close(f), 0);
+        close(p[0]);
+        free(fill);
+        read_through_a_worker();
+    }
+    assert_int_equal(cio_shutdown(), 0);
     cio__park_hook = NULL;
     assert_no_leaks(state);
 }
@@ -975,6 +1045,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to,
                                         fixture_setup_watched, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_released_read_frees_its_worker_without_a_second_signal,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(a_released_write_frees_its_worker_and_writes_nothing,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(a_deadline_holds_while_another_worker_is_being_started,
                                         fixture_setup_watched, fixture_teardown),

@@ -287,8 +287,11 @@ static int try_locked(cio_file *f, struct dir *d, cio__op *op, long *r)
         op->done += (size_t)t;
     else if (t == -EOPNOTSUPP)
         d->no_nowait = 1;
-    else if (t == -EAGAIN)
-        op->parkable = cio__can_park && !op->may_orphan; /* the worker's try works too */
+    /* The try works on this fd, and found it not ready: the worker's wait
+     * may park (3p).  A write that moved part of its bytes waits for room
+     * for the rest. */
+    if (t == -EAGAIN || (t >= 0 && op->whole && op->done < op->n))
+        op->parkable = cio__can_park && !op->may_orphan;
     int reason = cio__op_stop_reason(op);
     if (t >= 0 && (!op->whole || op->done == op->n))
         *r = (long)op->done;

@@ -88,16 +88,20 @@ static long read_once(cio__op *op)
     return cio__sys(read(op->fd, op->buf, op->n));
 }
 
-/* Step 3p: a read whose caller's try found nothing waits for the fd to be
- * ready, parked (docs/protocol.md), and reads it without blocking.  A stop
- * that finds it parked releases the caller at once: one hand-off, where a
- * read blocked in read(2) costs two (the worker's EINTR, then its wake-up
- * of the caller).  Ready but nothing to read, again and again (another
- * holder reads first, or a device whose poll always says ready): it blocks
- * in read(2) instead, as a read that never parked. */
+/* Step 3p: an op whose caller's try found the fd not ready (nothing to
+ * read, no room to write) waits for it on its worker, parked
+ * (docs/protocol.md), and tries again without blocking.  A stop that finds
+ * it parked releases the caller at once: one hand-off, where an op blocked
+ * in the syscall costs two (the worker's EINTR, then its wake-up of the
+ * caller).  Ready but not able to move a byte, again and again (another
+ * holder took the data or the room first, or a device whose poll always
+ * says ready): it blocks in the syscall instead (`blocking`), as an op
+ * that never parked.  A write goes on until all n bytes are out, or it is
+ * cut (rule 5): the bytes it moved are in op->done, which a release (made
+ * only while it is parked) reports. */
 void (*cio__park_hook)(void);
 
-static long read_parked(cio__op *op)
+static long run_parked(cio__op *op, short events, cio__thunk blocking)
 {
     struct cio__worker *w = op->worker;
     int fd = op->fd; /* once parked, op is not to be touched: it may be gone */
@@ -108,32 +112,52 @@ static long read_parked(cio__op *op)
         void (*hook)(void) = cio__park_hook;
         if (hook)
             hook(); /* a test's pause between the park and the wait */
-        long p = cio__park_wait(fd, POLLIN);
+        long p = cio__park_wait(fd, events);
         if (!cio__op_unpark(w))
             return 0; /* released: op may be gone (step 4p) */
         if (p == -EINTR) {
             int reason = interrupted(op);
             if (reason)
-                return -reason;
+                return op->done ? (long)op->done : -reason;
             continue;
         }
-        long r = p < 0 ? p : op->try(op);
-        if (r == -EOPNOTSUPP || p < 0)
+        long t = p < 0 ? p : op->try(op);
+        if (t == -EOPNOTSUPP || p < 0)
             break;
-        if (!would_block(r) && r != -EINTR)
-            return r;
-        unready++;
+        if (would_block(t) || t == -EINTR) {
+            unready++;
+            continue;
+        }
+        if (t >= 0 && op->whole) { /* a write */
+            op->done += (size_t)t;
+            unready = 0;
+            /* All out, or cut where a stop or the deadline says (as
+             * write_all asks: the worker's own timer sets no reason). */
+            if (op->done == op->n || cio__op_eintr_reason(op))
+                return (long)op->done;
+            continue;
+        }
+        if (t == -EPIPE)
+            cio__take_sigpipe(op);
+        return t < 0 && op->done ? (long)op->done : t;
     }
-    /* A signal that came for a stop while it read runs its handler here;
+    /* A signal that came for a stop while it tried runs its handler here;
      * its reason is set by then (before the kill), so look before blocking. */
     cio__park_unmask();
     int reason = cio__op_stop_reason(op);
-    return reason ? -reason : cio__retry(op, read_once);
+    if (reason)
+        return op->done ? (long)op->done : -reason;
+    return blocking(op);
+}
+
+static long read_blocking(cio__op *op)
+{
+    return cio__retry(op, read_once);
 }
 
 static long read_thunk(cio__op *op)
 {
-    return op->parkable ? read_parked(op) : cio__retry(op, read_once);
+    return op->parkable ? run_parked(op, POLLIN, read_blocking) : read_blocking(op);
 }
 
 /* On the caller's thread: straight into the caller's buffer. */
@@ -220,9 +244,14 @@ static long write_once(cio__op *op, size_t done)
     return cio__sys(write(op->fd, p + done, op->n - done));
 }
 
-static long write_thunk(cio__op *op)
+static long write_blocking(cio__op *op)
 {
     return write_all(op, write_once);
+}
+
+static long write_thunk(cio__op *op)
+{
+    return op->parkable ? run_parked(op, POLLOUT, write_blocking) : write_blocking(op);
 }
 
 static long write_try(cio__op *op)
