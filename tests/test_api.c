@@ -1240,9 +1240,15 @@ static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
     pthread_mutex_unlock(&trace.mu);
     const int types[] = {CIO_EV_OP_START, CIO_EV_OP_RUN, CIO_EV_TIMER_FIRE,
                          CIO_EV_SIGNAL,   CIO_EV_EINTR,  CIO_EV_OP_DONE};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        /* Under valgrind workers have no timer: the caller stops its own
+         * read at the deadline, and finds it parked in ppoll, so it
+         * releases it (docs/protocol.md, 4p): the worker sees no EINTR. */
+        if (types[i] == CIO_EV_EINTR && under_valgrind())
+            continue;
         if (first_event(types[i]) < 0)
             fail_msg("no event of type %d among %d", types[i], n);
+    }
     for (int i = 0; i < n; i++) {
         const cio_event *e = &seen[i];
         assert_true(e->when >= t0 && e->when <= t1);
@@ -1253,12 +1259,18 @@ static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
         }
     }
     const cio_event *run = &seen[first_event(CIO_EV_OP_RUN)];
-    const cio_event *intr = &seen[first_event(CIO_EV_EINTR)];
     const cio_event *done = &seen[first_event(CIO_EV_OP_DONE)];
-    assert_true(first_event(CIO_EV_OP_RUN) < first_event(CIO_EV_EINTR));
-    assert_int_equal(run->worker, intr->worker);
     assert_true(run->worker != 0);
-    assert_true(intr->when >= d);
+    if (first_event(CIO_EV_EINTR) >= 0) {
+        const cio_event *intr = &seen[first_event(CIO_EV_EINTR)];
+        assert_true(first_event(CIO_EV_OP_RUN) < first_event(CIO_EV_EINTR));
+        assert_int_equal(run->worker, intr->worker);
+        assert_true(intr->when >= d);
+    } else { /* released: the signal went to the worker that ran it */
+        const cio_event *sig = &seen[first_event(CIO_EV_SIGNAL)];
+        assert_int_equal(run->worker, sig->worker);
+        assert_true(sig->when >= d);
+    }
     assert_int_equal(done->result, -1);
     assert_int_equal(done->err, ETIMEDOUT);
     assert_true(first_event(CIO_EV_TIMER_FIRE) >= 0 &&

@@ -886,12 +886,19 @@ static long my_sleeps(void)
  * turn. */
 
 /* The worker, back from its syscall with EINTR, is held 30 ms (its whole
- * way out of the op, as on a loaded machine) before it finishes. */
+ * way out of the op, as on a loaded machine) before it finishes.  A read
+ * that a stop released while it was parked (docs/protocol.md, 4p) has no
+ * way out to hold: its worker sees no EINTR.  Under valgrind, where workers
+ * have no timer, the caller stops its own read at the deadline and that is
+ * what happens. */
+static atomic_int held_on_eintr;
+
 static void hold_worker_on_eintr(const cio_event *ev, void *arg)
 {
     (void)arg;
     if (ev->type != CIO_EV_EINTR)
         return;
+    atomic_store(&held_on_eintr, 1);
     wait_for_time(cio_now() + 30 * NS_PER_MS); /* restarts after the timer's repeats */
 }
 
@@ -900,6 +907,7 @@ static void hold_worker_on_eintr(const cio_event *ev, void *arg)
 static long sleeps_of_a_held_timeout(cio_file *f, cio_time_t ahead)
 {
     char c;
+    atomic_store(&held_on_eintr, 0);
     cio_set_trace(hold_worker_on_eintr, NULL);
     cio_time_t d = cio_now() + ahead;
     assert_int_equal(cio_set_read_deadline(f, d), 0);
@@ -910,7 +918,10 @@ static long sleeps_of_a_held_timeout(cio_file *f, cio_time_t ahead)
     long sleeps = my_sleeps() - before;
     cio_set_trace(NULL, NULL);
     assert_timed_out(r, err, end, d);
-    assert_true(elapsed_ms(d, end) >= 25); /* the worker was held */
+    if (!under_valgrind()) /* its worker's timer delivers the deadline to it */
+        assert_true(atomic_load(&held_on_eintr));
+    if (atomic_load(&held_on_eintr))
+        assert_true(elapsed_ms(d, end) >= 25); /* the caller waited for it */
     return sleeps;
 }
 
