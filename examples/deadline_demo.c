@@ -86,7 +86,7 @@ static void narrate(const cio_event *ev, void *arg)
         printf("the caller hands a %s of fd %d to the worker pool\n", direction(ev->which), ev->fd);
         break;
     case CIO_EV_OP_RUN:
-        printf("worker #%u enters %s(%d) and blocks in the kernel\n", ev->worker,
+        printf("worker #%u takes the %s and waits in the kernel for fd %d\n", ev->worker,
                direction(ev->which), ev->fd);
         break;
     case CIO_EV_TIMER_FIRE:
@@ -101,8 +101,8 @@ static void narrate(const cio_event *ev, void *arg)
         printf("SIGUSR1 is sent to worker #%u (reason: %s)\n", ev->worker, strerror(ev->err));
         break;
     case CIO_EV_EINTR:
-        printf("worker #%u: %s(%d) fails with EINTR; a reason is set, so it stops\n", ev->worker,
-               direction(ev->which), ev->fd);
+        printf("worker #%u: its wait for fd %d fails with EINTR; a reason is set, so it stops\n",
+               ev->worker, ev->fd);
         break;
     case CIO_EV_OP_DONE:
         if (ev->result < 0)
