@@ -211,6 +211,9 @@ long cio__op_run_locked(cio__op *op, cio_time_t deadline);
  * before it gives up on an op that may be orphaned. */
 #define CIO__ORPHAN_GRACE ((cio_time_t)10 * 1000 * 1000) /* 10 ms */
 
+/* The result of an op stopped by reason: a write that had moved bytes
+ * (op->done: the caller's try's, or its parked worker's) reports them. */
+long cio__op_cut_result(const cio__op *op, int reason);
 /* Make op stop with reason (-errno never: a positive errno); mu held.  A
  * parked read is finished here (step 4p); what that owes (the caller's
  * wake-up, the worker's signal) is paid at once, or, between

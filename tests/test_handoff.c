@@ -249,13 +249,55 @@ static size_t fill_socket(int fd)
     }
 }
 
+/* Op t on f (direction which) is parked, its worker held at the gate
+ * between its park and its wait (armed before t started): stop it by why.
+ * It must end with the reason while the worker is still held; a close,
+ * from a thread of its own, returns once the worker is out of its wait.
+ * Then the worker, let go, must come back to the pool on the one signal it
+ * was sent.  Frees t. */
+static void stop_a_held_parked_op(cio_file *f, int which, enum reason why, struct op_thread *t)
+{
+    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
+    const char *what = which == CIO_READ ? "read" : "write";
+    unsigned one = 1;
+    bool held = wait_until(gate_held, &gate, JOIN_MS);
+    cio_time_t t0 = cio_now();
+    pthread_t closer;
+    if (held && why == BY_DEADLINE)
+        assert_int_equal(which == CIO_READ ? cio_set_read_deadline(f, cio_now() - 1)
+                                           : cio_set_write_deadline(f, cio_now() - 1),
+                         0);
+    else if (held && why == BY_CANCEL)
+        assert_int_equal(cio_cancel(f, which), 0);
+    else if (held)
+        assert_int_equal(pthread_create(&closer, NULL, close_in_thread, f), 0);
+    bool ended = wait_until(op_is_done, t, END_MS);
+    double ms = elapsed_ms(t0, cio_now());
+    bool still_held = gate_held(&gate);
+    release_gate(&gate);
+    assert_true(op_join(t, JOIN_MS + HOLD_MS));
+    assert_true(held);
+    if (!ended || !still_held)
+        fail_msg("a parked %s ended %s (%.1f ms after its reason), not while its worker was "
+                 "held before its wait",
+                 what, ended ? "after the worker was let go" : "only once the worker left", ms);
+    if (why == BY_CLOSE) {
+        void *closed;
+        assert_int_equal(pthread_join(closer, &closed), 0);
+        assert_int_equal((intptr_t)closed, 0);
+    }
+    assert_int_equal(t->result, -1);
+    assert_int_equal(t->err, expect[why]);
+    op_free(t);
+    if (!wait_until(all_idle, &one, END_MS))
+        fail_msg("the released worker did not come back to the pool: its signal was lost");
+}
+
 static void a_released_read_frees_its_worker_without_a_second_signal(void **state)
 {
 #ifndef CIO_TEST_PARK
     skip(); /* no ppoll: reads never park (park_none.c) */
 #endif
-    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
-    unsigned one = 1;
     cio__park_hook = hold_worker;
     assert_int_equal(cio_init(NULL), 0);
     read_through_a_worker(); /* parks, gets its byte: the gate is not armed */
@@ -269,33 +311,7 @@ static void a_released_read_frees_its_worker_without_a_second_signal(void **stat
         arm_gate(&gate);
         struct op_thread *r = start_reader(f, 16);
         assert_non_null(r);
-        bool held = wait_until(gate_held, &gate, JOIN_MS);
-        cio_time_t t0 = cio_now();
-        pthread_t closer;
-        if (held && why == BY_CLOSE) /* it returns once the worker is out of its wait */
-            assert_int_equal(pthread_create(&closer, NULL, close_in_thread, f), 0);
-        else if (held)
-            stop_read(f, why);
-        bool ended = wait_until(op_is_done, r, END_MS);
-        double ms = elapsed_ms(t0, cio_now());
-        bool still_held = gate_held(&gate);
-        release_gate(&gate);
-        assert_true(op_join(r, JOIN_MS + HOLD_MS));
-        assert_true(held);
-        if (!ended || !still_held)
-            fail_msg("a parked read ended %s (%.1f ms after its reason), not while its "
-                     "worker was held before its wait",
-                     ended ? "after the worker was let go" : "only once the worker left", ms);
-        if (why == BY_CLOSE) {
-            void *closed;
-            assert_int_equal(pthread_join(closer, &closed), 0);
-            assert_int_equal((intptr_t)closed, 0);
-        }
-        assert_int_equal(r->result, -1);
-        assert_int_equal(r->err, expect[why]);
-        op_free(r);
-        if (!wait_until(all_idle, &one, END_MS))
-            fail_msg("the released worker did not come back to the pool: its signal was lost");
+        stop_a_held_parked_op(f, CIO_READ, why, r);
         cio_get_stats(&s1);
         assert_int_equal(s1.signals_sent - s0.signals_sent, 1); /* one, never repeated */
         if (why != BY_CLOSE) {
@@ -324,8 +340,6 @@ static void a_released_write_frees_its_worker_and_writes_nothing(void **state)
 #ifndef CIO_TEST_PARK
     skip(); /* no ppoll: writes never park (park_none.c) */
 #endif
-    static const int expect[] = {ETIMEDOUT, ECANCELED, EBADF};
-    unsigned one = 1;
     cio__park_hook = hold_worker;
     assert_int_equal(cio_init(NULL), 0);
     read_through_a_worker();
@@ -339,35 +353,7 @@ static void a_released_write_frees_its_worker_and_writes_nothing(void **state)
         arm_gate(&gate);
         struct op_thread *wr = start_writer(f, "12345678", 8);
         assert_non_null(wr);
-        bool held = wait_until(gate_held, &gate, JOIN_MS);
-        cio_time_t t0 = cio_now();
-        pthread_t closer;
-        if (held && why == BY_DEADLINE)
-            assert_int_equal(cio_set_write_deadline(f, cio_now() - 1), 0);
-        else if (held && why == BY_CANCEL)
-            assert_int_equal(cio_cancel(f, CIO_WRITE), 0);
-        else if (held)
-            assert_int_equal(pthread_create(&closer, NULL, close_in_thread, f), 0);
-        bool ended = wait_until(op_is_done, wr, END_MS);
-        double ms = elapsed_ms(t0, cio_now());
-        bool still_held = gate_held(&gate);
-        release_gate(&gate);
-        assert_true(op_join(wr, JOIN_MS + HOLD_MS));
-        assert_true(held);
-        if (!ended || !still_held)
-            fail_msg("a parked write ended %s (%.1f ms after its reason), not while its "
-                     "worker was held before its wait",
-                     ended ? "after the worker was let go" : "only once the worker left", ms);
-        assert_int_equal(wr->result, -1);
-        assert_int_equal(wr->err, expect[why]);
-        op_free(wr);
-        if (why == BY_CLOSE) {
-            void *closed;
-            assert_int_equal(pthread_join(closer, &closed), 0);
-            assert_int_equal((intptr_t)closed, 0);
-        }
-        if (!wait_until(all_idle, &one, END_MS))
-            fail_msg("the released worker did not come back to the pool: its signal was lost");
+        stop_a_held_parked_op(f, CIO_WRITE, why, wr);
         assert_int_equal(drain_now(p[0]), cap); /* not a byte more */
         if (why != BY_CLOSE)
             assert_int_equal(cio_close(f), 0);

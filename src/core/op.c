@@ -117,9 +117,7 @@ static void finish_locked(cio__op *op, long result)
     cio__wake_post_late(finish_early_locked(op, result));
 }
 
-/* The result of an op stopped by reason before a worker ran it: a write
- * that the caller's try had begun reports the bytes that went out. */
-static long cut_result(const cio__op *op, int reason)
+long cio__op_cut_result(const cio__op *op, int reason)
 {
     return op->done ? (long)op->done : -reason;
 }
@@ -222,7 +220,7 @@ static int release_locked(cio__op *op, int reason)
     if (op->ktimer)
         count_ktimer_resends_locked(op);
     op->ktimer = 0;
-    o.token = finish_early_locked(op, cut_result(op, reason));
+    o.token = finish_early_locked(op, cio__op_cut_result(op, reason));
     if (deferring && owed_n < OWED_MAX)
         owed_q[owed_n++] = o;
     else
@@ -281,7 +279,7 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
          * held (wait_done_locked), unless a worker has it by then. */
         int back = cio__pool_try_unqueue(op);
         if (back > 0)
-            finish_locked(op, cut_result(op, reason));
+            finish_locked(op, cio__op_cut_result(op, reason));
         else if (back < 0)
             wake_caller_locked(op);
     } else if (op->state == CIO__OP_RUNNING) {
@@ -453,7 +451,7 @@ static void wait_done_locked(cio__op *op, cio_time_t deadline)
             int back = cio__pool_unqueue(op);
             cio__lock(op->mu);
             if (back)
-                finish_locked(op, cut_result(op, reason));
+                finish_locked(op, cio__op_cut_result(op, reason));
             continue;
         }
         int stopping = op->state == CIO__OP_RUNNING && reason;
@@ -560,7 +558,7 @@ void cio__op_fail_unstarted(cio__op *op, int e)
 {
     cio__lock(op->mu);
     int reason = cio__op_stop_or_due(op);
-    finish_locked(op, cut_result(op, reason ? reason : e));
+    finish_locked(op, cio__op_cut_result(op, reason ? reason : e));
     pthread_mutex_unlock(op->mu);
 }
 
@@ -570,7 +568,7 @@ void cio__op_execute(cio__op *op, struct cio__worker *w)
     cio__lock(op->mu);
     int reason = stale_reason(op);
     if (reason) {
-        finish_locked(op, cut_result(op, reason));
+        finish_locked(op, cio__op_cut_result(op, reason));
         pthread_mutex_unlock(op->mu);
         return;
     }

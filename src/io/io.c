@@ -118,7 +118,7 @@ static long run_parked(cio__op *op, short events, cio__thunk blocking)
         if (p == -EINTR) {
             int reason = interrupted(op);
             if (reason)
-                return op->done ? (long)op->done : -reason;
+                return cio__op_cut_result(op, reason);
             continue;
         }
         long t = p < 0 ? p : op->try(op);
@@ -146,7 +146,7 @@ static long run_parked(cio__op *op, short events, cio__thunk blocking)
     cio__park_unmask();
     int reason = cio__op_stop_reason(op);
     if (reason)
-        return op->done ? (long)op->done : -reason;
+        return cio__op_cut_result(op, reason);
     return blocking(op);
 }
 
