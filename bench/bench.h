@@ -23,6 +23,7 @@ typedef struct bench_config {
     int quick;               /* --quick: small counts, CI smoke check */
     const char *samples_dir; /* --samples DIR: write raw latency samples */
     unsigned futex_slots;    /* --futex-hash-slots N: cio_options.futex_hash_slots */
+    int waits;               /* --waits caller|worker: cio_options.waits */
 } bench_config;
 
 extern bench_config bench_cfg;

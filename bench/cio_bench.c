@@ -15,6 +15,9 @@
  *                              Linux >= 6.16: use the kernel's global futex
  *                              hash instead of the process's own (sized by
  *                              CPUs, not threads: see docs/performance.md)
+ *   cio_bench --waits worker   cio_init with cio_options.waits =
+ *                              CIO_WAIT_WORKER: blocked reads and writes on
+ *                              pipes and sockets wait on workers
  *
  * It exits 0 when it ran, whether or not the targets were met (the table
  * says which); 2 when it could not set up, 3 when a figure hung.
@@ -60,7 +63,10 @@ static _Atomic(const char *) running = "setup";
 
 void bench_lib_start(unsigned max_threads, int timer)
 {
-    cio_options o = {0, max_threads, 0, timer, bench_cfg.futex_slots};
+    cio_options o = {.max_threads = max_threads,
+                     .timer = timer,
+                     .futex_hash_slots = bench_cfg.futex_slots,
+                     .waits = bench_cfg.waits};
     if (cio_init(&o) < 0)
         die("cio_init");
 }
@@ -73,7 +79,7 @@ void bench_lib_stop(void)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: cio_bench [--quick] [--only NAME]... [--samples DIR] "
-                 "[--global-futex-hash] [--futex-hash-slots N]\n"
+                 "[--global-futex-hash] [--futex-hash-slots N] [--waits caller|worker]\n"
                  "  NAME: ops deadline cancel scale timers throughput mass chaos, or 1..8\n");
 }
 
@@ -100,6 +106,9 @@ static void parse(int argc, char **argv)
             global_futex_hash = 1;
         } else if (strcmp(a, "--futex-hash-slots") == 0 && i + 1 < argc) {
             bench_cfg.futex_slots = (unsigned)strtoul(argv[++i], NULL, 0);
+        } else if (strcmp(a, "--waits") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "caller") == 0 || strcmp(argv[i + 1], "worker") == 0)) {
+            bench_cfg.waits = strcmp(argv[++i], "worker") == 0 ? CIO_WAIT_WORKER : CIO_WAIT_CALLER;
         } else if (strcmp(a, "--samples") == 0 && i + 1 < argc) {
             bench_cfg.samples_dir = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -196,8 +205,9 @@ static void print_header(void)
     printf("cio_bench: cancelio %s, %s mode, %ld CPUs, %s %s %s, stack cache %s\n", cio_version(),
            bench_cfg.quick ? "quick" : "full", sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
            u.machine, getenv("CIO_BENCH_REEXEC") ? "off" : "on");
-    printf("load average %.2f at start; futex hash: %s\n", load(),
-           global_futex_hash ? "global" : "the process's own (default)");
+    printf("load average %.2f at start; futex hash: %s; blocked pipe and socket ops wait on %s\n",
+           load(), global_futex_hash ? "global" : "the process's own (default)",
+           bench_cfg.waits == CIO_WAIT_WORKER ? "workers (--waits worker)" : "their callers (default)");
     printf("every figure is a ratio against a floor measured in this run (docs/performance.md)\n");
 }
 

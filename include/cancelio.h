@@ -65,16 +65,28 @@ typedef struct cio_options {
      * kernel's global hash (prctl PR_FUTEX_HASH, process-wide, set by
      * cio_init).  Ignored where the kernel has no such setting. */
     unsigned futex_hash_slots;
+    /* Where a blocked cio_read or cio_write waits for a pipe, FIFO or
+     * socket (an fd that can be tried without blocking and polled).
+     * CIO_WAIT_CALLER (0, the default): on the calling thread itself, in
+     * ppoll(2), with the cancel signal unblocked for that wait alone; a
+     * cancel or close signals that thread, and a deadline is the wait's
+     * own timeout (one wake-up, no worker).  CIO_WAIT_WORKER: on a worker,
+     * as every other op does, and the library never signals a thread of
+     * the application.  Ops on other fds run on workers either way. */
+    int waits;
 } cio_options;
 
 #define CIO_FUTEX_HASH_GLOBAL (~0u) /* cio_options.futex_hash_slots */
+#define CIO_WAIT_CALLER 0           /* cio_options.waits */
+#define CIO_WAIT_WORKER 1
 
 /* Initialise the library with opt (NULL = defaults).  Optional: the first
  * call that needs the library initialises it with the defaults.  Does not
  * block on I/O.
- * Errors: EINVAL  bad signo, timer or stack_size (below PTHREAD_STACK_MIN),
- *                 futex_hash_slots neither 0, a power of two >= 2 nor
- *                 CIO_FUTEX_HASH_GLOBAL, or refused by the kernel;
+ * Errors: EINVAL  bad signo, timer, waits or stack_size (below
+ *                 PTHREAD_STACK_MIN), futex_hash_slots neither 0, a power
+ *                 of two >= 2 nor CIO_FUTEX_HASH_GLOBAL, or refused by the
+ *                 kernel;
  *         EBUSY   another handler already owns the signal, or the library is
  *                 already initialised with different options;
  *         ENOSYS  CIO_TIMER_TIMERFD asked for where there is no timerfd;

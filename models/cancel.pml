@@ -59,10 +59,27 @@
  * goes back to the pool.  A worker that is not parked (it reads) is
  * stopped as in steps 4-6, its signal pending until its next wait.
  *
+ * Reads parked on their caller (steps 3c, 4c; -DCPARK): a read whose try
+ * said EAGAIN does not go to the pool: its caller, the cancel signal
+ * blocked, publishes park_due and then IN in the op's park word, looks at
+ * the reason and the deadline, and waits in ppoll (the signal unblocked
+ * for the wait alone) for data, the signal, or park_due; back, it takes
+ * the word back.  A stop that finds the word IN takes it (RELEASED) and,
+ * once it has let go of file->mu, signals the caller and says GONE, which
+ * the caller waits for; a deadline moved earlier than park_due does the
+ * same with no reason (a nudge).  The caller finishes the op itself; if
+ * it was released it drains the signal before it restores its mask.  Time
+ * is one deadline for the file (SOON or NEVER), moved once by a setter,
+ * and a `now` that lets SOON pass.  The checks then also say (h): the
+ * caller never waits in ppoll, its word IN, with a timeout later than its
+ * op's deadline; and (i): no signal reaches the caller outside its parked
+ * section.
+ *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
- * NOTE_UNARMED, with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED, and
- * with -DPARK PARK_UNMASKED, PARK_NO_GONE.
+ * NOTE_UNARMED, with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED,
+ * with -DPARK PARK_UNMASKED, PARK_NO_GONE, PARK_CLOSE_EARLY, and with
+ * -DCPARK CPARK_CHECK_FIRST, CPARK_NO_GONE, CPARK_NO_NUDGE, CPARK_NO_DRAIN.
  * Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
@@ -91,6 +108,9 @@
 #if defined(KTIMER) && defined(ORPHAN)
 #error "an op that may be orphaned does not use its worker's timer (op.c:ktimer_of)"
 #endif
+#if defined(CPARK) && (defined(PARK) || defined(KTIMER) || defined(ORPHAN))
+#error "CPARK is checked alone: its tried reads park on their caller, not on a worker"
+#endif
 
 #define NONE 255
 
@@ -118,6 +138,7 @@
 #define WORKER(w) (4 + (w))
 #define POSTER    8
 #define TIMER     9     /* the timer thread, at a deadline (KTIMER) */
+#define SETTER    10    /* cio_set_read_deadline (CPARK) */
 
 /* ---------------------------------------------------------------- state */
 
@@ -211,6 +232,42 @@ byte nparked;                   /* f->parked: released workers not yet out of
 byte owe_by = NONE;             /* by whom (it pays once it lets go of mu) */
 #endif
 
+#ifdef CPARK
+/* Steps 3c and 4c (op.c cio__op_caller_begin_locked/_end_locked,
+ * cio__op_caller_park, cio__op_caller_unpark, caller_release_locked, pay;
+ * io.c run_on_caller; platform/park_ppoll.c cio__park_caller_*).  One
+ * caller, so one park word and one park_due: those of the op it runs. */
+bool oncall[NOPS];              /* op->on_caller */
+byte cword;                     /* op->park_word: P_NONE .. P_GONE */
+#define P_NONE 0
+#define P_IN   1                /* parked: a stop may release it */
+#define P_REL  2                /* released: the caller waits for GONE */
+#define P_GONE 3                /* its releaser has sent the signal */
+/* Time: the file's read deadline (d->deadline, which op->due follows:
+ * due_all_locked) is SOON or NEVER; `now` says SOON has passed.  The
+ * caller chooses it before its first op; the setter moves it once. */
+byte due;                       /* op->due: 0 (not chosen yet), DUE_SOON, DUE_NEVER */
+#define DUE_SOON  1
+#define DUE_NEVER 2
+byte pdue = DUE_NEVER;          /* op->park_due */
+bool now;                       /* DUE_SOON has passed */
+bool moved;                     /* the setter has run */
+#define PASSED(d) ((d) == DUE_SOON && now)
+#define EARLIER(a, b) ((a) < (b))
+bool cmask;                     /* the caller blocks the cancel signal */
+bool pend_c;                    /* the cancel signal is pending on the caller */
+bool csent;                     /* ghost: and it is a release's (not a stray) */
+bool insys_c;                   /* the caller waits in ppoll (signal unblocked) */
+byte csec = NONE;               /* ghost: the op of the caller's parked section
+                                 * (from its mask taken to its mask restored) */
+byte cowe_by = NONE;            /* a release of the caller's word, not yet paid:
+                                 * by whom (it pays once it lets go of mu) */
+byte cowe_op = NONE;            /* ghost: the op it released */
+/* (h): the caller does not wait in ppoll, its word IN (no release coming),
+ * with a timeout later than its op's deadline */
+#define NOT_LATE (!(insys_c && cword == P_IN && EARLIER(due, pdue)))
+#endif
+
 #if defined(W_LATE) || defined(W_LOST) || defined(W_KTIMER)
 byte sig_for[NW] = NONE;        /* ghost: the op the pending signal was sent for */
 #define SIG_FOR(w, k) sig_for[w] = k
@@ -255,6 +312,12 @@ inline kick(k, me) {
     kicked[k] = 1
 }
 
+#ifdef CPARK
+#define ON_WORKER(k) && !oncall[k]
+#else
+#define ON_WORKER(k)
+#endif
+
 /* cio__op_interrupt_locked: step 4.  The first reason wins. */
 inline interrupt(k, r, me) {
     if
@@ -298,6 +361,25 @@ inline interrupt(k, r, me) {
          * signals whenever it is set, not only while RUNNING */
         :: st[k] != QUEUED && wk[k] != NONE -> kick(k, me)
 #else
+#ifdef CPARK
+        /* 4c: the op waits on its caller's thread: take its word if it
+         * says IN (caller_release_locked); the signal and GONE are owed
+         * until this party lets go of file->mu (cpay).  If the word is
+         * NONE the caller is between two waits and sees the reason before
+         * the next; RELEASED or GONE: a signal is already coming. */
+        :: st[k] == RUNNING && oncall[k] ->
+            if
+            :: cword == P_IN ->
+#ifdef W_CRELEASE
+                WITNESS(true);
+#endif
+                assert(csec == k);      /* IN: the caller is in its section */
+                cword = P_REL;
+                cowe_by = me;
+                cowe_op = k
+            :: else
+            fi
+#endif
 #ifdef PARK
         /* 4p: its worker is parked: take the word, finish the op and wake
          * the caller here; the worker touches the op no more.  Its signal
@@ -334,7 +416,7 @@ inline interrupt(k, r, me) {
             fi;
             kick(k, me)
 #else
-        :: st[k] == RUNNING -> kick(k, me)
+        :: st[k] == RUNNING ON_WORKER(k) -> kick(k, me)
 #endif
 #endif
         :: else     /* NEW (the caller is trying it: it looks at the
@@ -361,6 +443,30 @@ inline pay(me) {
         :: else
         fi
     }
+}
+#endif
+
+/* op.c pay, for a release of the caller's word (4c): what the releaser
+ * owes once it has let go of file->mu (cio__op_defer_end, or at once):
+ * pthread_kill(op->caller), then GONE, two steps.  Properties (d) and (i)
+ * for it: its target is still in its parked section on that op, and
+ * waits for exactly this (RELEASED); after GONE the releaser touches
+ * neither the op nor the caller (the model's party does nothing more). */
+#ifdef CPARK
+inline cpay(me) {
+    if
+    :: atomic { cowe_by == me ->
+        assert(csec == cowe_op && cword == P_REL);
+        pend_c = 1;
+        csent = 1 }
+        atomic {
+            assert(csec == cowe_op && cword == P_REL);
+            cword = P_GONE;
+            cowe_by = NONE;
+            cowe_op = NONE
+        }
+    :: else
+    fi
 }
 #endif
 
@@ -689,11 +795,59 @@ end_idle:   if
     od
 }
 
+#ifdef CPARK
+/* 2b: the reason, a passed deadline (then ETIMEDOUT by compare-and-swap:
+ * the first reason wins), or a deadline that moved since 2a.  One step:
+ * its reads commute with each other, and a stop between the look and the
+ * compare-and-swap ends as a stop before the look (the caller leaves with
+ * that reason and finds its word taken). */
+#ifdef W_CSELF
+#define W_CSELF_HERE WITNESS(true)
+#else
+#define W_CSELF_HERE skip
+#endif
+#define CPARK_LOOK(k) \
+    atomic { \
+        if \
+        :: reason[k] != 0 -> crsn = 1 \
+        :: reason[k] == 0 && PASSED(due) -> W_CSELF_HERE; reason[k] = R_TIMEDOUT; crsn = 1 \
+        :: reason[k] == 0 && !PASSED(due) && due != pdue -> cchg = 1 \
+        :: else \
+        fi \
+    }
+
+/* cio__op_caller_unpark: take the word back (IN -> NONE); if a release
+ * took it, wait until its releaser says GONE (wait_gone), then NONE, and
+ * remember that a signal was sent. */
+inline cunpark() {
+    if
+    :: atomic { cword == P_IN -> cword = P_NONE }
+    :: atomic { cword != P_IN -> csig = 1 }
+#ifndef CPARK_NO_GONE
+        atomic { cword == P_GONE -> cword = P_NONE }
+#else
+        /* mutant: it goes on without waiting for GONE */
+        cword = P_NONE
+#endif
+    fi
+}
+#endif
+
 /* The caller: io.c:cio_read -> file.c:cio__file_do (try_locked, then
  * op.c:cio__op_run_locked), one op after another on the same direction. */
 active proctype caller() {
     byte k = 0;
     bool tried, got, over, sub, tookback, back;
+#ifdef CPARK
+    bool crsn, cchg, cready, csig;
+    byte r;
+    /* the file's read deadline before the first op (the setter may move
+     * it once) */
+    if
+    :: due = DUE_SOON
+    :: due = DUE_NEVER
+    fi;
+#endif
     do
     :: k < NOPS ->
         /* the environment decides whether data ever arrives for op k */
@@ -758,9 +912,11 @@ active proctype caller() {
                 over = 0;
                 if
                 :: tried = 1            /* try_locked: it lets go of the lock */
+#ifndef CPARK
                 :: tried = 0;           /* no try (d->no_nowait): the pool */
                     st[k] = QUEUED;     /* cio__op_run_locked, which */
                     sub = 1             /* submits it after the unlock */
+#endif
                 fi
             fi;
             UNLOCK(CALLER)
@@ -790,13 +946,123 @@ active proctype caller() {
                     inside = 0;
                     over = 1
                 :: else ->
+#ifdef CPARK
+                    /* file.c run_locked, 3c: cio__op_caller_begin_locked
+                     * (RUNNING, on_caller, word NONE, park_due none).  The
+                     * caller then lets go of the lock and blocks the
+                     * signal (cio__park_caller_enter), which this step
+                     * does too: nothing can signal it before its word
+                     * says IN, which it stores after. */
+                    st[k] = RUNNING;
+                    oncall[k] = 1;
+                    pdue = DUE_NEVER;
+                    cmask = 1;
+                    csec = k
+#else
                     st[k] = QUEUED;     /* cio__op_run_locked */
                     sub = 1
+#endif
                 fi;
                 UNLOCK(CALLER)
             }
         :: else
         fi;
+#ifdef CPARK
+        /* Step 3c, io.c run_on_caller: the loop of cio__op_caller_park
+         * (2a, 2b) and the wait (2c), with no lock held.  r is the result
+         * (a reason, data), or NONE: hand the op to a worker after all. */
+        if
+        :: oncall[k] ->
+            do
+            :: /* 2a, 2b: park_due = op->due (one step: nobody else writes
+                * park_due, and a setter that reads the old one finds the
+                * word NONE and does nothing), then IN, then the look */
+#ifndef CPARK_CHECK_FIRST
+                pdue = due;
+                cword = P_IN;
+                CPARK_LOOK(k);
+#else
+                /* mutant: the look comes before the word says IN */
+                pdue = due;
+                CPARK_LOOK(k);
+                cword = P_IN;
+#endif
+                if
+                :: crsn || cchg ->
+                    cunpark();
+                    if
+                    :: crsn -> r = reason[k]; break
+                    :: else
+                    fi
+                :: else ->
+                    /* 2c: ppoll(fd, park_due, the signal unblocked) */
+                    atomic { insys_c = 1; assert(NOT_LATE) };
+                    if
+                    :: atomic { data[k] -> insys_c = 0; cready = 1 }    /* ready */
+                    :: atomic { pend_c -> pend_c = 0; csent = 0; insys_c = 0 }  /* EINTR:
+                                                  * the handler ran, in the wait */
+                    :: atomic { PASSED(pdue) -> insys_c = 0 }          /* timed out */
+                    fi;
+                    cunpark();                  /* 2d */
+                    if
+                    :: cready ->                /* 2e: the try */
+                        cready = 0;
+#ifndef CPARK_TO_WORKER
+                        r = RES_DATA; break     /* data first, even with a reason */
+#else
+                        if
+                        :: r = RES_DATA; break
+                        :: r = NONE; break      /* ready, but the try keeps finding
+                                                 * nothing (UNREADY_FREE rounds):
+                                                 * CIO__TO_WORKER */
+                        fi
+#endif
+                    :: else                     /* 2b looks again */
+                    fi
+                fi
+            od;
+            crsn = 0;
+            cchg = 0;
+            /* cio__park_caller_leave: a released caller takes the signal
+             * (sigtimedwait, no wait), then restores its mask.  (i): no
+             * release's signal is pending on it then, nor comes later
+             * (cpay).  A stray one still pending is the application's
+             * (the handler runs, or it stays pending): the model drops it. */
+            atomic {
+#ifndef CPARK_NO_DRAIN
+                if
+                :: csig -> pend_c = 0; csent = 0
+                :: else
+                fi;
+#endif
+                assert(!csent);
+                pend_c = 0;
+                csig = 0;
+                cmask = 0;
+                csec = NONE
+            }
+            /* back under file->mu: cio__op_caller_end_locked; done, or
+             * (CIO__TO_WORKER) to the pool after all (cio__op_run_locked) */
+            atomic {
+                LOCK(CALLER);
+                oncall[k] = 0;
+                if
+                :: r != NONE ->
+                    finish(k, r);
+                    cur = NONE;         /* unlink_locked, --f->ops */
+                    armed = 2;
+                    inside = 0;
+                    over = 1
+                :: else ->
+                    st[k] = QUEUED;
+                    sub = 1
+                fi;
+                r = 0;
+                UNLOCK(CALLER)
+            }
+        :: else
+        fi;
+#endif
         /* cio__op_run_locked: the submit, with file->mu let go (pool.mu
          * only); then, back under the lock, wait_done_locked's first look:
          * a reason that came meanwhile, on an op still QUEUED, makes the
@@ -941,6 +1207,9 @@ active proctype canceller() {
 #ifdef PARK
         pay(CANCELLER);         /* cio__op_defer_end, after the unlock */
 #endif
+#ifdef CPARK
+        cpay(CANCELLER);        /* cio__op_defer_end, after the unlock */
+#endif
         n++
     :: break
     od
@@ -993,7 +1262,16 @@ active proctype closer() {
 #ifdef PARK
     pay(CLOSER);    /* (the C close pays under the lock: a pay later is no better) */
 #endif
-#ifdef PARK
+#ifdef CPARK
+    cpay(CLOSER);
+    atomic {
+        LOCK_WHEN(CLOSER, !inside);
+        /* (g) for the caller: it is out of its wait on the fd, and no
+         * release of its word is under way */
+        assert(!insys_c && cword == P_NONE);
+        UNLOCK(CLOSER)
+    }
+#elif defined(PARK)
 #define OUT_OF_FD(w) (park[w] == P_NONE && !insys[w])
     atomic {
         LOCK_WHEN(CLOSER, !inside
@@ -1052,6 +1330,9 @@ active proctype poster() {
             }
 #ifdef PARK
             ; pay(POSTER)
+#endif
+#ifdef CPARK
+            ; cpay(POSTER)
 #endif
         :: else                                   /* the next op is refused */
         fi;
@@ -1153,9 +1434,64 @@ end:
 #if NW > 3
     STRAY(3)
 #endif
+#ifdef CPARK
+    /* or on the caller, in its wait: the only place it does not block it
+     * (the wait then fails with EINTR) */
+    :: atomic { n < NSTRAY && insys_c -> pend_c = 1; n++ }
+#endif
     :: n < NSTRAY -> n = NSTRAY     /* or it never comes */
     od
 }
+
+#ifdef CPARK
+/* Time and cio_set_read_deadline (file.c set_locked, op.c
+ * cio__op_set_due_locked): at most once, the setter moves the deadline
+ * (SOON -> NEVER: later; NEVER -> SOON: earlier), and SOON may pass, in
+ * either order, or neither.  A deadline moved into the past stops the op
+ * (rule 3: expire_locked).  One moved earlier than the park_due of a
+ * caller parked with no reason takes the word as a stop does, with no
+ * reason, and signals it once the lock is let go: a nudge; the caller
+ * wakes, finds no reason and parks again with the new due.  The timer
+ * thread leaves an op on its caller to that caller
+ * (cio__op_expires_itself_locked); it is not in the model, and its stops
+ * of other ops are the canceller's ETIMEDOUT, as in the real model. */
+active proctype timeline() {
+    due != 0;                   /* the caller chose the first deadline */
+    do
+    :: !moved ->
+        atomic {
+            LOCK(SETTER);
+            moved = 1;
+            due = (due == DUE_SOON -> DUE_NEVER : DUE_SOON);
+            if
+            :: cur != NONE && PASSED(due) -> interrupt(cur, R_TIMEDOUT, SETTER)
+            :: else
+            fi;
+            if
+            :: cur != NONE && st[cur] == RUNNING && oncall[cur] && reason[cur] == 0 &&
+               EARLIER(due, pdue) && cword == P_IN ->
+#ifndef CPARK_NO_NUDGE
+#ifdef W_CNUDGE
+                WITNESS(true);
+#endif
+                assert(csec == cur);
+                cword = P_REL;
+                cowe_by = SETTER;
+                cowe_op = cur
+#else
+                skip    /* mutant: no nudge */
+#endif
+            :: else
+            fi;
+            assert(NOT_LATE);   /* (h) */
+            UNLOCK(SETTER)
+        }
+        cpay(SETTER)
+    :: !now -> now = 1          /* DUE_SOON passes */
+    :: break
+    od
+}
+#endif
 
 /* ---------------------------------------------------------- properties */
 

@@ -4,8 +4,8 @@
 # by the checks named for it, and each witness (a scenario the checks rely
 # on) must be reachable.  Exits 0 only if all of that holds.
 #
-#   models/check.sh                  the real model, the variant KTIMER, every
-#                                    mutant, every witness
+#   models/check.sh                  the real model, the variants KTIMER, PARK
+#                                    and CPARK, every mutant, every witness
 #   models/check.sh --real           the real model only
 #   models/check.sh --mutant NAME    one mutant (repeatable); 0 iff it is caught
 #   models/check.sh --witness NAME   one witness (repeatable); 0 iff reachable
@@ -16,6 +16,10 @@
 #   models/check.sh --variant PARK   the model with parked reads (steps 3p,
 #                                    4p), at NOPS=2 NCANCEL=1; 0 iff every
 #                                    check passes (also in the default run)
+#   models/check.sh --variant CPARK  the model with reads parked on their
+#                                    caller (steps 3c, 4c), at NOPS=2
+#                                    NCANCEL=1; 0 iff every check passes
+#                                    (also in the default run)
 #   models/check.sh --variant ORPHAN the model of a file whose reads may be
 #                                    orphaned (rule 15); 0 iff it passes like
 #                                    the real model (it does not: see the doc)
@@ -49,9 +53,10 @@ HASH=25
 JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
-    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE PARK_CLOSE_EARLY)
+    NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE PARK_CLOSE_EARLY
+    CPARK_CHECK_FIRST CPARK_NO_GONE CPARK_NO_NUDGE CPARK_NO_DRAIN)
 WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE
-    RELEASE)
+    RELEASE CRELEASE CNUDGE CSELF)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
@@ -64,6 +69,11 @@ KTIMER_DEFS="-DKTIMER $KTIMER_BOUNDS"
 # per release): the same smaller bounds.
 PARK_BOUNDS="-DNOPS=2 -DNCANCEL=1"
 PARK_DEFS="-DPARK $PARK_BOUNDS"
+# And the reads parked on their caller (-DCPARK: a park word, a mask and a
+# pending bit for the caller, a deadline the setter moves and time lets
+# pass): the same smaller bounds.
+CPARK_BOUNDS="-DNOPS=2 -DNCANCEL=1"
+CPARK_DEFS="-DCPARK $CPARK_BOUNDS"
 declare -A EXTRA=(
     [NOTE_UNARMED]="$NOTES_DEFS"
     [W_NOTE]="$NOTES_DEFS"
@@ -80,9 +90,17 @@ declare -A EXTRA=(
     [PARK_NO_GONE]="$PARK_DEFS"
     [PARK_CLOSE_EARLY]="$PARK_DEFS"
     [W_RELEASE]="$PARK_DEFS"
+    [V_CPARK]="$CPARK_BOUNDS"
+    [CPARK_CHECK_FIRST]="$CPARK_DEFS"
+    [CPARK_NO_GONE]="$CPARK_DEFS"
+    [CPARK_NO_NUDGE]="$CPARK_DEFS"
+    [CPARK_NO_DRAIN]="$CPARK_DEFS"
+    [W_CRELEASE]="$CPARK_DEFS"
+    [W_CNUDGE]="$CPARK_DEFS"
+    [W_CSELF]="$CPARK_DEFS"
 )
-VARIANTS=(KTIMER PARK ORPHAN)
-DEFAULT_VARIANTS=(KTIMER PARK) # run with no arguments too (ORPHAN fails, by design)
+VARIANTS=(KTIMER PARK CPARK ORPHAN)
+DEFAULT_VARIANTS=(KTIMER PARK CPARK) # run with no arguments too (ORPHAN fails, by design)
 
 # What each check must report for each mutant: pass, end (invalid end
 # state), assert (assertion violated) or cycle (acceptance cycle).
@@ -99,6 +117,10 @@ declare -A EXPECT=(
     [PARK_UNMASKED]="safety=end done=pass alldone=pass"
     [PARK_NO_GONE]="safety=assert done=assert alldone=assert"
     [PARK_CLOSE_EARLY]="safety=assert done=assert alldone=assert"
+    [CPARK_CHECK_FIRST]="safety=end done=cycle alldone=cycle"
+    [CPARK_NO_GONE]="safety=assert done=assert alldone=assert"
+    [CPARK_NO_NUDGE]="safety=assert done=assert alldone=assert"
+    [CPARK_NO_DRAIN]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -114,6 +136,13 @@ declare -A WHAT=(
     [PARK_NO_GONE]="a released worker goes on without waiting for GONE (4p)"
     [PARK_CLOSE_EARLY]="cio_close returns while a released worker still waits on the fd"
     [W_RELEASE]="a stop finds the worker parked and releases the op itself (4p)"
+    [CPARK_CHECK_FIRST]="a parking caller looks at the reason and the deadline before its word says IN (2b before 2a)"
+    [CPARK_NO_GONE]="a released caller goes on without waiting for GONE (4c)"
+    [CPARK_NO_NUDGE]="a deadline moved earlier does not wake the caller parked until the old one"
+    [CPARK_NO_DRAIN]="a released caller restores its mask without taking the signal first"
+    [W_CRELEASE]="a stop finds the caller parked and takes its word (4c)"
+    [W_CNUDGE]="a deadline moved earlier wakes the caller parked until a later one"
+    [W_CSELF]="the parked caller finds its deadline passed and sets ETIMEDOUT itself (2b)"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"
@@ -131,6 +160,7 @@ declare -A WHAT=(
     [ORPHAN]="rule 15: the caller gives up on an op its worker did not end in time"
     [KTIMER]="the workers' kernel timers: steps 2a, 3a, 5a and the disarm at 6"
     [PARK]="reads parked in ppoll, released by a stop: steps 3p and 4p"
+    [CPARK]="reads parked on their caller, released by a stop or a nudge: steps 3c and 4c"
 )
 declare -A LABEL=(
     [safety]="(a) end states, (c) (d) asserts"

@@ -26,6 +26,7 @@
 #include "cancelio.h"
 #include "core/heap.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -159,6 +160,10 @@ typedef struct cio__op {
     int spanned;       /* a read helper already holds the direction (scan.c) */
     int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
     int parkable;      /* the caller's try said EAGAIN: its worker may park (3p) */
+    /* Step 3c: the same wait on the caller's own thread (io.c), no worker:
+     * its result, or CIO__TO_WORKER to hand the op to a worker after all.
+     * NULL: the op has none (it parks on a worker, if at all). */
+    cio__thunk park;
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
     int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
     /* A release (4p), under mu: the owner counts the worker, still in its
@@ -183,6 +188,13 @@ typedef struct cio__op {
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
     struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
+    /* Step 3c: RUNNING on its caller's own thread (the owner's lock), that
+     * thread, its park word (NONE, IN, RELEASED, GONE as a worker's) and
+     * the deadline its wait ends at (a setter moving it earlier wakes it). */
+    int on_caller;
+    pthread_t caller;
+    atomic_int park_word;
+    _Atomic cio_time_t park_due;
     long result;                   /* valid once DONE */
     atomic_int reason;             /* 0, or why it must stop; first one wins */
     unsigned signals;              /* cancel signals sent for this op */
@@ -228,6 +240,16 @@ void cio__op_defer_end(void);
  * (any value), and cio__op_execute sees the release in the park word. */
 void cio__op_park(struct cio__worker *w);
 int cio__op_unpark(struct cio__worker *w);
+/* Step 3c, a RUNNING op parked on its caller's own thread.  Begin and end
+ * under mu; in between, with mu let go, the caller parks (0, and *due is
+ * the deadline its wait ends at; or the reason to stop, the op not parked)
+ * and takes the park back after its wait (1; 0 when a stop or a setter
+ * signalled it meanwhile, and it has waited until that signal was sent). */
+#define CIO__TO_WORKER LONG_MIN
+void cio__op_caller_begin_locked(cio__op *op);
+void cio__op_caller_end_locked(cio__op *op);
+int cio__op_caller_park(cio__op *op, cio_time_t *due, int *signalled);
+int cio__op_caller_unpark(cio__op *op);
 /* Step 5 for an op whose caller has gone (an orphan): re-send the signal
  * if it is due; returns when the next one is due.  mu held. */
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
@@ -331,6 +353,20 @@ void cio__park_unmask(void);
 /* Wait until fd is ready for events, the signal unblocked for the wait
  * alone: 0 when ready (or its poll says so), -EINTR on a signal. */
 long cio__park_wait(int fd, short events);
+/* Step 3c, on a caller: block the cancel signal (and thread cancellation:
+ * ppoll is a cancellation point, and the op must end in order) until
+ * leave, which first takes a signal that a stop sent it and that is still
+ * pending (signalled), then gives the thread back its mask. */
+typedef struct cio__park_caller {
+    sigset_t saved, open;
+    int cancel_state;
+} cio__park_caller;
+void cio__park_caller_enter(cio__park_caller *pc);
+void cio__park_caller_leave(cio__park_caller *pc, int signalled);
+/* Wait until fd is ready for events, or until due (0: no deadline), the
+ * cancel signal unblocked for the wait alone: 1 ready, 0 timed out, or
+ * -errno (-EINTR on a signal). */
+long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc);
 
 /* ---- platform/futexhash_*.c: the process's futex hash ---- */
 
@@ -376,6 +412,10 @@ extern void (*cio__pool_pause_hook)(void);
 /* The same, called on a worker whose read has parked (step 3p), before
  * its wait begins. */
 extern void (*cio__park_hook)(void);
+/* cio_options.waits: 1 (CIO_WAIT_CALLER) an op that can park does so on
+ * its caller's thread (3c), 0 on its worker (3p).  Set as the library
+ * starts. */
+extern atomic_int cio__park_on_caller;
 /* The same, called with no lock held just before a worker's thread is
  * created: a slow start. */
 extern void (*cio__pool_spawn_hook)(void);
@@ -452,6 +492,10 @@ void cio__timer_unlock_after_fork(int child);
 int cio__lib_ensure(void); /* initialise with defaults if needed */
 /* The same before an op: -ECANCELED at once while cio_shutdown runs. */
 int cio__lib_ensure_op(void);
+/* Whether cio_shutdown runs now; and the callers parked on their own
+ * threads (3c), which it waits for (lib.c). */
+int cio__lib_stopping(void);
+extern atomic_uint cio__callers_parked;
 
 /* What a layer above the core does at cio_shutdown and around fork.  lib.c
  * knows nothing above it: the layers register themselves (file.c, call.c),

@@ -84,7 +84,7 @@ static int same(const cio_options *a, const cio_options *b)
 {
     return a->signo == b->signo && a->max_threads == b->max_threads &&
            a->stack_size == b->stack_size && a->timer == b->timer &&
-           a->futex_hash_slots == b->futex_hash_slots;
+           a->futex_hash_slots == b->futex_hash_slots && a->waits == b->waits;
 }
 
 /* Start the threads' machinery with lib.opt; lib.mu held. */
@@ -97,6 +97,8 @@ static int start_locked(int install)
         cio__signal_restore();
         return e;
     }
+    atomic_store_explicit(&cio__park_on_caller, lib.opt.waits == CIO_WAIT_CALLER,
+                          memory_order_relaxed);
     cio__pool_config cfg = {lib.opt.max_threads, lib.opt.stack_size};
     e = cio__timer_start(lib.opt.timer, cio__thread_stack(lib.opt.stack_size));
     if (!e)
@@ -118,6 +120,8 @@ static int validate(const cio_options *o)
     if (o->timer < CIO_TIMER_AUTO || o->timer > CIO_TIMER_TIMERFD)
         return -EINVAL;
     if (o->stack_size && o->stack_size < (size_t)PTHREAD_STACK_MIN)
+        return -EINVAL;
+    if (o->waits != CIO_WAIT_CALLER && o->waits != CIO_WAIT_WORKER)
         return -EINVAL;
     unsigned h = o->futex_hash_slots;
     if (h && h != CIO_FUTEX_HASH_GLOBAL && (h < 2 || (h & (h - 1))))
@@ -216,6 +220,25 @@ int cio__lib_ensure_op(void)
     return ensure(1);
 }
 
+/* Step 3c: callers parked on their own threads, between their enter and
+ * their leave (cio__park_caller_*).  A shutdown waits for each to leave
+ * before it restores the signal's old disposition: a cancel's signal not
+ * yet taken by its caller would meet the default action (the process
+ * ends).  They leave at once: the shutdown's cancel released each one in
+ * its wait, and one not yet there finds the library stopping. */
+atomic_uint cio__callers_parked;
+
+int cio__lib_stopping(void)
+{
+    return atomic_load(&lib.state) == STOPPING;
+}
+
+static void wait_no_parked_caller(void)
+{
+    while (atomic_load(&cio__callers_parked) > 0)
+        nanosleep(&(struct timespec){0, 100 * 1000}, NULL);
+}
+
 int cio_shutdown(void)
 {
     /* It waits for every library thread to leave, this one too: from a
@@ -229,6 +252,7 @@ int cio_shutdown(void)
         cio__pool_quiesce();
         for (cio__lib_hooks *h = lib.hooks; h; h = h->next)
             h->cancel_all();
+        wait_no_parked_caller();
         cio__pool_stop();
         cio__timer_stop();
         cio__signal_restore();
@@ -337,6 +361,7 @@ static void on_fork_child(void)
      * (it has a thread id of its own), and none waits at it here. */
     atomic_store(&cio__fork_gate, 0);
     atomic_store(&cio__fork_gate_waiting, 0);
+    atomic_store(&cio__callers_parked, 0); /* their threads are not here */
     pthread_rwlock_init(&gate, NULL);
     pthread_mutex_init(&stop_mu, NULL); /* no shutdown runs here: none waits */
     unlock_after_fork(1);

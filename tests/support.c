@@ -774,6 +774,13 @@ int fixture_setup_watched(void **state)
     return fixture_setup(state);
 }
 
+void use_worker_waits(void)
+{
+    cio_shutdown();
+    cio_options o = {.waits = CIO_WAIT_WORKER};
+    assert_int_equal(cio_init(&o), 0);
+}
+
 int fixture_setup(void **state)
 {
     trace_counter_install();

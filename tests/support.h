@@ -302,6 +302,10 @@ void time_out_one_read(cio_file *f);
  * counts.  teardown: cio_shutdown(), then check stats.threads == 0 and that
  * the fd and thread counts are back to what setup saw (a leak fails the
  * test); it also disarms the watchdog. */
+/* Restart the library with cio_options.waits = CIO_WAIT_WORKER: a blocked
+ * read or write on a pipe or socket then waits on a worker, as an op on
+ * any other fd does (for the tests of the worker's side). */
+void use_worker_waits(void);
 int fixture_setup(void **state);
 int fixture_teardown(void **state);
 

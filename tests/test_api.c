@@ -244,6 +244,7 @@ static bool quiet(void *arg)
 static void stats_add_up_when_the_library_is_quiet(void **state)
 {
     (void)state;
+    use_worker_waits();
     cio_stats s0, s;
     cio_get_stats(&s0);
     int p[2], q[2];
@@ -349,6 +350,7 @@ static bool call_in_flight(void *arg)
 static void stats_stay_whole_while_files_close_and_calls_run(void **state)
 {
     (void)state;
+    use_worker_waits();
     enum { FILES = 200, ROUNDS = 5 };
     assert_true(wait_until(quiet, NULL, JOIN_MS));
     long samples = 0;
@@ -511,6 +513,7 @@ static bool lock_held(void *arg)
 static void stats_do_not_wait_for_a_files_lock(void **state)
 {
     (void)state;
+    use_worker_waits();
     assert_true(wait_until(quiet, NULL, JOIN_MS));
     cio_stats before, during;
     cio_get_stats(&before);
@@ -594,9 +597,16 @@ static bool thread_count_is(void *arg)
 /* API (cio_shutdown): with several workers and the timer running it joins
  * every library thread (stats and /proc agree), restores the signal, and
  * the next call starts the library again. */
+static long returns_seven(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
 static void shutdown_joins_every_thread_and_the_library_restarts_lazily(void **state)
 {
     (void)state;
+    use_worker_waits();
     int base = thread_count();
     enum { N = 4 };
     int p[N][2];
@@ -638,9 +648,11 @@ static void shutdown_joins_every_thread_and_the_library_restarts_lazily(void **s
         assert_int_equal(errno, ETIMEDOUT);
         assert_true(cio_now() >= d);
     }
+    assert_false(handler_is_default(SIGUSR1));
+    /* (those reads waited on their callers: the defaults' waits) */
+    assert_int_equal(cio_call(returns_seven, NULL, CIO_NO_DEADLINE), 7);
     cio_get_stats(&s);
     assert_true(s.threads >= 1);
-    assert_false(handler_is_default(SIGUSR1));
     for (int i = 0; i < N; i++) {
         assert_int_equal(cio_close(f[i]), 0);
         close(p[i][1]);
@@ -1219,6 +1231,7 @@ static int first_event(int type)
 static void a_tracer_sees_every_step_of_a_timed_out_read(void **state)
 {
     (void)state;
+    use_worker_waits();
     int p[2];
     char buf[8];
     assert_int_equal(make_pipe(p), 0);

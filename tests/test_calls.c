@@ -392,7 +392,7 @@ struct busy_worker {
 static void occupy_the_only_worker(struct busy_worker *b)
 {
     cio_shutdown();
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER}; /* the read holds it */
     assert_int_equal(cio_init(&opt), 0);
     assert_int_equal(make_pipe(b->p), 0);
     b->f = cio_fdopen(b->p[0]);

@@ -661,8 +661,9 @@ static bool workers_all_idle(void *arg)
     return s.threads_idle == s.threads;
 }
 
-/* Steps 3p and 4p (docs/protocol.md) against data: a read whose worker
- * waits for the pipe in ppoll is released by a stop (a cancel, a deadline
+/* Steps 3c, 4c and 3p, 4p (docs/protocol.md) against data: a read whose
+ * caller (cio_options.waits, the first half) or worker (the second) waits
+ * for the pipe in ppoll is released by a stop (a cancel, a deadline
  * moved into the past, a deadline that passes, a close) at a random moment
  * around its byte's arrival.  Each byte is read once, in order: by that read
  * or, after the stop, by the next one; after a close, the next pipe (which
@@ -682,7 +683,12 @@ static void stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte(void 
     unsigned char wrote = 0, next = 0;
     int stopped[4] = {0}, got = 0, iters = under_valgrind() ? 100 : 800;
     void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN); /* a byte that comes after a close */
-    for (int i = 0; i < iters; i++) {
+    for (int i = 0; i < 2 * iters; i++) {
+        if (i == iters) { /* the first half parked callers (3c), this one workers (3p) */
+            printf("on callers: read %d; stopped by cancel %d, move %d, deadline %d, close %d\n",
+                   got, stopped[0], stopped[1], stopped[2], stopped[3]);
+            use_worker_waits(); /* f stays valid */
+        }
         unsigned why = rng_below(&rng, 4);
         if (why == 2) /* passes by itself, 0-300 us from now */
             assert_int_equal(cio_set_read_deadline(f, cio_now() + rng_below(&rng, 300) * 1000 + 1),
@@ -735,8 +741,8 @@ static void stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte(void 
         }
         assert_false(fd_readable_now(p[0]));
     }
-    printf("read %d; stopped by cancel %d, move %d, deadline %d, close %d\n", got, stopped[0],
-           stopped[1], stopped[2], stopped[3]);
+    printf("in all: read %d; stopped by cancel %d, move %d, deadline %d, close %d\n", got,
+           stopped[0], stopped[1], stopped[2], stopped[3]);
     assert_true(wait_until(workers_all_idle, NULL, JOIN_MS));
     assert_int_equal(cio_close(f), 0);
     assert_int_equal(close(p[1]), 0);
@@ -751,6 +757,7 @@ static void stops_of_parked_reads_racing_with_data_lose_and_repeat_no_byte(void 
 static void a_close_after_a_release_lets_go_of_the_file_before_it_returns(void **state)
 {
     (void)state;
+    use_worker_waits();
     void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
     int iters = under_valgrind() ? 50 : 300, still_open = 0;
     for (int i = 0; i < iters; i++) {
@@ -783,7 +790,7 @@ static void a_close_after_a_release_lets_go_of_the_file_before_it_returns(void *
 static void an_op_queued_for_a_worker_honours_cancel_deadline_and_close(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     int p[4][2];
     cio_file *f[4];
@@ -862,7 +869,7 @@ static void an_op_queued_for_a_worker_honours_cancel_deadline_and_close(void **s
 static void queued_ops_stopped_in_any_order_each_fail_at_once(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     struct rng r;
     rng_init(&r, test_seed("queued_any_order"));
@@ -951,7 +958,7 @@ static void queued_ops_stopped_in_any_order_each_fail_at_once(void **state)
 static void a_queued_read_timing_out_as_the_worker_frees_up_loses_no_byte(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     struct rng r;
     rng_init(&r, test_seed("queued_expiry_race"));

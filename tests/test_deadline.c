@@ -927,8 +927,14 @@ static long sleeps_of_a_held_timeout(cio_file *f, cio_time_t ahead)
 
 /* A file on the read end of pipe p, after one read on it timed out: a
  * worker has run (and got its timer, or not). */
+static const cio_options on_workers = {.timer = CIO_TEST_TIMER, .waits = CIO_WAIT_WORKER};
+
+/* A pipe's read end whose first read timed out on a worker (the worker's
+ * timer is proven to work; the library restarted with waits on workers). */
 static cio_file *file_after_a_first_timeout(int p[2])
 {
+    assert_int_equal(cio_shutdown(), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     assert_int_equal(pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
     assert_non_null(f);
@@ -1032,14 +1038,13 @@ static void a_timed_out_read_on_a_new_worker_costs_its_caller_one_sleep(void **s
 #else
     if (my_sleeps() < 0)
         skip();
-    cio_options opt = {.timer = CIO_TEST_TIMER};
     int p[2];
     cio_file *f = file_after_a_first_timeout(p);
     const int ops = 6;
     long sleeps = 0;
     for (int i = 0; i < ops; i++) {
         assert_int_equal(cio_shutdown(), 0); /* files stay valid */
-        assert_int_equal(cio_init(&opt), 0);
+        assert_int_equal(cio_init(&on_workers), 0);
         cio_stats st;
         cio_get_stats(&st);
         assert_int_equal(st.threads, 0); /* this read starts one */

@@ -29,6 +29,7 @@
 #include "support.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,10 @@ struct arming {
     long nth, calls, failures;
 };
 
+
+/* The faults here are a worker's (its thread, its timer, its memory): every
+ * blocked read waits on one (cio_options.waits). */
+static const cio_options on_workers = {.waits = CIO_WAIT_WORKER};
 static _Thread_local struct arming threads_armed, allocs_armed;
 static atomic_long live_blocks;
 
@@ -259,6 +264,24 @@ static void open_pipe_file(struct pipe_file *p)
     assert_non_null(p->f);
 }
 
+/* The same pipe opened again through /proc as a FIFO is (O_RDWR): Linux
+ * has no non-blocking try for it (RWF_NOWAIT), so its blocked reads wait
+ * on a worker whatever cio_options.waits says.  0 where /proc cannot. */
+static int open_fifo_file(struct pipe_file *p)
+{
+    int fds[2];
+    char path[64];
+    assert_int_equal(make_pipe(fds), 0);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fds[0]);
+    p->r = open(path, O_RDWR | O_CLOEXEC);
+    close(fds[0]);
+    p->w = fds[1];
+    p->f = p->r >= 0 ? cio_fdopen(p->r) : NULL;
+    if (p->r >= 0)
+        assert_non_null(p->f);
+    return p->f != NULL;
+}
+
 static void close_pipe_file(struct pipe_file *p)
 {
     if (p->f)
@@ -276,7 +299,7 @@ static void close_pipe_file(struct pipe_file *p)
 static void a_failed_pthread_create_fails_the_op_with_EAGAIN_and_the_file_works_after(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     cio_set_trace(count_starts, NULL);
     struct pipe_file a, b;
     open_pipe_file(&a);
@@ -340,7 +363,7 @@ static long seven(void *arg)
 static void a_deadline_that_passed_while_no_worker_could_be_made_is_ETIMEDOUT(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     struct pipe_file a;
     open_pipe_file(&a);
     char c;
@@ -397,7 +420,7 @@ static size_t pipe_content(int fd)
 static void a_write_that_cannot_get_a_worker_returns_the_bytes_already_written(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     int fds[2];
     assert_int_equal(make_pipe(fds), 0);
     cio_file *w = cio_fdopen(fds[1]);
@@ -436,7 +459,7 @@ static void a_write_that_cannot_get_a_worker_returns_the_bytes_already_written(v
 static void with_the_thread_cap_reached_waiting_ops_honour_deadlines_cancels_and_close(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     cio_set_trace(count_starts, NULL);
     struct pipe_file p[5]; /* A B C D E */
@@ -534,7 +557,7 @@ static void an_op_queued_behind_a_failed_thread_start_is_not_stranded(void **sta
 {
     (void)state;
     for (int round = 0; round < 2; round++) {
-        cio_options opt = {.max_threads = 1};
+        cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
         assert_int_equal(cio_init(&opt), 0);
         cio_set_trace(count_starts, NULL);
         struct pipe_file a, b;
@@ -590,7 +613,7 @@ static bool a_worker_idle(void *arg)
 static void an_op_whose_own_start_fails_goes_to_a_worker_gone_idle(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 2};
+    cio_options opt = {.max_threads = 2, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     cio_set_trace(count_starts, NULL);
     struct pipe_file a, b, x;
@@ -661,7 +684,7 @@ static int set_a_deadline_under_a_huge_default_stack(void)
     struct rlimit as = {vm + (256u << 20), vm + (256u << 20)};
     if (!vm || setrlimit(RLIMIT_AS, &as) != 0)
         return 77;
-    cio_options o = {.stack_size = 64 * 1024};
+    cio_options o = {.stack_size = 64 * 1024, .waits = CIO_WAIT_WORKER};
     int p[2];
     if (cio_init(&o) != 0 || make_pipe(p) != 0)
         return 2;
@@ -708,10 +731,10 @@ static void the_timer_thread_runs_on_stack_size_not_rlimit_stack(void **state)
 static void empty_pool_after_a_worker_with_a_timer(cio_file *f)
 {
     assert_int_equal(cio_shutdown(), 0); /* files stay valid */
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     time_out_one_read(f);
     assert_int_equal(cio_shutdown(), 0);
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     assert_int_equal(workers(), 0);
 }
 
@@ -724,7 +747,7 @@ static void empty_pool_after_a_worker_with_a_timer(cio_file *f)
 static void a_new_worker_without_its_timer_still_honours_deadlines_and_cancels(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     struct pipe_file p;
     open_pipe_file(&p);
     char c;
@@ -776,7 +799,7 @@ static void a_new_worker_without_its_timer_still_honours_deadlines_and_cancels(v
 static void a_write_cut_while_waiting_for_a_worker_returns_the_bytes_already_written(void **state)
 {
     (void)state;
-    cio_options opt = {.max_threads = 1};
+    cio_options opt = {.max_threads = 1, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&opt), 0);
     cio_set_trace(count_starts, NULL);
     struct pipe_file busy;
@@ -841,7 +864,7 @@ static long no_op(void *arg)
 static void an_allocation_failure_in_fdopen_gives_ENOMEM_and_leaves_the_fd_open(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     /* An idle worker now, before the count: where the system has no try
      * for a pipe (the POSIX-only build) the read below runs on a worker,
      * which must not count as a block the file left behind. */
@@ -906,7 +929,7 @@ static void assert_no_read_deadline(cio_file *f, int fd, cio_time_t past)
 static void an_allocation_failure_arming_a_deadline_gives_ENOMEM_and_keeps_the_old_one(void **state)
 {
     (void)state;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     int fds[2];
     assert_int_equal(make_pipe(fds), 0);
     int limit = max_files();
@@ -990,7 +1013,10 @@ static void every_failure_on_a_cold_start_is_reported_and_leaks_nothing(void **s
 {
     (void)state;
     struct pipe_file p;
-    open_pipe_file(&p);
+    if (!open_fifo_file(&p)) { /* the read must need a worker */
+        close(p.w);
+        skip();
+    }
     slow_failure_ms = 0; /* whatever a failed test before left */
     cio_shutdown();
     int threads0 = thread_count();                                         /* ours alone */

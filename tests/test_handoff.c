@@ -30,6 +30,10 @@ extern void (*cio__pool_pause_hook)(void);
 extern void (*cio__pool_spawn_hook)(void);
 extern void (*cio__pool_wake_hook)(void);
 extern void (*cio__timer_fire_hook)(void);
+
+/* Every op here is a worker's (cio_options.waits): the hand-off to one is
+ * what these tests hold and stop. */
+static const cio_options on_workers = {.waits = CIO_WAIT_WORKER};
 extern void (*cio__park_hook)(void);
 /* The heap's lock and the pool's, as the library takes them around fork
  * (src/internal.h). */
@@ -193,7 +197,7 @@ static void stop_a_read_a_held_worker_was_handed(enum reason why)
 static void a_stopped_op_does_not_wait_for_the_worker_it_was_handed_to(void **state)
 {
     cio__pool_pause_hook = hold_worker; /* before any worker exists */
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     read_through_a_worker(); /* one worker, idle */
     cio_stats s0;
     cio_get_stats(&s0);
@@ -299,7 +303,7 @@ static void a_released_read_frees_its_worker_without_a_second_signal(void **stat
     skip(); /* no ppoll: reads never park (park_none.c) */
 #endif
     cio__park_hook = hold_worker;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     read_through_a_worker(); /* parks, gets its byte: the gate is not armed */
     for (enum reason why = BY_DEADLINE; why <= BY_CLOSE; why++) {
         cio_stats s0, s1;
@@ -341,7 +345,7 @@ static void a_released_write_frees_its_worker_and_writes_nothing(void **state)
     skip(); /* no ppoll: writes never park (park_none.c) */
 #endif
     cio__park_hook = hold_worker;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     read_through_a_worker();
     for (enum reason why = BY_DEADLINE; why <= BY_CLOSE; why++) {
         int p[2];
@@ -376,7 +380,7 @@ static void a_released_write_frees_its_worker_and_writes_nothing(void **state)
 static void a_deadline_holds_while_another_worker_is_being_started(void **state)
 {
     cio__pool_spawn_hook = hold_worker; /* before any worker exists */
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     int a[2], b[2];
     assert_int_equal(make_pipe(a), 0);
     assert_int_equal(make_pipe(b), 0);
@@ -609,7 +613,7 @@ static void stop_while_the_pool_is_locked(cio_file *f, struct op_thread *r, enum
 static void a_stop_does_not_wait_for_the_pool_lock(void **state)
 {
     cio__pool_pause_hook = hold_worker; /* before any worker exists */
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     read_through_a_worker(); /* one worker, idle */
     cio_stats s0;
     cio_get_stats(&s0);
@@ -707,7 +711,7 @@ static void *race_reader(void *arg)
  * worker idle. */
 static void stops_race_submits_and_take_backs(void **state)
 {
-    cio_options o = {.max_threads = RACE_CAP};
+    cio_options o = {.max_threads = RACE_CAP, .waits = CIO_WAIT_WORKER};
     assert_int_equal(cio_init(&o), 0);
     memset(&race, 0, sizeof race);
     for (int i = 0; i < RACE_PIPES; i++) {
@@ -838,7 +842,7 @@ static bool op_threads_busy(void *arg)
 static void a_worker_does_not_exit_while_a_wake_up_is_owed_to_it(void **state)
 {
     cio__pool_wake_hook = hold_worker;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     assert_int_equal(cio_call(return_at_once, NULL, 0), 0); /* one worker, soon idle */
     unsigned one = 1;
     assert_true(wait_until(all_idle, &one, JOIN_MS));
@@ -887,7 +891,7 @@ static void a_fork_while_a_deadline_is_being_fired_leaves_the_child_its_timer(vo
     skip();
 #endif
     cio__timer_fire_hook = hold_worker;
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     int p[2];
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);
@@ -981,7 +985,7 @@ static void a_fork_holds_the_threads_that_come_for_its_locks_at_one_gate(void **
 #if defined(CIO_TSAN)
     skip(); /* a child of a process with threads running: "thread leak" */
 #endif
-    assert_int_equal(cio_init(NULL), 0);
+    assert_int_equal(cio_init(&on_workers), 0);
     for (int i = 0; i < GATE_FILES; i++) {
         struct gate_file *g = &gate_files[i];
         *g = (struct gate_file){.set_rc = -1, .cancel_rc = -1};

@@ -337,6 +337,7 @@ static bool library_masks_are_right(void *arg)
 static void library_threads_block_every_signal_but_the_cancel_signal(void **state)
 {
     (void)state;
+    use_worker_waits();
     struct mask_check mc = {.why = ""};
     mc.nbefore = list_tids(mc.before, 64);
     int p[2];
@@ -589,6 +590,7 @@ static pid_t reader_in_syscall_on(int fd)
 static void stray_cancel_signals_on_a_blocked_worker_are_retried(void **state)
 {
     (void)state;
+    use_worker_waits();
     int p[2];
     assert_int_equal(make_pipe(p), 0);
     cio_file *f = cio_fdopen(p[0]);

@@ -137,7 +137,8 @@ static void kick_locked(cio__op *op)
 
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now)
 {
-    if (op->state == CIO__OP_RUNNING && cio__op_stop_reason(op) && now >= op->next_kick)
+    if (op->state == CIO__OP_RUNNING && !op->on_caller && cio__op_stop_reason(op) &&
+        now >= op->next_kick)
         kick_locked(op);
     return op->next_kick;
 }
@@ -159,20 +160,23 @@ static int ktimer_repeat_locked(cio__op *op)
 /* ---- steps 3p and 4p: a parked read, and its release ---- */
 
 static void count_ktimer_resends_locked(const cio__op *op);
+static int reason_or_due(cio__op *op, int *mine);
 
 enum { PARK_NONE, PARK_IN, PARK_RELEASED, PARK_GONE, PARK_GONE_ARMED };
 
 /* What a release still owes after the op is finished: the caller's wake-up
- * (its token), the worker's signal, and GONE (with whether the worker's
- * timer was armed for the op: the worker disarms it). */
+ * (its token), the signal to the parked thread, and GONE in its park word
+ * (with whether a worker's timer was armed for the op: the worker disarms
+ * it).  The parked thread is the op's worker (4p) or its caller (4c). */
 struct owed {
     void *token;
-    struct cio__worker *w;
+    pthread_t thread;
+    atomic_int *park;
     int armed;
 };
 
 /* A canceller that holds a file's lock defers them until it lets go of it
- * (cio__op_defer_begin .. _end), so that the caller it wakes does not find
+ * (cio__op_defer_begin .. _end), so that the thread it wakes does not find
  * the lock taken: on one CPU that would be two more switches.  A canceller
  * that does not (or has more to owe than fits) pays them at once. */
 #define OWED_MAX 8
@@ -182,9 +186,17 @@ static _Thread_local unsigned owed_n, deferring;
 static void pay(struct owed o)
 {
     cio__wake_post_late(o.token);
-    pthread_kill(cio__worker_thread(o.w), cio__signal_number());
-    atomic_store_explicit(cio__worker_park(o.w), o.armed ? PARK_GONE_ARMED : PARK_GONE,
-                          memory_order_release);
+    pthread_kill(o.thread, cio__signal_number());
+    /* the last touch: from GONE on, the op and its thread may be gone */
+    atomic_store_explicit(o.park, o.armed ? PARK_GONE_ARMED : PARK_GONE, memory_order_release);
+}
+
+static void owe(struct owed o)
+{
+    if (deferring && owed_n < OWED_MAX)
+        owed_q[owed_n++] = o;
+    else
+        pay(o);
 }
 
 void cio__op_defer_begin(void)
@@ -216,15 +228,12 @@ static int release_locked(cio__op *op, int reason)
     cio__park_left *left = cio__worker_left(w); /* the worker reads it after GONE */
     left->fn = op->hold_parked ? op->left_parked : NULL;
     left->held = op->hold_parked ? op->hold_parked(op) : NULL;
-    struct owed o = {NULL, w, op->ktimer};
+    struct owed o = {NULL, cio__worker_thread(w), cio__worker_park(w), op->ktimer};
     if (op->ktimer)
         count_ktimer_resends_locked(op);
     op->ktimer = 0;
     o.token = finish_early_locked(op, cio__op_cut_result(op, reason));
-    if (deferring && owed_n < OWED_MAX)
-        owed_q[owed_n++] = o;
-    else
-        pay(o);
+    owe(o);
     return 1;
 }
 
@@ -244,9 +253,10 @@ int cio__op_unpark(struct cio__worker *w)
  * that canceller was preempted), tell the op's owner that it is out of its
  * wait on the fd (a close waits for that: poll holds the open file), then
  * disarm its timer if it was armed for that op. */
-static void released(struct cio__worker *w)
+/* Wait until the releaser of a parked thread has sent it the signal and
+ * said GONE (a few instructions, unless it was preempted); what it said. */
+static int wait_gone(atomic_int *park)
 {
-    atomic_int *park = cio__worker_park(w);
     int p;
     for (unsigned spins = 0;
          (p = atomic_load_explicit(park, memory_order_acquire)) == PARK_RELEASED; spins++) {
@@ -256,12 +266,97 @@ static void released(struct cio__worker *w)
             nanosleep(&(struct timespec){0, 50 * 1000}, NULL);
     }
     atomic_store_explicit(park, PARK_NONE, memory_order_relaxed);
+    return p;
+}
+
+static void released(struct cio__worker *w)
+{
+    int p = wait_gone(cio__worker_park(w));
     cio__park_left *left = cio__worker_left(w);
     if (left->fn)
         left->fn(left->held);
     left->fn = NULL;
     if (p == PARK_GONE_ARMED)
         cio__wtimer_set(cio__worker_timer(w), CIO_NO_DEADLINE, 0);
+}
+
+/* ---- steps 3c and 4c: an op parked on its caller's own thread ---- */
+
+/* Step 4c: a stop (reason) or a deadline moved earlier (0) that finds the
+ * caller parked takes the word and signals it, once: the signal cannot be
+ * lost (the caller's wait is the only place it is unblocked), nor come
+ * after the caller has gone (it waits for GONE).  A caller not parked sees
+ * the reason, or the new deadline, before its next wait. */
+static void caller_release_locked(cio__op *op, int reason)
+{
+    int parked = PARK_IN;
+    if (!atomic_compare_exchange_strong(&op->park_word, &parked, PARK_RELEASED))
+        return;
+    if (reason) {
+        cio__count(&cio__stats.signals_sent);
+        if (op->signals++ > 0)
+            cio__count(&cio__stats.resignals);
+        CIO__EMIT(CIO_EV_SIGNAL, op->fd, op->which + 1, NULL, 0, reason);
+    }
+    owe((struct owed){NULL, op->caller, &op->park_word, 0});
+}
+
+void cio__op_caller_begin_locked(cio__op *op)
+{
+    op->state = CIO__OP_RUNNING;
+    op->started = 1;
+    op->on_caller = 1;
+    op->caller = pthread_self();
+    atomic_store(&op->park_word, PARK_NONE);
+    atomic_store(&op->park_due, CIO_NO_DEADLINE);
+    /* traced as a hand-off to a "worker" 0, which is the caller itself */
+    CIO__EMIT(CIO_EV_OP_START, op->fd, op->which + 1, NULL, 0, 0);
+    CIO__EMIT(CIO_EV_OP_RUN, op->fd, op->which + 1, NULL, 0, 0);
+}
+
+void cio__op_caller_end_locked(cio__op *op)
+{
+    op->on_caller = 0;
+    op->state = CIO__OP_NEW; /* done, or on its way to a worker */
+}
+
+int cio__op_caller_unpark(cio__op *op)
+{
+    int parked = PARK_IN;
+    if (atomic_compare_exchange_strong(&op->park_word, &parked, PARK_NONE))
+        return 1;
+    wait_gone(&op->park_word);
+    return 0;
+}
+
+int cio__op_caller_park(cio__op *op, cio_time_t *due, int *signalled)
+{
+    for (;;) {
+        cio_time_t d = atomic_load(&op->due);
+        atomic_store(&op->park_due, d);
+        atomic_store(&op->park_word, PARK_IN);
+        /* After IN, never before: a stop that came first set its reason
+         * and found no IN to take (so it sent nothing); one that comes
+         * after finds IN (Dekker's order, both sequentially consistent). */
+        int mine, reason = reason_or_due(op, &mine);
+        if (!reason && cio__lib_stopping()) {
+            /* a shutdown's cancel may have come before this op was
+             * linked to its file: stop as an op refused by the pool */
+            int none = 0;
+            atomic_compare_exchange_strong(&op->reason, &none, ECANCELED);
+            reason = cio__op_stop_reason(op);
+        }
+        if (!reason && atomic_load(&op->due) == d) {
+            *due = d;
+            return 0;
+        }
+        if (!cio__op_caller_unpark(op))
+            *signalled = 1;
+        if (mine) /* the caller is its deadline's timer */
+            CIO__EMIT(CIO_EV_TIMER_FIRE, op->fd, op->which + 1, NULL, 0, ETIMEDOUT);
+        if (reason)
+            return reason;
+    }
 }
 
 void cio__op_interrupt_locked(cio__op *op, int reason)
@@ -282,6 +377,8 @@ void cio__op_interrupt_locked(cio__op *op, int reason)
             finish_locked(op, cio__op_cut_result(op, reason));
         else if (back < 0)
             wake_caller_locked(op);
+    } else if (op->state == CIO__OP_RUNNING && op->on_caller) {
+        caller_release_locked(op, reason);
     } else if (op->state == CIO__OP_RUNNING) {
         if (release_locked(op, reason))
             return;
@@ -390,7 +487,15 @@ void cio__op_set_due_locked(cio__op *op, cio_time_t t)
      * past the new deadline, the timer thread stops the op (a wake-up
      * either way, and setting thousands of deadlines stays cheap). */
     atomic_store(&op->due, t);
-    if (op->state != CIO__OP_RUNNING || cio__op_stop_reason(op) || !ktimer_of(op))
+    if (op->state != CIO__OP_RUNNING || cio__op_stop_reason(op))
+        return;
+    if (op->on_caller) { /* a parked caller waits until park_due: wake it if earlier */
+        cio_time_t until = atomic_load(&op->park_due);
+        if (t != CIO_NO_DEADLINE && (until == CIO_NO_DEADLINE || t < until))
+            caller_release_locked(op, 0);
+        return;
+    }
+    if (!ktimer_of(op))
         return;
     if (t == CIO_NO_DEADLINE)
         ktimer_disarm_locked(op);
@@ -402,7 +507,7 @@ int cio__op_expires_itself_locked(const cio__op *op)
 {
     if (op->state == CIO__OP_QUEUED) /* its caller wakes by now to do it */
         return op->wake_at != CIO_NO_DEADLINE && op->wake_at <= cio_now();
-    return op->state == CIO__OP_RUNNING && op->ktimer;
+    return op->state == CIO__OP_RUNNING && (op->ktimer || op->on_caller);
 }
 
 /* A queued op's caller is its deadline's timer: no thread has to be woken
@@ -490,6 +595,9 @@ void cio__op_prepare_locked(cio__op *op)
     op->worker = NULL;
     op->queued = 0;
     op->parkable = 0;
+    op->on_caller = 0;
+    atomic_init(&op->park_word, 0);
+    atomic_init(&op->park_due, CIO_NO_DEADLINE);
     op->signals = 0;
     op->backoff = KICK_FIRST;
     op->next_kick = 0;

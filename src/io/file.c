@@ -327,6 +327,17 @@ static void drop_fired_locked(struct dir *d)
  * worker may still use after the caller has gone. */
 static long run_locked(cio_file *f, cio__op *op)
 {
+    if (op->parkable && op->park &&
+        atomic_load_explicit(&cio__park_on_caller, memory_order_relaxed)) { /* step 3c */
+        cio__op_caller_begin_locked(op);
+        pthread_mutex_unlock(&f->mu);
+        long r = op->park(op);
+        cio__lock(&f->mu);
+        cio__op_caller_end_locked(op);
+        if (r != CIO__TO_WORKER)
+            return r;
+        op->parkable = 0; /* the worker blocks in the syscall */
+    }
     int own = !op->may_orphan && cio__wake_init(&op->own_wake) == 0;
     op->cv = own ? NULL : &f->cv;
     long r = cio__op_run_locked(op, CIO_NO_DEADLINE);

@@ -150,6 +150,68 @@ static long run_parked(cio__op *op, short events, cio__thunk blocking)
     return blocking(op);
 }
 
+/* Step 3c: the same wait on the caller's own thread, where a stop sends
+ * its one signal to the caller itself and a deadline is the wait's own
+ * timeout: no worker, no hand-off at all (docs/protocol.md).  Its result,
+ * or CIO__TO_WORKER: ppoll failed, or the fd keeps saying ready and not
+ * moving a byte (a regular file whose pages are not in memory, another
+ * holder faster to the data), and a worker blocks in the syscall instead. */
+atomic_int cio__park_on_caller = 1;
+
+static long run_on_caller(cio__op *op, short events)
+{
+    cio__park_caller pc;
+    unsigned unready = 0;
+    int signalled = 0;
+    long r = CIO__TO_WORKER;
+    cio__park_caller_enter(&pc);
+    while (unready < UNREADY_FREE) {
+        cio_time_t due;
+        int reason = cio__op_caller_park(op, &due, &signalled);
+        if (reason) {
+            r = cio__op_cut_result(op, reason);
+            break;
+        }
+        void (*hook)(void) = cio__park_hook;
+        if (hook)
+            hook(); /* a test's pause between the park and the wait */
+        long p = cio__park_caller_wait(op->fd, events, due, &pc);
+        if (!cio__op_caller_unpark(op))
+            signalled = 1;
+        if (p == 0 || p == -EINTR)
+            continue; /* the park looks for a reason, a passed deadline */
+        if (p < 0)
+            break;
+        long t = op->try(op);
+        if (t == -EOPNOTSUPP)
+            break;
+        if (would_block(t) || t == -EINTR) {
+            unready++;
+            continue;
+        }
+        if (t >= 0 && op->whole) { /* a write: the rest, unless it is cut */
+            op->done += (size_t)t;
+            unready = 0;
+            if (op->done < op->n)
+                continue;
+        }
+        r = op->whole && t >= 0 ? (long)op->done : t < 0 && op->done ? (long)op->done : t;
+        break;
+    }
+    cio__park_caller_leave(&pc, signalled);
+    return r;
+}
+
+static long read_park(cio__op *op)
+{
+    return run_on_caller(op, POLLIN);
+}
+
+static long write_park(cio__op *op)
+{
+    return run_on_caller(op, POLLOUT);
+}
+
 static long read_blocking(cio__op *op)
 {
     return cio__retry(op, read_once);
@@ -288,6 +350,7 @@ static long read_op(cio_file *f, void *buf, size_t n, int spanned)
 {
     cio__op op = {.run = read_thunk,
                   .try = read_try,
+                  .park = read_park,
                   .buf = buf,
                   .n = n,
                   .user_buf = buf,
@@ -310,7 +373,12 @@ long cio__read_spanned(cio_file *f, void *buf, size_t n)
 
 ssize_t cio_write(cio_file *f, const void *buf, size_t n)
 {
-    cio__op op = {.run = write_thunk, .try = write_try, .buf = (void *)buf, .n = n, .whole = 1};
+    cio__op op = {.run = write_thunk,
+                  .try = write_try,
+                  .park = write_park,
+                  .buf = (void *)buf,
+                  .n = n,
+                  .whole = 1};
     return out(run(f, CIO__W, &op));
 }
 

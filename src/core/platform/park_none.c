@@ -21,3 +21,23 @@ long cio__park_wait(int fd, short events)
     (void)events;
     return -ENOSYS;
 }
+
+void cio__park_caller_enter(cio__park_caller *pc)
+{
+    (void)pc;
+}
+
+void cio__park_caller_leave(cio__park_caller *pc, int signalled)
+{
+    (void)pc;
+    (void)signalled;
+}
+
+long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc)
+{
+    (void)fd;
+    (void)events;
+    (void)due;
+    (void)pc;
+    return -ENOSYS;
+}

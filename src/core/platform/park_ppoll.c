@@ -42,3 +42,54 @@ long cio__park_wait(int fd, short events)
     cio__signal_worker_mask(&open);
     return ppoll(&p, 1, NULL, &open) < 0 ? -errno : 0;
 }
+
+/* ---- step 3c: the same wait on the caller's own thread ---- */
+
+void cio__park_caller_enter(cio__park_caller *pc)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, cio__signal_number());
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &pc->cancel_state);
+    pthread_sigmask(SIG_BLOCK, &s, &pc->saved);
+    atomic_fetch_add(&cio__callers_parked, 1);
+    /* The wait keeps the caller's own mask but for the cancel signal: the
+     * application's signals interrupt it as they would a read(2) (the loop
+     * then waits again), and one it blocks stays blocked (rule 10). */
+    pc->open = pc->saved;
+    sigdelset(&pc->open, cio__signal_number());
+}
+
+void cio__park_caller_leave(cio__park_caller *pc, int signalled)
+{
+    if (signalled) {
+        /* Sent while the caller was parked, it may have come after the
+         * wait ended: pending now, it would run the handler at the mask's
+         * restore (harmless) or, if the caller blocks the signal, stay
+         * pending on its thread.  Take it here. */
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, cio__signal_number());
+        while (sigtimedwait(&s, NULL, &(struct timespec){0, 0}) >= 0)
+            continue;
+    }
+    pthread_sigmask(SIG_SETMASK, &pc->saved, NULL);
+    atomic_fetch_sub(&cio__callers_parked, 1);
+    pthread_setcancelstate(pc->cancel_state, NULL);
+}
+
+long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc)
+{
+    struct pollfd p = {fd, events, 0};
+    struct timespec left, *t = NULL;
+    if (due != CIO_NO_DEADLINE) {
+        cio_time_t ns = due - cio_now();
+        if (ns <= 0)
+            return 0;
+        left.tv_sec = (time_t)(ns / 1000000000);
+        left.tv_nsec = (long)(ns % 1000000000);
+        t = &left;
+    }
+    int r = ppoll(&p, 1, t, &pc->open);
+    return r < 0 ? -errno : r;
+}
