@@ -207,7 +207,8 @@ static void print_header(void)
            u.machine, getenv("CIO_BENCH_REEXEC") ? "off" : "on");
     printf("load average %.2f at start; futex hash: %s; blocked pipe and socket ops wait on %s\n",
            load(), global_futex_hash ? "global" : "the process's own (default)",
-           bench_cfg.waits == CIO_WAIT_WORKER ? "workers (--waits worker)" : "their callers (default)");
+           bench_cfg.waits == CIO_WAIT_WORKER ? "workers (--waits worker)"
+                                              : "their callers (default)");
     printf("every figure is a ratio against a floor measured in this run (docs/performance.md)\n");
 }
 

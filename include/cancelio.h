@@ -177,6 +177,9 @@ typedef struct cio_stats {
      * that will find nothing to do, the repeat signal of a read left in the
      * kernel (rule 15). */
     unsigned timers;
+    /* Reads and writes waiting now on their callers' own threads
+     * (cio_options.waits): not on a worker, not in the pool's queue. */
+    unsigned callers_waiting;
 } cio_stats;
 
 /* A snapshot of the library's counters.  out NULL does nothing.  It waits

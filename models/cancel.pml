@@ -59,21 +59,23 @@
  * goes back to the pool.  A worker that is not parked (it reads) is
  * stopped as in steps 4-6, its signal pending until its next wait.
  *
- * Reads parked on their caller (steps 3c, 4c; -DCPARK): a read whose try
- * said EAGAIN does not go to the pool: its caller, the cancel signal
- * blocked, publishes park_due and then IN in the op's park word, looks at
- * the reason and the deadline, and waits in ppoll (the signal unblocked
- * for the wait alone) for data, the signal, or park_due; back, it takes
- * the word back.  A stop that finds the word IN takes it (RELEASED) and,
- * once it has let go of file->mu, signals the caller and says GONE, which
- * the caller waits for; a deadline moved earlier than park_due does the
- * same with no reason (a nudge).  The caller finishes the op itself; if
- * it was released it drains the signal before it restores its mask.  Time
- * is one deadline for the file (SOON or NEVER), moved once by a setter,
- * and a `now` that lets SOON pass.  The checks then also say (h): the
- * caller never waits in ppoll, its word IN, with a timeout later than its
- * op's deadline; and (i): no signal reaches the caller outside its parked
- * section.
+ * Reads parked on their caller (steps 3c, 4c; -DCPARK): the file has a
+ * try (a pipe, a socket), so every op is tried, and one whose try said
+ * EAGAIN does not go to the pool: its caller, the cancel signal blocked,
+ * publishes park_due and then IN in the op's park word, looks at the
+ * reason and the deadline, and waits in ppoll (the signal unblocked for
+ * the wait alone) for data, the signal, or park_due; back, it takes the
+ * word back.  A stop that finds the word IN takes it (RELEASED) and, once
+ * it has let go of file->mu, signals the caller and says GONE, which the
+ * caller waits for; a deadline moved earlier than park_due does the same
+ * with no reason (a nudge).  The caller drains the signal if it was
+ * released, restores its mask, and finishes the op itself.  With
+ * -DCPARK_TO_WORKER it may instead hand the op to the pool after all
+ * (CIO__TO_WORKER).  Time is one deadline for the file (SOON or NEVER),
+ * moved once by a setter, and a `now` that lets SOON pass.  The checks
+ * then also say (h): the caller never waits in ppoll, its word IN, with a
+ * timeout later than its op's deadline; and (i): no release's signal
+ * reaches the caller outside its parked section.
  *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
@@ -448,7 +450,7 @@ inline pay(me) {
 
 /* op.c pay, for a release of the caller's word (4c): what the releaser
  * owes once it has let go of file->mu (cio__op_defer_end, or at once):
- * pthread_kill(op->caller), then GONE, two steps.  Properties (d) and (i)
+ * pthread_kill(op->caller), then GONE, two steps.  Properties (d') and (i)
  * for it: its target is still in its parked section on that op, and
  * waits for exactly this (RELEASED); after GONE the releaser touches
  * neither the op nor the caller (the model's party does nothing more). */

@@ -28,7 +28,8 @@
 #   --trail     also print spin's counter-example for the first failed check of
 #               each mutant (and the witness path for each witness)
 #   -j N        checks run in parallel (default 2)
-#   -D NAME=V   a bound passed to spin (NOPS, NCANCEL, NSTRAY), e.g. -D NSTRAY=2
+#   -D NAME=V   a bound passed to spin (NOPS, NCANCEL, NSTRAY), e.g. -D NSTRAY=2,
+#               or a flag (-D NAME), e.g. -D CPARK_TO_WORKER with --variant CPARK
 #
 # The commands, for a variant built with defines $D (nothing for the real
 # model, -D<NAME> for mutant NAME, -DW_<NAME> for witness NAME; -O2 for the

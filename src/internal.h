@@ -160,10 +160,6 @@ typedef struct cio__op {
     int spanned;       /* a read helper already holds the direction (scan.c) */
     int dontwait;      /* EAGAIN is the answer (MSG_DONTWAIT; open): no wait */
     int parkable;      /* the caller's try said EAGAIN: its worker may park (3p) */
-    /* Step 3c: the same wait on the caller's own thread (io.c), no worker:
-     * its result, or CIO__TO_WORKER to hand the op to a worker after all.
-     * NULL: the op has none (it parks on a worker, if at all). */
-    cio__thunk park;
     int fn_answers;    /* cio_call: fn's result stands, even once it is stopped */
     int fn_stop;       /* cio_call: the reason to stop as fn returned (the worker's) */
     /* A release (4p), under mu: the owner counts the worker, still in its
@@ -188,13 +184,6 @@ typedef struct cio__op {
     cio_time_t wake_at;            /* its caller sleeps until then (0 = until woken) */
     int state;                     /* CIO__OP_* */
     struct cio__worker *worker;    /* inside the op while RUNNING, else NULL */
-    /* Step 3c: RUNNING on its caller's own thread (the owner's lock), that
-     * thread, its park word (NONE, IN, RELEASED, GONE as a worker's) and
-     * the deadline its wait ends at (a setter moving it earlier wakes it). */
-    int on_caller;
-    pthread_t caller;
-    atomic_int park_word;
-    _Atomic cio_time_t park_due;
     long result;                   /* valid once DONE */
     atomic_int reason;             /* 0, or why it must stop; first one wins */
     unsigned signals;              /* cancel signals sent for this op */
@@ -206,6 +195,18 @@ typedef struct cio__op {
     /* owner's lock: on its direction's list of ops in flight, or, once
      * orphaned (its caller gone), on the list of orphans instead */
     struct cio__op *fnext, *fprev;
+
+    /* Step 3c: the same wait on the caller's own thread (io.c), no worker:
+     * its result, or CIO__TO_WORKER to hand the op to a worker after all.
+     * NULL: the op has none (it parks on a worker, if at all). */
+    cio__thunk park;
+    /* Step 3c: RUNNING on its caller's own thread (the owner's lock), that
+     * thread, its park word (NONE, IN, RELEASED, GONE as a worker's) and
+     * the deadline its wait ends at (a setter moving it earlier wakes it). */
+    int on_caller;
+    pthread_t caller;
+    atomic_int park_word;
+    _Atomic cio_time_t park_due;
 } cio__op;
 
 /* Whether a note (its reason, EINTR) is what ended op with result r; mu

@@ -130,6 +130,7 @@ void cio_get_stats(cio_stats *out)
     out->resignals = get(&cio__stats.resignals);
     cio__pool_counts(&out->threads, &out->threads_idle);
     out->timers = cio__timer_count();
+    out->callers_waiting = atomic_load_explicit(&cio__callers_parked, memory_order_relaxed);
 }
 
 void cio_set_trace(cio_trace_fn fn, void *arg)

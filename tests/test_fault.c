@@ -62,7 +62,6 @@ struct arming {
     long nth, calls, failures;
 };
 
-
 /* The faults here are a worker's (its thread, its timer, its memory): every
  * blocked read waits on one (cio_options.waits). */
 static const cio_options on_workers = {.waits = CIO_WAIT_WORKER};

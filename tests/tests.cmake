@@ -25,6 +25,13 @@ endif()
 cio_add_test(NAME test_cancel SOURCES test_cancel.c
              LABELS integration TIMEOUT 90)
 
+# Steps 3c and 4c (docs/protocol.md): reads parked on their callers' own
+# threads, where pipes can be tried without blocking and polled.
+if(CIO_PLATFORM_CIO_HAVE_PPOLL AND CIO_PLATFORM_CIO_HAVE_RWF_NOWAIT)
+    cio_add_test(NAME test_callers SOURCES test_callers.c
+                 LABELS integration TIMEOUT 90)
+endif()
+
 # Rules 9-11, 13, 14: the cancel signal, masks, storms, lost wake-ups,
 # fork, fd flags.
 cio_add_test(NAME test_signals SOURCES test_signals.c
