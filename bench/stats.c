@@ -245,7 +245,8 @@ int wait_blocked_in(long tid, long nr, ns_t limit)
     ns_t end = now_ns() + limit;
     while (now_ns() < end) {
         long cur = blocked_syscall(tid);
-        /* a worker whose read found nothing waits for its fd in ppoll */
+        /* a read that found nothing waits for its fd in ppoll (on its
+         * caller, or on its worker) */
         int alike = nr == SYS_read && cur == SYS_ppoll;
         if (cur == nr || alike || (cur == -2 && is_sleeping(tid)))
             return 1;

@@ -2,10 +2,13 @@
  * deadline_demo: the Plan 9 model, narrated by the library itself.
  *
  * A read with a 100 ms deadline on an empty pipe is handed to a worker
- * thread; the timer thread sees the deadline pass and sends the cancel
- * signal; the worker's read(2) fails with EINTR; the caller gets ETIMEDOUT.
- * Then the same descriptor reads a message written afterwards, whole.
- * Every line below "cancelio:" comes from the library's trace events.
+ * thread (cio_options.waits = CIO_WAIT_WORKER: every op on a worker, the
+ * model as it is); its deadline ends the worker's wait with the cancel
+ * signal, EINTR; the caller gets ETIMEDOUT.  Then the same descriptor reads
+ * a message written afterwards, whole.  Last, the library's default for a
+ * pipe: the caller waits itself, its deadline the wait's own timeout, and
+ * no worker at all.  Every line below "cancelio:" comes from the library's
+ * trace events.
  *
  * With --plan9 each event is also told in Plan 9's words (a process per
  * call, the note "hangup", "interrupted": Go's net package on Plan 9, see
@@ -31,7 +34,8 @@
 
 static cio_time_t t0;
 static int pipe_fds[2];
-static int plan9; /* --plan9: narrate in Plan 9's words too */
+static int plan9;   /* --plan9: narrate in Plan 9's words too */
+static int callers; /* part 4: the default, a pipe's read waits on its caller */
 
 static double ms_since_start(cio_time_t t)
 {
@@ -83,14 +87,30 @@ static void narrate(const cio_event *ev, void *arg)
     printf("  [%8.3f ms] cancelio: ", ms_since_start(ev->when));
     switch (ev->type) {
     case CIO_EV_OP_START:
-        printf("the caller hands a %s of fd %d to the worker pool\n", direction(ev->which), ev->fd);
+        if (callers)
+            printf("the %s of fd %d would block: it stays on its caller's thread\n",
+                   direction(ev->which), ev->fd);
+        else
+            printf("the caller hands a %s of fd %d to the worker pool\n", direction(ev->which),
+                   ev->fd);
         break;
     case CIO_EV_OP_RUN:
-        printf("worker #%u takes the %s and waits in the kernel for fd %d\n", ev->worker,
-               direction(ev->which), ev->fd);
+        if (callers)
+            printf("the caller itself waits in the kernel for fd %d (ppoll, the deadline its "
+                   "timeout)\n",
+                   ev->fd);
+        else
+            printf("worker #%u takes the %s and waits in the kernel for fd %d\n", ev->worker,
+                   direction(ev->which), ev->fd);
         break;
     case CIO_EV_TIMER_FIRE:
-        if (ev->worker)
+        if (callers && callers++ == 1) /* the caller's, and the timer thread's, which is idle */
+            printf("the %s deadline of fd %d passes: the caller's wait times out, no signal "
+                   "is sent\n",
+                   direction(ev->which), ev->fd);
+        else if (callers)
+            printf("(the timer thread sees it too, and leaves it to the caller)\n");
+        else if (ev->worker)
             printf("worker #%u's own kernel timer fires at the %s deadline of fd %d\n", ev->worker,
                    direction(ev->which), ev->fd);
         else
@@ -112,7 +132,7 @@ static void narrate(const cio_event *ev, void *arg)
             printf("the %s returns %ld bytes to its caller\n", direction(ev->which), ev->result);
         break;
     }
-    if (plan9)
+    if (plan9 && !callers)
         narrate_plan9(ev);
     fflush(stdout);
     funlockfile(stdout);
@@ -170,7 +190,8 @@ int main(int argc, char **argv)
         }
     }
     t0 = cio_now();
-    if (pipe(pipe_fds) < 0 || cio_init(NULL) < 0) {
+    cio_options plan9_model = {.waits = CIO_WAIT_WORKER};
+    if (pipe(pipe_fds) < 0 || cio_init(&plan9_model) < 0) {
         perror("setup");
         return 1;
     }
@@ -204,8 +225,26 @@ int main(int argc, char **argv)
     if (plan9 && !alarm_read(f))
         ok = 0;
 
-    cio_set_trace(NULL, NULL);
     cio_stats s;
+    cio_get_stats(&s);
+    printf("so far: %llu signal(s) sent, %u worker(s)\n\n", (unsigned long long)s.signals_sent,
+           s.threads);
+
+    /* The library again with its defaults (the file stays valid). */
+    printf("%d. The default (cio_options.waits = CIO_WAIT_CALLER), the same read:\n",
+           plan9 ? 4 : 3);
+    cio_shutdown();
+    callers = 1;
+    cio_set_read_deadline(f, cio_after_ms(100));
+    cio_time_t start = cio_now();
+    n = cio_read(f, buf, sizeof buf);
+    err = errno;
+    printf("   cio_read -> %zd (%s) after %.1f ms\n\n", n, n < 0 ? strerror(err) : "ok",
+           (double)(cio_now() - start) / 1e6);
+    if (n >= 0 || err != ETIMEDOUT)
+        ok = 0;
+
+    cio_set_trace(NULL, NULL);
     cio_get_stats(&s);
     printf("stats: %llu ops, %llu timed out, %llu signal(s) sent, %llu re-sent, %u worker(s)\n",
            (unsigned long long)s.ops_done, (unsigned long long)s.timeouts,

@@ -245,12 +245,13 @@ int cio__op_unpark(struct cio__worker *w);
  * under mu; in between, with mu let go, the caller parks (0, and *due is
  * the deadline its wait ends at; or the reason to stop, the op not parked)
  * and takes the park back after its wait (1; 0 when a stop or a setter
- * signalled it meanwhile, and it has waited until that signal was sent). */
+ * released it meanwhile: it has then taken the signal that release sent). */
 #define CIO__TO_WORKER LONG_MIN
 void cio__op_caller_begin_locked(cio__op *op);
 void cio__op_caller_end_locked(cio__op *op);
-int cio__op_caller_park(cio__op *op, cio_time_t *due, int *signalled);
-int cio__op_caller_unpark(cio__op *op);
+struct cio__park_caller;
+int cio__op_caller_park(cio__op *op, cio_time_t *due, struct cio__park_caller *pc);
+int cio__op_caller_unpark(cio__op *op, struct cio__park_caller *pc);
 /* Step 5 for an op whose caller has gone (an orphan): re-send the signal
  * if it is due; returns when the next one is due.  mu held. */
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
@@ -361,13 +362,27 @@ long cio__park_wait(int fd, short events);
 typedef struct cio__park_caller {
     sigset_t saved, open;
     int cancel_state;
+    sig_atomic_t seen; /* cio__signal_seen before its last wait */
 } cio__park_caller;
 void cio__park_caller_enter(cio__park_caller *pc);
-void cio__park_caller_leave(cio__park_caller *pc, int signalled);
+void cio__park_caller_leave(cio__park_caller *pc);
+/* A stop released the caller (4c) and said GONE: the signal it sends next
+ * is this thread's to take before it goes on (unless the handler took one
+ * in its last wait). */
+void cio__park_caller_settle(cio__park_caller *pc);
+/* Thread-local storage that a signal handler may touch: the initial-exec
+ * model, never allocated lazily (as a dlopen'ed library's dynamic TLS is). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CIO__TLS_IE _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define CIO__TLS_IE _Thread_local
+#endif
+/* Cancel signals this thread's handler ran for (signal.c). */
+extern CIO__TLS_IE volatile sig_atomic_t cio__signal_seen;
 /* Wait until fd is ready for events, or until due (0: no deadline), the
  * cancel signal unblocked for the wait alone: 1 ready, 0 timed out, or
  * -errno (-EINTR on a signal). */
-long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc);
+long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_caller *pc);
 
 /* ---- platform/futexhash_*.c: the process's futex hash ---- */
 

@@ -167,7 +167,7 @@ static void init_rejects_bad_options_and_changes_nothing(void **state)
         {.signo = -1},      {.signo = 9999},         {.signo = NSIG},    {.signo = SIGKILL},
         {.signo = SIGSTOP}, {.signo = SIGRTMIN - 1}, {.signo = SIGSEGV}, {.signo = SIGBUS},
         {.signo = SIGFPE},  {.signo = SIGILL},       {.signo = SIGTRAP}, {.timer = 3},
-        {.timer = -1},      {.stack_size = 1},
+        {.timer = -1},      {.stack_size = 1},       {.waits = 2},       {.waits = -1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct sigaction before, after; /* a signal the C library keeps: none */
@@ -193,6 +193,8 @@ static void init_rejects_bad_options_and_changes_nothing(void **state)
     cio_options other = {.signo = SIGUSR2};
     EXPECT_FAIL(cio_init(&other), EBUSY);
     assert_true(handler_is_default(SIGUSR2));
+    cio_options on_workers = {.waits = CIO_WAIT_WORKER};
+    EXPECT_FAIL(cio_init(&on_workers), EBUSY);
 }
 
 /* API: cio_version is "MAJOR.MINOR.PATCH", digits only. */

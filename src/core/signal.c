@@ -1,9 +1,11 @@
 /*
- * The cancel signal.  Its handler does nothing: its only job is to exist, so
- * that the signal interrupts a worker's syscall (EINTR, because it is
+ * The cancel signal.  Its handler does almost nothing: its job is to exist,
+ * so that the signal interrupts a worker's syscall (EINTR, because it is
  * installed without SA_RESTART) instead of killing the process or being
  * ignored.  Whether the EINTR means "stop" is decided by the op's reason
- * flag, never by the signal itself (see docs/protocol.md).
+ * flag, never by the signal itself (see docs/protocol.md).  It counts the
+ * signals its thread took: a caller parked on its own thread learns so that
+ * the signal a stop owes it has come (step 4c).
  */
 #include "internal.h"
 
@@ -13,10 +15,13 @@
 static int installed_signo; /* lib.mu */
 static struct sigaction previous;
 
+CIO__TLS_IE volatile sig_atomic_t cio__signal_seen;
+
 static void on_cancel_signal(int signo)
 {
     int saved = errno;
     (void)signo;
+    cio__signal_seen = cio__signal_seen + 1; /* this thread alone writes it */
     errno = saved;
 }
 

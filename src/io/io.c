@@ -162,12 +162,11 @@ static long run_on_caller(cio__op *op, short events)
 {
     cio__park_caller pc;
     unsigned unready = 0;
-    int signalled = 0;
     long r = CIO__TO_WORKER;
     cio__park_caller_enter(&pc);
     while (unready < UNREADY_FREE) {
         cio_time_t due;
-        int reason = cio__op_caller_park(op, &due, &signalled);
+        int reason = cio__op_caller_park(op, &due, &pc);
         if (reason) {
             r = cio__op_cut_result(op, reason);
             break;
@@ -176,8 +175,7 @@ static long run_on_caller(cio__op *op, short events)
         if (hook)
             hook(); /* a test's pause between the park and the wait */
         long p = cio__park_caller_wait(op->fd, events, due, &pc);
-        if (!cio__op_caller_unpark(op))
-            signalled = 1;
+        cio__op_caller_unpark(op, &pc);
         if (p == 0 || p == -EINTR)
             continue; /* the park looks for a reason, a passed deadline */
         if (p < 0)
@@ -198,7 +196,7 @@ static long run_on_caller(cio__op *op, short events)
         r = op->whole && t >= 0 ? (long)op->done : t < 0 && op->done ? (long)op->done : t;
         break;
     }
-    cio__park_caller_leave(&pc, signalled);
+    cio__park_caller_leave(&pc);
     return r;
 }
 

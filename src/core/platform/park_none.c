@@ -27,13 +27,17 @@ void cio__park_caller_enter(cio__park_caller *pc)
     (void)pc;
 }
 
-void cio__park_caller_leave(cio__park_caller *pc, int signalled)
+void cio__park_caller_leave(cio__park_caller *pc)
 {
     (void)pc;
-    (void)signalled;
 }
 
-long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc)
+void cio__park_caller_settle(cio__park_caller *pc)
+{
+    (void)pc;
+}
+
+long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_caller *pc)
 {
     (void)fd;
     (void)events;

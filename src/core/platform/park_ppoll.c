@@ -58,27 +58,36 @@ void cio__park_caller_enter(cio__park_caller *pc)
      * then waits again), and one it blocks stays blocked (rule 10). */
     pc->open = pc->saved;
     sigdelset(&pc->open, cio__signal_number());
+    pc->seen = cio__signal_seen;
 }
 
-void cio__park_caller_leave(cio__park_caller *pc, int signalled)
+void cio__park_caller_leave(cio__park_caller *pc)
 {
-    if (signalled) {
-        /* Sent while the caller was parked, it may have come after the
-         * wait ended: pending now, it would run the handler at the mask's
-         * restore (harmless) or, if the caller blocks the signal, stay
-         * pending on its thread.  Take it here. */
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, cio__signal_number());
-        while (sigtimedwait(&s, NULL, &(struct timespec){0, 0}) >= 0)
-            continue;
-    }
     pthread_sigmask(SIG_SETMASK, &pc->saved, NULL);
     atomic_fetch_sub(&cio__callers_parked, 1);
     pthread_setcancelstate(pc->cancel_state, NULL);
 }
 
-long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park_caller *pc)
+void cio__park_caller_settle(cio__park_caller *pc)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, cio__signal_number());
+    if (cio__signal_seen != pc->seen) {
+        /* Its handler ran in the last wait: that was it (or a stray came
+         * too, and it is pending: take it). */
+        while (sigtimedwait(&s, NULL, &(struct timespec){0, 0}) >= 0)
+            continue;
+    } else {
+        /* It comes next (GONE was said first), or is pending: either way
+         * this returns once it is taken. */
+        while (sigwaitinfo(&s, NULL) < 0)
+            continue;
+    }
+    pc->seen = cio__signal_seen;
+}
+
+long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_caller *pc)
 {
     struct pollfd p = {fd, events, 0};
     struct timespec left, *t = NULL;
@@ -90,6 +99,7 @@ long cio__park_caller_wait(int fd, short events, cio_time_t due, const cio__park
         left.tv_nsec = (long)(ns % 1000000000);
         t = &left;
     }
+    pc->seen = cio__signal_seen;
     int r = ppoll(&p, 1, t, &pc->open);
     return r < 0 ? -errno : r;
 }
