@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -34,8 +35,9 @@
 
 static cio_time_t t0;
 static int pipe_fds[2];
-static int plan9;   /* --plan9: narrate in Plan 9's words too */
-static int callers; /* part 4: the default, a pipe's read waits on its caller */
+static int plan9;             /* --plan9: narrate in Plan 9's words too */
+static int callers;           /* the last part: the default, a pipe's read waits on its caller */
+static atomic_int fires_told; /* in that part: its timer events come from two threads */
 
 static double ms_since_start(cio_time_t t)
 {
@@ -104,7 +106,7 @@ static void narrate(const cio_event *ev, void *arg)
                    direction(ev->which), ev->fd);
         break;
     case CIO_EV_TIMER_FIRE:
-        if (callers && callers++ == 1) /* the caller's, and the timer thread's, which is idle */
+        if (callers && atomic_fetch_add(&fires_told, 1) == 0) /* the caller's, or the timer's */
             printf("the %s deadline of fd %d passes: the caller's wait times out, no signal "
                    "is sent\n",
                    direction(ev->which), ev->fd);

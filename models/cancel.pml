@@ -66,22 +66,29 @@
  * reason and the deadline, and waits in ppoll (the signal unblocked for
  * the wait alone) for data, the signal, or park_due; back, it takes the
  * word back.  A stop that finds the word IN takes it (RELEASED) and, once
- * it has let go of file->mu, signals the caller and says GONE, which the
- * caller waits for; a deadline moved earlier than park_due does the same
- * with no reason (a nudge).  The caller drains the signal if it was
- * released, restores its mask, and finishes the op itself.  With
- * -DCPARK_TO_WORKER it may instead hand the op to the pool after all
- * (CIO__TO_WORKER).  Time is one deadline for the file (SOON or NEVER),
- * moved once by a setter, and a `now` that lets SOON pass.  The checks
- * then also say (h): the caller never waits in ppoll, its word IN, with a
- * timeout later than its op's deadline; and (i): no release's signal
- * reaches the caller outside its parked section.
+ * it has let go of file->mu, says GONE and then signals the caller; a
+ * deadline moved earlier than park_due does the same with no reason (a
+ * nudge).  The signal's handler counts the signals its thread took
+ * (cio__signal_seen).  A caller that finds its word taken waits for GONE,
+ * stores NONE and settles: if its handler ran since it last looked at the
+ * count (before its wait), it takes a pending signal if any; else it
+ * waits for the signal (sigwaitinfo), which comes next.  It restores its
+ * mask when it leaves, and finishes the op itself.  With -DCPARK_TO_WORKER
+ * it may instead hand the op to the pool after all (CIO__TO_WORKER); with
+ * -DCPARK_KILL_FIRST a release signals before GONE (the order of 4p).
+ * Time is one deadline for the file (SOON or NEVER), moved once by a
+ * setter, and a `now` that lets SOON pass.  The checks then also say (h):
+ * the caller never waits in ppoll, its word IN, with a timeout later than
+ * its op's deadline; and (i): the signal of a release comes before its
+ * caller has settled that release (and is taken by the settle), so that
+ * none is pending when the caller restores its mask nor comes later,
+ * unless a stray signal was taken in the wait the release ended.
  *
  * Mutants (spin -D<NAME> -a, see models/check.sh): NO_RESIGNAL,
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
  * NOTE_UNARMED, with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED,
  * with -DPARK PARK_UNMASKED, PARK_NO_GONE, PARK_CLOSE_EARLY, and with
- * -DCPARK CPARK_CHECK_FIRST, CPARK_NO_GONE, CPARK_NO_NUDGE, CPARK_NO_DRAIN.
+ * -DCPARK CPARK_CHECK_FIRST, CPARK_NO_GONE, CPARK_NO_NUDGE, CPARK_NO_SETTLE.
  * Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15
@@ -244,7 +251,7 @@ byte cword;                     /* op->park_word: P_NONE .. P_GONE */
 #define P_NONE 0
 #define P_IN   1                /* parked: a stop may release it */
 #define P_REL  2                /* released: the caller waits for GONE */
-#define P_GONE 3                /* its releaser has sent the signal */
+#define P_GONE 3                /* its releaser is done with the op */
 /* Time: the file's read deadline (d->deadline, which op->due follows:
  * due_all_locked) is SOON or NEVER; `now` says SOON has passed.  The
  * caller chooses it before its first op; the setter moves it once. */
@@ -257,14 +264,39 @@ bool moved;                     /* the setter has run */
 #define PASSED(d) ((d) == DUE_SOON && now)
 #define EARLIER(a, b) ((a) < (b))
 bool cmask;                     /* the caller blocks the cancel signal */
-bool pend_c;                    /* the cancel signal is pending on the caller */
-bool csent;                     /* ghost: and it is a release's (not a stray) */
+bool pend_c;                    /* the cancel signal is pending on the caller:
+                                 * one bit (standard signals do not queue: one
+                                 * sent while it is pending merges into it) */
 bool insys_c;                   /* the caller waits in ppoll (signal unblocked) */
+bool chand;                     /* cio__signal_seen != pc->seen: its handler ran
+                                 * since the caller last recorded the count */
 byte csec = NONE;               /* ghost: the op of the caller's parked section
                                  * (from its mask taken to its mask restored) */
-byte cowe_by = NONE;            /* a release of the caller's word, not yet paid:
-                                 * by whom (it pays once it lets go of mu) */
-byte cowe_op = NONE;            /* ghost: the op it released */
+/* The releases of the caller's word, one slot per party that may release
+ * (each pays its own once it lets go of file->mu, before it releases
+ * again).  With a stray, a release may still owe its signal when the
+ * caller parks again and another party releases it. */
+#define NSLOT 4
+#define S_CANCELLER 0
+#define S_CLOSER    1
+#define S_SETTER    2
+#define S_POSTER    3
+#define SLOT(me) ((me) == CANCELLER -> S_CANCELLER : ((me) == CLOSER -> S_CLOSER : \
+                  ((me) == SETTER -> S_SETTER : S_POSTER)))
+byte rst[NSLOT];                /* 0, or 1: the word taken, GONE and the signal
+                                 * owed; 2: one of the two paid (cpay) */
+byte rop[NSLOT] = NONE;         /* ghost: the op it released */
+bool rset[NSLOT];               /* ghost: the caller has settled it */
+bool rex[NSLOT];                /* ghost: excused: a stray was taken in the
+                                 * wait it ended (the known imprecision) */
+byte crel = NONE;               /* ghost: the slot that released the caller's
+                                 * current wait, if one did */
+/* ghost: what the pending bit holds (either, both: merged) */
+bool csent;                     /* the signal of a release not yet settled */
+bool cfor;                      /* a foreign one: a stray, or the late signal
+                                 * of an excused release */
+bool wfor;                      /* ghost: the caller took a foreign signal in
+                                 * its current wait (since its word said IN) */
 /* (h): the caller does not wait in ppoll, its word IN (no release coming),
  * with a timeout later than its op's deadline */
 #define NOT_LATE (!(insys_c && cword == P_IN && EARLIER(due, pdue)))
@@ -316,6 +348,18 @@ inline kick(k, me) {
 
 #ifdef CPARK
 #define ON_WORKER(k) && !oncall[k]
+
+/* caller_release_locked, its word found IN: RELEASED.  The party `me`
+ * owes GONE and the signal (cpay), and the caller's current wait is
+ * released by it (ghost). */
+inline crelease(k, me) {
+    assert(csec == k);          /* IN: the caller is in its section */
+    cword = P_REL;
+    crel = SLOT(me);
+    assert(rst[crel] == 0);     /* it paid its last release */
+    rst[crel] = 1;
+    rop[crel] = k
+}
 #else
 #define ON_WORKER(k)
 #endif
@@ -365,7 +409,7 @@ inline interrupt(k, r, me) {
 #else
 #ifdef CPARK
         /* 4c: the op waits on its caller's thread: take its word if it
-         * says IN (caller_release_locked); the signal and GONE are owed
+         * says IN (caller_release_locked); GONE and the signal are owed
          * until this party lets go of file->mu (cpay).  If the word is
          * NONE the caller is between two waits and sees the reason before
          * the next; RELEASED or GONE: a signal is already coming. */
@@ -375,10 +419,7 @@ inline interrupt(k, r, me) {
 #ifdef W_CRELEASE
                 WITNESS(true);
 #endif
-                assert(csec == k);      /* IN: the caller is in its section */
-                cword = P_REL;
-                cowe_by = me;
-                cowe_op = k
+                crelease(k, me)
             :: else
             fi
 #endif
@@ -450,22 +491,67 @@ inline pay(me) {
 
 /* op.c pay, for a release of the caller's word (4c): what the releaser
  * owes once it has let go of file->mu (cio__op_defer_end, or at once):
- * pthread_kill(op->caller), then GONE, two steps.  Properties (d') and (i)
- * for it: its target is still in its parked section on that op, and
- * waits for exactly this (RELEASED); after GONE the releaser touches
- * neither the op nor the caller (the model's party does nothing more). */
+ * GONE, then pthread_kill(op->caller) (-DCPARK_KILL_FIRST: the other
+ * order), two steps.  (d'): GONE is its last touch of the op, and finds
+ * the caller still in its parked section on that op, waiting for exactly
+ * this (RELEASED); the kill only needs the thread, copied out under the
+ * lock.  (i): the signal comes before the caller has settled this
+ * release (so the settle takes it), unless the release is excused: a
+ * stray was taken in the wait it ended.  A signal that comes while the
+ * caller is in a parked section is pending (the mask blocks it); outside
+ * one its handler runs on the application's thread, and the model drops
+ * it. */
 #ifdef CPARK
-inline cpay(me) {
+#define CGONE(s) \
+    assert(csec == rop[s] && cword == P_REL); \
+    cword = P_GONE
+#ifdef W_CSTRAY_LATE
+/* the accepted case: an excused release's signal comes after its caller
+ * restored its mask */
+#define W_CSTRAY_LATE_HERE(s) WITNESS(rset[s] && csec != rop[s])
+#else
+#define W_CSTRAY_LATE_HERE(s) skip
+#endif
+#ifdef W_CSTRAY_EXIT
+/* ... or once the caller has returned from its last op: its thread may
+ * have exited */
+#define W_CSTRAY_EXIT_HERE(s) WITNESS(rset[s] && all_done)
+#else
+#define W_CSTRAY_EXIT_HERE(s) skip
+#endif
+#define CKILL(s) \
+    assert(rex[s] || !rset[s]); \
+    W_CSTRAY_LATE_HERE(s); \
+    W_CSTRAY_EXIT_HERE(s); \
+    if \
+    :: csec != NONE -> \
+        pend_c = 1; \
+        if \
+        :: rset[s] -> cfor = 1 \
+        :: else -> csent = 1 \
+        fi \
+    :: else \
+    fi
+inline cpay(s) {
     if
-    :: atomic { cowe_by == me ->
-        assert(csec == cowe_op && cword == P_REL);
-        pend_c = 1;
-        csent = 1 }
+    :: atomic { rst[s] == 1 ->
+#ifndef CPARK_KILL_FIRST
+        CGONE(s);
+#else
+        assert(csec == rop[s] && cword == P_REL);
+        CKILL(s);
+#endif
+        rst[s] = 2 }
         atomic {
-            assert(csec == cowe_op && cword == P_REL);
-            cword = P_GONE;
-            cowe_by = NONE;
-            cowe_op = NONE
+#ifndef CPARK_KILL_FIRST
+            CKILL(s);
+#else
+            CGONE(s);
+#endif
+            rst[s] = 0;
+            rop[s] = NONE;
+            rset[s] = 0;
+            rex[s] = 0
         }
     :: else
     fi
@@ -818,21 +904,85 @@ end_idle:   if
         fi \
     }
 
+/* The caller takes the pending signal (its handler in ppoll, or
+ * sigtimedwait / sigwaitinfo in the settle): one bit, whatever merged
+ * into it.  Ghost: a foreign one taken in this wait. */
+#define CTAKE \
+    if \
+    :: cfor -> wfor = 1 \
+    :: else \
+    fi; \
+    pend_c = 0; \
+    csent = 0; \
+    cfor = 0
+
+/* platform/park_ppoll.c cio__park_caller_settle, after GONE: if the
+ * handler ran since pc->seen was recorded, take a pending signal if any
+ * (sigtimedwait, zero timeout); else wait until one is pending and take
+ * it (sigwaitinfo: the release's signal comes after GONE).  Then record
+ * the count again.  Ghost: the release is settled, and excused if a
+ * foreign signal was taken in this wait. */
+inline csettle() {
+    atomic {
+        if
+        :: chand -> if
+                    :: pend_c -> CTAKE
+                    :: else
+                    fi
+#ifndef CPARK_NO_SETTLE
+        :: !chand && pend_c -> CTAKE
+#else
+        /* mutant: it does not wait for a signal its handler did not see:
+         * it takes a pending one, if any, and goes on */
+        :: !chand -> if
+                     :: pend_c -> CTAKE
+                     :: else
+                     fi
+#endif
+        fi;
+        chand = 0;
+        if
+        :: rst[crel] != 0 ->    /* its signal may still be to come */
+            rset[crel] = 1;
+            rex[crel] = wfor
+        :: else
+        fi;
+        crel = NONE;
+        wfor = 0
+    }
+}
+
 /* cio__op_caller_unpark: take the word back (IN -> NONE); if a release
- * took it, wait until its releaser says GONE (wait_gone), then NONE, and
- * remember that a signal was sent. */
+ * took it, wait until its releaser says GONE (wait_gone), store NONE,
+ * and settle.  Either way the wait is over (ghost: wfor). */
 inline cunpark() {
     if
-    :: atomic { cword == P_IN -> cword = P_NONE }
-    :: atomic { cword != P_IN -> csig = 1 }
+    :: atomic { cword == P_IN -> cword = P_NONE; wfor = 0 }
+    :: atomic { cword != P_IN -> skip }
 #ifndef CPARK_NO_GONE
-        atomic { cword == P_GONE -> cword = P_NONE }
+        atomic { cword == P_GONE -> cword = P_NONE };
 #else
         /* mutant: it goes on without waiting for GONE */
-        cword = P_NONE
+        cword = P_NONE;
 #endif
+        csettle()
     fi
 }
+
+/* pc->seen = cio__signal_seen: where the caller records the count: at
+ * cio__park_caller_enter, at the end of each settle, and as each wait
+ * begins, with IN (the signal is blocked from there to ppoll, so for a
+ * wait that reaches ppoll this is the same as just before it).
+ * -DCPARK_SEEN_AT_PPOLL: just before ppoll instead, after its early
+ * return for a passed deadline; a wait that a stop releases before ppoll
+ * then compares with a count recorded before an earlier wait. */
+#ifndef CPARK_SEEN_AT_PPOLL
+#define SEEN_AT_IN chand = 0
+#define SEEN_AT_PPOLL skip
+#else
+#define SEEN_AT_IN skip
+#define SEEN_AT_PPOLL chand = 0
+#endif
 #endif
 
 /* The caller: io.c:cio_read -> file.c:cio__file_do (try_locked, then
@@ -841,7 +991,7 @@ active proctype caller() {
     byte k = 0;
     bool tried, got, over, sub, tookback, back;
 #ifdef CPARK
-    bool crsn, cchg, cready, csig;
+    bool crsn, cchg, cready;
     byte r;
     /* the file's read deadline before the first op (the setter may move
      * it once) */
@@ -952,13 +1102,15 @@ active proctype caller() {
                     /* file.c run_locked, 3c: cio__op_caller_begin_locked
                      * (RUNNING, on_caller, word NONE, park_due none).  The
                      * caller then lets go of the lock and blocks the
-                     * signal (cio__park_caller_enter), which this step
-                     * does too: nothing can signal it before its word
-                     * says IN, which it stores after. */
+                     * signal (cio__park_caller_enter, which records the
+                     * handler's count), which this step does too:
+                     * nothing can signal it before its word says IN,
+                     * which it stores after. */
                     st[k] = RUNNING;
                     oncall[k] = 1;
                     pdue = DUE_NEVER;
                     cmask = 1;
+                    chand = 0;
                     csec = k
 #else
                     st[k] = QUEUED;     /* cio__op_run_locked */
@@ -981,13 +1133,13 @@ active proctype caller() {
                 * word NONE and does nothing), then IN, then the look */
 #ifndef CPARK_CHECK_FIRST
                 pdue = due;
-                cword = P_IN;
+                atomic { cword = P_IN; SEEN_AT_IN };
                 CPARK_LOOK(k);
 #else
                 /* mutant: the look comes before the word says IN */
                 pdue = due;
                 CPARK_LOOK(k);
-                cword = P_IN;
+                atomic { cword = P_IN; SEEN_AT_IN };
 #endif
                 if
                 :: crsn || cchg ->
@@ -997,13 +1149,18 @@ active proctype caller() {
                     :: else
                     fi
                 :: else ->
-                    /* 2c: ppoll(fd, park_due, the signal unblocked) */
-                    atomic { insys_c = 1; assert(NOT_LATE) };
+                    /* 2c: cio__park_caller_wait: park_due passed, return
+                     * at once; else record the handler's count and
+                     * ppoll(fd, park_due, the signal unblocked) */
                     if
-                    :: atomic { data[k] -> insys_c = 0; cready = 1 }    /* ready */
-                    :: atomic { pend_c -> pend_c = 0; csent = 0; insys_c = 0 }  /* EINTR:
+                    :: atomic { PASSED(pdue) -> skip }
+                    :: atomic { SEEN_AT_PPOLL; insys_c = 1; assert(NOT_LATE) };
+                        if
+                        :: atomic { data[k] -> insys_c = 0; cready = 1 }    /* ready */
+                        :: atomic { pend_c -> CTAKE; chand = 1; insys_c = 0 } /* EINTR:
                                                   * the handler ran, in the wait */
-                    :: atomic { PASSED(pdue) -> insys_c = 0 }          /* timed out */
+                        :: atomic { PASSED(pdue) -> insys_c = 0 }          /* timed out */
+                        fi
                     fi;
                     cunpark();                  /* 2d */
                     if
@@ -1025,21 +1182,17 @@ active proctype caller() {
             od;
             crsn = 0;
             cchg = 0;
-            /* cio__park_caller_leave: a released caller takes the signal
-             * (sigtimedwait, no wait), then restores its mask.  (i): no
-             * release's signal is pending on it then, nor comes later
-             * (cpay).  A stray one still pending is the application's
-             * (the handler runs, or it stays pending): the model drops it. */
+            /* cio__park_caller_leave: it restores its mask.  (i): no
+             * signal of a release it has not settled is pending on it
+             * then; with (i) in cpay, none of a release not excused comes
+             * later.  A foreign one still pending (a stray, or an excused
+             * release's late signal) is the application's (the handler
+             * runs, or it stays pending): the model drops it. */
             atomic {
-#ifndef CPARK_NO_DRAIN
-                if
-                :: csig -> pend_c = 0; csent = 0
-                :: else
-                fi;
-#endif
                 assert(!csent);
                 pend_c = 0;
-                csig = 0;
+                cfor = 0;
+                chand = 0;
                 cmask = 0;
                 csec = NONE
             }
@@ -1210,7 +1363,7 @@ active proctype canceller() {
         pay(CANCELLER);         /* cio__op_defer_end, after the unlock */
 #endif
 #ifdef CPARK
-        cpay(CANCELLER);        /* cio__op_defer_end, after the unlock */
+        cpay(S_CANCELLER);      /* cio__op_defer_end, after the unlock */
 #endif
         n++
     :: break
@@ -1265,7 +1418,7 @@ active proctype closer() {
     pay(CLOSER);    /* (the C close pays under the lock: a pay later is no better) */
 #endif
 #ifdef CPARK
-    cpay(CLOSER);
+    cpay(S_CLOSER);
     atomic {
         LOCK_WHEN(CLOSER, !inside);
         /* (g) for the caller: it is out of its wait on the fd, and no
@@ -1334,7 +1487,7 @@ active proctype poster() {
             ; pay(POSTER)
 #endif
 #ifdef CPARK
-            ; cpay(POSTER)
+            ; cpay(S_POSTER)
 #endif
         :: else                                   /* the next op is refused */
         fi;
@@ -1439,7 +1592,7 @@ end:
 #ifdef CPARK
     /* or on the caller, in its wait: the only place it does not block it
      * (the wait then fails with EINTR) */
-    :: atomic { n < NSTRAY && insys_c -> pend_c = 1; n++ }
+    :: atomic { n < NSTRAY && insys_c -> pend_c = 1; cfor = 1; n++ }
 #endif
     :: n < NSTRAY -> n = NSTRAY     /* or it never comes */
     od
@@ -1476,10 +1629,7 @@ active proctype timeline() {
 #ifdef W_CNUDGE
                 WITNESS(true);
 #endif
-                assert(csec == cur);
-                cword = P_REL;
-                cowe_by = SETTER;
-                cowe_op = cur
+                crelease(cur, SETTER)
 #else
                 skip    /* mutant: no nudge */
 #endif
@@ -1488,7 +1638,7 @@ active proctype timeline() {
             assert(NOT_LATE);   /* (h) */
             UNLOCK(SETTER)
         }
-        cpay(SETTER)
+        cpay(S_SETTER)
     :: !now -> now = 1          /* DUE_SOON passes */
     :: break
     od

@@ -55,9 +55,9 @@ JOBS=2
 
 MUTANTS=(NO_RESIGNAL CHECK_UNLOCKED EINTR_IS_CANCEL KICK_AFTER_LEAVE SA_RESTART NOTE_UNARMED
     NO_KTIMER_REPEAT KTIMER_NOT_DISARMED TAKEBACK_BLIND PARK_UNMASKED PARK_NO_GONE PARK_CLOSE_EARLY
-    CPARK_CHECK_FIRST CPARK_NO_GONE CPARK_NO_NUDGE CPARK_NO_DRAIN)
+    CPARK_CHECK_FIRST CPARK_NO_GONE CPARK_NO_NUDGE CPARK_NO_SETTLE CPARK_SEEN_AT_PPOLL)
 WITNESSES=(LATE LOST UNQUEUE TAKEBACK CALLER_TAKEBACK STEP2 TRY DATA RETIRE NOTE KTIMER KREPEAT KLEFT STALE
-    RELEASE CRELEASE CNUDGE CSELF)
+    RELEASE CRELEASE CNUDGE CSELF CSTRAY_LATE CSTRAY_EXIT)
 # The notes (a poster, -DNOTES) multiply the states: the model with them is
 # checked with smaller bounds, as REAL_NOTES, with the claim `notes` too.
 NOTES_DEFS="-DNOTES -DNOPS=2 -DNCANCEL=1"
@@ -95,10 +95,13 @@ declare -A EXTRA=(
     [CPARK_CHECK_FIRST]="$CPARK_DEFS"
     [CPARK_NO_GONE]="$CPARK_DEFS"
     [CPARK_NO_NUDGE]="$CPARK_DEFS"
-    [CPARK_NO_DRAIN]="$CPARK_DEFS"
+    [CPARK_NO_SETTLE]="$CPARK_DEFS"
+    [CPARK_SEEN_AT_PPOLL]="$CPARK_DEFS"
     [W_CRELEASE]="$CPARK_DEFS"
     [W_CNUDGE]="$CPARK_DEFS"
     [W_CSELF]="$CPARK_DEFS"
+    [W_CSTRAY_LATE]="$CPARK_DEFS"
+    [W_CSTRAY_EXIT]="$CPARK_DEFS"
 )
 VARIANTS=(KTIMER PARK CPARK ORPHAN)
 DEFAULT_VARIANTS=(KTIMER PARK CPARK) # run with no arguments too (ORPHAN fails, by design)
@@ -121,7 +124,8 @@ declare -A EXPECT=(
     [CPARK_CHECK_FIRST]="safety=end done=cycle alldone=cycle"
     [CPARK_NO_GONE]="safety=assert done=assert alldone=assert"
     [CPARK_NO_NUDGE]="safety=assert done=assert alldone=assert"
-    [CPARK_NO_DRAIN]="safety=assert done=assert alldone=assert"
+    [CPARK_NO_SETTLE]="safety=assert done=assert alldone=assert"
+    [CPARK_SEEN_AT_PPOLL]="safety=assert done=assert alldone=assert"
 )
 declare -A WHAT=(
     [NO_RESIGNAL]="the caller never re-signals (step 5 removed)"
@@ -140,10 +144,13 @@ declare -A WHAT=(
     [CPARK_CHECK_FIRST]="a parking caller looks at the reason and the deadline before its word says IN (2b before 2a)"
     [CPARK_NO_GONE]="a released caller goes on without waiting for GONE (4c)"
     [CPARK_NO_NUDGE]="a deadline moved earlier does not wake the caller parked until the old one"
-    [CPARK_NO_DRAIN]="a released caller restores its mask without taking the signal first"
+    [CPARK_NO_SETTLE]="a released caller whose handler did not run does not wait for the signal (no sigwaitinfo)"
+    [CPARK_SEEN_AT_PPOLL]="the caller records the handler's count just before ppoll, not as each wait begins (4c)"
     [W_CRELEASE]="a stop finds the caller parked and takes its word (4c)"
     [W_CNUDGE]="a deadline moved earlier wakes the caller parked until a later one"
     [W_CSELF]="the parked caller finds its deadline passed and sets ETIMEDOUT itself (2b)"
+    [W_CSTRAY_LATE]="a stray taken in a released wait: its release's signal comes after the mask's restore"
+    [W_CSTRAY_EXIT]="... and after the caller returned from its last op (its thread may have exited)"
     [NOTE]="a note interrupts an op whose worker is in it"
     [LATE]="a signal sent for op j interrupts the syscall of a later op"
     [LOST]="a cancel signal is consumed in user space and lost"

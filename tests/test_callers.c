@@ -359,7 +359,7 @@ static void a_shutdown_stops_parked_callers_before_it_lets_go_of_the_signal(void
     assert_true(cancelled > 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup_watched, fixture_teardown)
 
 int main(void)
 {
