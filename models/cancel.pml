@@ -70,8 +70,8 @@
  * deadline moved earlier than park_due does the same with no reason (a
  * nudge).  The signal's handler counts the signals its thread took
  * (cio__signal_seen).  A caller that finds its word taken waits for GONE,
- * stores NONE and settles: if its handler ran since it last looked at the
- * count (before its wait), it takes a pending signal if any; else it
+ * stores NONE and settles: if its handler ran since it recorded the
+ * count (as the wait began), it takes a pending signal if any; else it
  * waits for the signal (sigwaitinfo), which comes next.  It restores its
  * mask when it leaves, and finishes the op itself.  With -DCPARK_TO_WORKER
  * it may instead hand the op to the pool after all (CIO__TO_WORKER); with
@@ -88,7 +88,8 @@
  * CHECK_UNLOCKED, EINTR_IS_CANCEL, KICK_AFTER_LEAVE, SA_RESTART,
  * NOTE_UNARMED, with -DKTIMER NO_KTIMER_REPEAT, KTIMER_NOT_DISARMED,
  * with -DPARK PARK_UNMASKED, PARK_NO_GONE, PARK_CLOSE_EARLY, and with
- * -DCPARK CPARK_CHECK_FIRST, CPARK_NO_GONE, CPARK_NO_NUDGE, CPARK_NO_SETTLE.
+ * -DCPARK CPARK_CHECK_FIRST, CPARK_NO_GONE, CPARK_NO_NUDGE, CPARK_NO_SETTLE,
+ * CPARK_SEEN_AT_PPOLL.
  * Witnesses
  * (-DW_<NAME>) are assertions that fail when a scenario is reachable, so
  * that the checks are known not to pass vacuously.  -DORPHAN adds rule 15

@@ -29,7 +29,8 @@
 #               each mutant (and the witness path for each witness)
 #   -j N        checks run in parallel (default 2)
 #   -D NAME=V   a bound passed to spin (NOPS, NCANCEL, NSTRAY), e.g. -D NSTRAY=2,
-#               or a flag (-D NAME), e.g. -D CPARK_TO_WORKER with --variant CPARK
+#               or a flag (-D NAME), e.g. -D CPARK_TO_WORKER or -D CPARK_KILL_FIRST
+#               with --variant CPARK
 #
 # The commands, for a variant built with defines $D (nothing for the real
 # model, -D<NAME> for mutant NAME, -DW_<NAME> for witness NAME; -O2 for the

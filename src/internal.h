@@ -377,8 +377,10 @@ void cio__park_caller_settle(cio__park_caller *pc);
 #else
 #define CIO__TLS_IE _Thread_local
 #endif
-/* Cancel signals this thread's handler ran for (signal.c). */
+/* Cancel signals this thread's handler ran for that a thread of this
+ * process sent it (signal.c), and that test. */
 extern CIO__TLS_IE volatile sig_atomic_t cio__signal_seen;
+int cio__signal_from_this_process(const siginfo_t *si);
 /* Wait until fd is ready for events, or until due (0: no deadline), the
  * cancel signal unblocked for the wait alone: 1 ready, 0 timed out, or
  * -errno (-EINTR on a signal). */

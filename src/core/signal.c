@@ -11,17 +11,38 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static int installed_signo; /* lib.mu */
 static struct sigaction previous;
 
 CIO__TLS_IE volatile sig_atomic_t cio__signal_seen;
 
-static void on_cancel_signal(int signo)
+int cio__signal_from_this_process(const siginfo_t *si)
+{
+    /* pthread_kill's is SI_TKILL on Linux (glibc's sigwaitinfo reports it
+     * as SI_USER), SI_LWP on FreeBSD; the sender's pid is this one's */
+    int sent = si->si_code == SI_USER || si->si_code == SI_QUEUE
+#ifdef SI_TKILL
+               || si->si_code == SI_TKILL
+#endif
+#ifdef SI_LWP
+               || si->si_code == SI_LWP
+#endif
+        ;
+    return sent && si->si_pid == getpid();
+}
+
+/* Counts only what a thread of this process sent this thread, as the
+ * library's stops do: a kill(1) of the process that lands in a caller's
+ * wait is not taken for the signal its stop owes it (step 4c). */
+static void on_cancel_signal(int signo, siginfo_t *si, void *context)
 {
     int saved = errno;
     (void)signo;
-    cio__signal_seen = cio__signal_seen + 1; /* this thread alone writes it */
+    (void)context;
+    if (si && cio__signal_from_this_process(si))
+        cio__signal_seen = cio__signal_seen + 1; /* this thread alone writes it */
     errno = saved;
 }
 
@@ -55,15 +76,14 @@ int cio__signal_install(int signo)
     if (sigaction(signo, NULL, &old) < 0)
         return -errno;
     int theirs = (old.sa_flags & SA_SIGINFO)
-                     ? old.sa_sigaction != NULL
-                     : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN &&
-                        old.sa_handler != on_cancel_signal);
+                     ? old.sa_sigaction != NULL && old.sa_sigaction != on_cancel_signal
+                     : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
     if (theirs)
         return -EBUSY;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_cancel_signal;
+    sa.sa_sigaction = on_cancel_signal;
     sigfillset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the syscall must fail with EINTR */
+    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: the syscall must fail with EINTR */
     if (sigaction(signo, &sa, NULL) < 0)
         return -errno;
     previous = old;

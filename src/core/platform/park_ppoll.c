@@ -80,8 +80,10 @@ void cio__park_caller_settle(cio__park_caller *pc)
             continue;
     } else {
         /* It comes next (GONE was said first), or is pending: either way
-         * this returns once it is taken. */
-        while (sigwaitinfo(&s, NULL) < 0)
+         * this returns once it is taken (a kill(1) of the process taken on
+         * the way is not it). */
+        siginfo_t si;
+        while (sigwaitinfo(&s, &si) < 0 || !cio__signal_from_this_process(&si))
             continue;
     }
     pc->seen = cio__signal_seen;
@@ -99,7 +101,6 @@ long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_calle
         left.tv_nsec = (long)(ns % 1000000000);
         t = &left;
     }
-    pc->seen = cio__signal_seen;
     int r = ppoll(&p, 1, t, &pc->open);
     return r < 0 ? -errno : r;
 }
