@@ -89,6 +89,15 @@ void cio__park_caller_settle(cio__park_caller *pc)
     pc->seen = cio__signal_seen;
 }
 
+/* Linux lets a poll's timeout end late by up to 0.1% of it (0.5% for a
+ * niced thread; at most 100 ms: select_estimate_accuracy), where
+ * clock_nanosleep is late by 50 us.  A wait of up to 1 s keeps that under
+ * 1 ms; a longer one first waits until a little before the deadline (by
+ * 1/128 of the wait: more than its own slack), then again, so that a
+ * 60 s deadline is not 60 ms late.  (Returns 0 as a timeout: the caller
+ * finds the deadline not passed and waits again.) */
+#define SLACK_FREE ((cio_time_t)1000 * 1000 * 1000)
+
 long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_caller *pc)
 {
     struct pollfd p = {fd, events, 0};
@@ -97,6 +106,8 @@ long cio__park_caller_wait(int fd, short events, cio_time_t due, cio__park_calle
         cio_time_t ns = due - cio_now();
         if (ns <= 0)
             return 0;
+        if (ns > SLACK_FREE)
+            ns -= ns / 128;
         left.tv_sec = (time_t)(ns / 1000000000);
         left.tv_nsec = (long)(ns % 1000000000);
         t = &left;
