@@ -244,14 +244,14 @@ int cio__op_unpark(struct cio__worker *w);
 /* Step 3c, a RUNNING op parked on its caller's own thread.  Begin and end
  * under mu; in between, with mu let go, the caller parks (0, and *due is
  * the deadline its wait ends at; or the reason to stop, the op not parked)
- * and takes the park back after its wait (1; 0 when a stop or a setter
- * released it meanwhile: it has then taken the signal that release sent). */
+ * and takes the park back after its wait (when a stop or a setter released
+ * it meanwhile, it has then taken the signal that release sent). */
 #define CIO__TO_WORKER LONG_MIN
 void cio__op_caller_begin_locked(cio__op *op);
 void cio__op_caller_end_locked(cio__op *op);
 struct cio__park_caller;
 int cio__op_caller_park(cio__op *op, cio_time_t *due, struct cio__park_caller *pc);
-int cio__op_caller_unpark(cio__op *op, struct cio__park_caller *pc);
+void cio__op_caller_unpark(cio__op *op, struct cio__park_caller *pc);
 /* Step 5 for an op whose caller has gone (an orphan): re-send the signal
  * if it is due; returns when the next one is due.  mu held. */
 cio_time_t cio__op_kick_if_due_locked(cio__op *op, cio_time_t now);
@@ -362,7 +362,7 @@ long cio__park_wait(int fd, short events);
 typedef struct cio__park_caller {
     sigset_t saved, open;
     int cancel_state;
-    sig_atomic_t seen; /* cio__signal_seen before its last wait */
+    sig_atomic_t seen; /* cio__signal_seen as its last park began */
 } cio__park_caller;
 void cio__park_caller_enter(cio__park_caller *pc);
 void cio__park_caller_leave(cio__park_caller *pc);

@@ -333,14 +333,13 @@ void cio__op_caller_end_locked(cio__op *op)
     op->state = CIO__OP_NEW; /* done, or on its way to a worker */
 }
 
-int cio__op_caller_unpark(cio__op *op, struct cio__park_caller *pc)
+void cio__op_caller_unpark(cio__op *op, struct cio__park_caller *pc)
 {
     int parked = PARK_IN;
     if (atomic_compare_exchange_strong(&op->park_word, &parked, PARK_NONE))
-        return 1;
+        return;
     wait_gone(&op->park_word);
     cio__park_caller_settle(pc);
-    return 0;
 }
 
 int cio__op_caller_park(cio__op *op, cio_time_t *due, struct cio__park_caller *pc)

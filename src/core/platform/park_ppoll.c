@@ -16,13 +16,20 @@ const int cio__can_park = 1;
 
 static _Thread_local int masked; /* this worker blocked the signal to park */
 
-void cio__park_mask(void)
+/* The set of the cancel signal alone. */
+static sigset_t cancel_signal(void)
 {
     sigset_t s;
-    if (masked)
-        return;
     sigemptyset(&s);
     sigaddset(&s, cio__signal_number());
+    return s;
+}
+
+void cio__park_mask(void)
+{
+    if (masked)
+        return;
+    sigset_t s = cancel_signal();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
     masked = 1;
 }
@@ -47,9 +54,7 @@ long cio__park_wait(int fd, short events)
 
 void cio__park_caller_enter(cio__park_caller *pc)
 {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, cio__signal_number());
+    sigset_t s = cancel_signal();
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &pc->cancel_state);
     pthread_sigmask(SIG_BLOCK, &s, &pc->saved);
     atomic_fetch_add(&cio__callers_parked, 1);
@@ -58,7 +63,6 @@ void cio__park_caller_enter(cio__park_caller *pc)
      * then waits again), and one it blocks stays blocked (rule 10). */
     pc->open = pc->saved;
     sigdelset(&pc->open, cio__signal_number());
-    pc->seen = cio__signal_seen;
 }
 
 void cio__park_caller_leave(cio__park_caller *pc)
@@ -70,9 +74,7 @@ void cio__park_caller_leave(cio__park_caller *pc)
 
 void cio__park_caller_settle(cio__park_caller *pc)
 {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, cio__signal_number());
+    sigset_t s = cancel_signal();
     if (cio__signal_seen != pc->seen) {
         /* Its handler ran in the last wait: that was it (or a stray came
          * too, and it is pending: take it). */
